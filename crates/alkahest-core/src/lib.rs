@@ -1,0 +1,33 @@
+//! Core of the Alkahest compiler: the expression pool, the tape IR, the interpreter tier
+//! and the bulk runner. Pure Rust; the Python bindings live in `alkahest-python`.
+//!
+//! ```
+//! use alkahest_core::{lower, ExprPool, Interpreter, Kernel, UnaryOp, BinaryOp};
+//! let pool = ExprPool::new();
+//! let x = pool.symbol("x").unwrap();
+//! let s = pool.unary(UnaryOp::Sin, x).unwrap();
+//! let e = pool.binary(BinaryOp::Mul, s, s).unwrap();
+//! let f = Interpreter::new(lower(&pool, &[e], &[x]).unwrap());
+//! let mut out = [0.0];
+//! f.eval(&[0.5], &mut out);
+//! assert_eq!(out[0], 0.5f64.sin() * 0.5f64.sin());
+//! ```
+
+mod canon;
+pub mod error;
+pub mod interp;
+pub mod kernel;
+pub mod op;
+pub mod pool;
+pub mod print;
+pub mod runner;
+pub mod tape;
+pub mod vecmath;
+
+pub use error::{Error, Result};
+pub use interp::Interpreter;
+pub use kernel::Kernel;
+pub use op::{BinaryOp, UnaryOp};
+pub use pool::{ExprId, ExprPool, Node};
+pub use runner::{run, ArrayView};
+pub use tape::{lower, Instr, Tape, ValueId};

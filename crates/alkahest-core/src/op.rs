@@ -1,0 +1,305 @@
+//! The operation set shared by the expression DAG and the tape, with the scalar
+//! semantics every tier must reproduce.
+//!
+//! Transcendental functions call the C library's `libm` symbols directly (not Rust's
+//! intrinsics) so that native tiers calling the same symbols give bit-identical results.
+//! Conditions are doubles: comparisons yield 1.0 or 0.0, and any non-zero value
+//! (NaN included, as in C) counts as true.
+
+use std::fmt;
+
+mod libm {
+    extern "C" {
+        pub fn cbrt(x: f64) -> f64;
+        pub fn exp(x: f64) -> f64;
+        pub fn expm1(x: f64) -> f64;
+        pub fn log(x: f64) -> f64;
+        pub fn log1p(x: f64) -> f64;
+        pub fn log2(x: f64) -> f64;
+        pub fn log10(x: f64) -> f64;
+        pub fn sin(x: f64) -> f64;
+        pub fn cos(x: f64) -> f64;
+        pub fn tan(x: f64) -> f64;
+        pub fn asin(x: f64) -> f64;
+        pub fn acos(x: f64) -> f64;
+        pub fn atan(x: f64) -> f64;
+        pub fn sinh(x: f64) -> f64;
+        pub fn cosh(x: f64) -> f64;
+        pub fn tanh(x: f64) -> f64;
+        pub fn asinh(x: f64) -> f64;
+        pub fn acosh(x: f64) -> f64;
+        pub fn atanh(x: f64) -> f64;
+        pub fn erf(x: f64) -> f64;
+        pub fn erfc(x: f64) -> f64;
+        pub fn atan2(y: f64, x: f64) -> f64;
+        pub fn pow(x: f64, y: f64) -> f64;
+    }
+}
+
+macro_rules! op_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The lower-case name used in Python, in the tape listing and in printing.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            /// Inverse of [`Self::name`].
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.name()) }
+        }
+    };
+}
+
+op_enum! {
+    /// Operations of one argument.
+    UnaryOp {
+        Neg => "neg", Sqrt => "sqrt", Cbrt => "cbrt", Exp => "exp", Expm1 => "expm1",
+        Log => "log", Log1p => "log1p", Log2 => "log2", Log10 => "log10",
+        Sin => "sin", Cos => "cos", Tan => "tan", Asin => "asin", Acos => "acos", Atan => "atan",
+        Sinh => "sinh", Cosh => "cosh", Tanh => "tanh", Asinh => "asinh", Acosh => "acosh",
+        Atanh => "atanh", Erf => "erf", Erfc => "erfc", Abs => "abs", Floor => "floor",
+        Ceil => "ceil", Round => "round", Not => "not",
+    }
+}
+
+op_enum! {
+    /// Operations of two arguments.
+    BinaryOp {
+        Add => "add", Sub => "sub", Mul => "mul", Div => "div", Pow => "pow",
+        Atan2 => "atan2", Min => "min", Max => "max", Copysign => "copysign",
+        Lt => "lt", Le => "le", Gt => "gt", Ge => "ge", Eq => "eq", Ne => "ne",
+        And => "and", Or => "or",
+    }
+}
+
+#[inline(always)]
+fn truth(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// IEEE 754-2019 `minimum`: NaN if either argument is NaN, and -0 below +0.
+#[inline(always)]
+pub fn minimum(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else if b < a {
+        b
+    } else if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a.is_sign_negative() {
+        a
+    } else {
+        b
+    }
+}
+
+/// IEEE 754-2019 `maximum`: NaN if either argument is NaN, and +0 above -0.
+#[inline(always)]
+pub fn maximum(a: f64, b: f64) -> f64 {
+    if a > b {
+        a
+    } else if b > a {
+        b
+    } else if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a.is_sign_positive() {
+        a
+    } else {
+        b
+    }
+}
+
+impl UnaryOp {
+    /// The value of the operation at one point.
+    #[inline(always)]
+    pub fn eval(self, x: f64) -> f64 {
+        use UnaryOp::*;
+        // SAFETY: the libm functions are pure and defined for every double.
+        unsafe {
+            match self {
+                Neg => -x,
+                Sqrt => x.sqrt(),
+                Cbrt => libm::cbrt(x),
+                Exp => libm::exp(x),
+                Expm1 => libm::expm1(x),
+                Log => libm::log(x),
+                Log1p => libm::log1p(x),
+                Log2 => libm::log2(x),
+                Log10 => libm::log10(x),
+                Sin => libm::sin(x),
+                Cos => libm::cos(x),
+                Tan => libm::tan(x),
+                Asin => libm::asin(x),
+                Acos => libm::acos(x),
+                Atan => libm::atan(x),
+                Sinh => libm::sinh(x),
+                Cosh => libm::cosh(x),
+                Tanh => libm::tanh(x),
+                Asinh => libm::asinh(x),
+                Acosh => libm::acosh(x),
+                Atanh => libm::atanh(x),
+                Erf => libm::erf(x),
+                Erfc => libm::erfc(x),
+                Abs => x.abs(),
+                Floor => x.floor(),
+                Ceil => x.ceil(),
+                // C's round(): halfway cases away from zero.
+                Round => x.round(),
+                Not => truth(x == 0.0),
+            }
+        }
+    }
+
+    /// True for operations whose result is a condition (1.0 or 0.0).
+    pub fn is_condition(self) -> bool {
+        self == UnaryOp::Not
+    }
+}
+
+impl BinaryOp {
+    /// The value of the operation at one point.
+    #[inline(always)]
+    pub fn eval(self, a: f64, b: f64) -> f64 {
+        use BinaryOp::*;
+        match self {
+            Add => a + b,
+            Sub => a - b,
+            Mul => a * b,
+            Div => a / b,
+            // SAFETY: pure libm functions, defined for every pair of doubles.
+            Pow => unsafe { libm::pow(a, b) },
+            Atan2 => unsafe { libm::atan2(a, b) },
+            Min => minimum(a, b),
+            Max => maximum(a, b),
+            Copysign => a.copysign(b),
+            Lt => truth(a < b),
+            Le => truth(a <= b),
+            Gt => truth(a > b),
+            Ge => truth(a >= b),
+            Eq => truth(a == b),
+            Ne => truth(a != b),
+            And => truth(a != 0.0 && b != 0.0),
+            Or => truth(a != 0.0 || b != 0.0),
+        }
+    }
+
+    /// `op(a, b) == op(b, a)` for every pair of doubles, so arguments may be sorted.
+    pub fn is_commutative(self) -> bool {
+        use BinaryOp::*;
+        matches!(self, Add | Mul | Min | Max | Eq | Ne | And | Or)
+    }
+
+    /// True for comparisons and logical operations (results are 1.0 or 0.0).
+    pub fn is_condition(self) -> bool {
+        use BinaryOp::*;
+        matches!(self, Lt | Le | Gt | Ge | Eq | Ne | And | Or)
+    }
+}
+
+/// `where(cond, a, b)`: `a` where `cond` is non-zero (NaN counts as true), else `b`.
+#[inline(always)]
+pub fn select(cond: f64, a: f64, b: f64) -> f64 {
+    if cond != 0.0 {
+        a
+    } else {
+        b
+    }
+}
+
+/// `x**n` for an integer exponent, by repeated squaring (the tape's `powi`).
+#[inline(always)]
+pub fn powi(x: f64, n: i32) -> f64 {
+    x.powi(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for &op in UnaryOp::ALL {
+            assert_eq!(UnaryOp::from_name(op.name()), Some(op));
+        }
+        for &op in BinaryOp::ALL {
+            assert_eq!(BinaryOp::from_name(op.name()), Some(op));
+        }
+        assert_eq!(UnaryOp::from_name("nope"), None);
+    }
+
+    #[test]
+    fn minimum_and_maximum_follow_ieee_2019() {
+        assert!(minimum(f64::NAN, 1.0).is_nan());
+        assert!(maximum(1.0, f64::NAN).is_nan());
+        assert!(minimum(0.0, -0.0).is_sign_negative());
+        assert!(minimum(-0.0, 0.0).is_sign_negative());
+        assert!(maximum(-0.0, 0.0).is_sign_positive());
+        assert_eq!(minimum(2.0, -3.0), -3.0);
+        assert_eq!(maximum(2.0, -3.0), 2.0);
+    }
+
+    #[test]
+    fn conditions_are_zero_or_one_and_nan_is_true() {
+        assert_eq!(BinaryOp::Lt.eval(1.0, 2.0), 1.0);
+        assert_eq!(BinaryOp::Lt.eval(f64::NAN, 2.0), 0.0);
+        assert_eq!(BinaryOp::Ne.eval(f64::NAN, f64::NAN), 1.0);
+        assert_eq!(BinaryOp::And.eval(f64::NAN, 1.0), 1.0);
+        assert_eq!(UnaryOp::Not.eval(f64::NAN), 0.0);
+        assert_eq!(select(f64::NAN, 1.0, 2.0), 1.0);
+        assert_eq!(select(0.0, 1.0, 2.0), 2.0);
+    }
+
+    #[test]
+    fn round_is_half_away_from_zero() {
+        assert_eq!(UnaryOp::Round.eval(2.5), 3.0);
+        assert_eq!(UnaryOp::Round.eval(-2.5), -3.0);
+    }
+
+    #[test]
+    fn libm_functions_are_wired_to_the_right_symbols() {
+        let cases: &[(UnaryOp, f64, f64)] = &[
+            (UnaryOp::Sin, 0.5, 0.479_425_538_604_203),
+            (UnaryOp::Cos, 0.5, 0.877_582_561_890_372_8),
+            (UnaryOp::Tan, 0.5, 0.546_302_489_843_790_5),
+            (UnaryOp::Exp, 0.5, 1.648_721_270_700_128_2),
+            (UnaryOp::Expm1, 0.5, 0.648_721_270_700_128_2),
+            (UnaryOp::Log, 0.5, -0.693_147_180_559_945_3),
+            (UnaryOp::Log1p, 0.5, 0.405_465_108_108_164_4),
+            (UnaryOp::Log2, 0.5, -1.0),
+            (UnaryOp::Log10, 0.5, -0.301_029_995_663_981_2),
+            (UnaryOp::Asin, 0.5, 0.523_598_775_598_298_9),
+            (UnaryOp::Acos, 0.5, 1.047_197_551_196_597_6),
+            (UnaryOp::Atan, 0.5, 0.463_647_609_000_806_1),
+            (UnaryOp::Sinh, 0.5, 0.521_095_305_493_747_4),
+            (UnaryOp::Cosh, 0.5, 1.127_625_965_206_380_8),
+            (UnaryOp::Tanh, 0.5, 0.462_117_157_260_009_74),
+            (UnaryOp::Asinh, 0.5, 0.481_211_825_059_603_47),
+            (UnaryOp::Acosh, 1.5, 0.962_423_650_119_206_9),
+            (UnaryOp::Atanh, 0.5, 0.549_306_144_334_054_9),
+            (UnaryOp::Erf, 0.5, 0.520_499_877_813_046_5),
+            (UnaryOp::Erfc, 0.5, 0.479_500_122_186_953_5),
+            (UnaryOp::Cbrt, 8.0, 2.0),
+        ];
+        for &(op, x, want) in cases {
+            let got = op.eval(x);
+            assert!((got - want).abs() <= 2.0 * f64::EPSILON * want.abs(), "{op}({x}) = {got}, want {want}");
+        }
+    }
+}

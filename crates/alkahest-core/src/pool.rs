@@ -1,0 +1,215 @@
+//! `ExprPool`: the hash-consed expression DAG.
+//!
+//! Every node is stored once; building the same structure twice returns the same
+//! [`ExprId`], from any thread. Nodes are never removed: a pool lives as long as the
+//! expressions that point into it. Canonicalising constructors live in `canon.rs`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use crate::error::{Error, Result};
+use crate::op::{BinaryOp, UnaryOp};
+
+/// Index of a node in its pool. Equal ids in one pool mean equal expressions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExprId(pub u32);
+
+impl ExprId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One node of the DAG. Constants are stored by their bits (NaNs made canonical) so
+/// that `-0.0` and `0.0` stay distinct and every NaN is one node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    Symbol(Arc<str>),
+    Const(u64),
+    Unary(UnaryOp, ExprId),
+    Binary(BinaryOp, [ExprId; 2]),
+    /// `where(cond, then, else)`.
+    Select([ExprId; 3]),
+}
+
+impl Node {
+    pub fn constant(value: f64) -> Node {
+        let value = if value.is_nan() { f64::NAN } else { value };
+        Node::Const(value.to_bits())
+    }
+
+    /// The value of a constant node.
+    pub fn as_const(&self) -> Option<f64> {
+        match *self {
+            Node::Const(bits) => Some(f64::from_bits(bits)),
+            _ => None,
+        }
+    }
+
+    /// Children in evaluation order.
+    pub fn children(&self) -> &[ExprId] {
+        match self {
+            Node::Symbol(_) | Node::Const(_) => &[],
+            Node::Unary(_, a) => std::slice::from_ref(a),
+            Node::Binary(_, args) => args,
+            Node::Select(args) => args,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct PoolData {
+    pub(crate) nodes: Vec<Node>,
+    index: HashMap<Node, ExprId>,
+}
+
+/// Read access to the nodes of a pool, held for the duration of a walk.
+pub struct PoolView<'a>(RwLockReadGuard<'a, PoolData>);
+
+impl PoolView<'_> {
+    pub fn node(&self, id: ExprId) -> &Node {
+        &self.0.nodes[id.index()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.nodes.is_empty()
+    }
+}
+
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+/// A thread-safe hash-consing store of expression nodes.
+pub struct ExprPool {
+    data: RwLock<PoolData>,
+    uid: u64,
+}
+
+impl Default for ExprPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ExprPool {
+    pub fn new() -> Self {
+        ExprPool { data: RwLock::new(PoolData::default()), uid: NEXT_UID.fetch_add(1, Ordering::Relaxed) }
+    }
+
+    /// A number unique to this pool within the process (cache keys use it).
+    pub fn uid(&self) -> u64 {
+        self.uid
+    }
+
+    /// The id of `node`, adding it if it is new. Does not canonicalise.
+    pub fn intern(&self, node: Node) -> Result<ExprId> {
+        if let Some(&id) = self.read().0.index.get(&node) {
+            return Ok(id);
+        }
+        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(&id) = data.index.get(&node) {
+            return Ok(id);
+        }
+        let id = u32::try_from(data.nodes.len())
+            .map(ExprId)
+            .map_err(|_| Error::Expression("the pool is full (2^32 nodes)".into()))?;
+        data.nodes.push(node.clone());
+        data.index.insert(node, id);
+        Ok(id)
+    }
+
+    /// Read access to all nodes (a shared lock; other readers proceed).
+    pub fn read(&self) -> PoolView<'_> {
+        PoolView(self.data.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A copy of one node.
+    pub fn node(&self, id: ExprId) -> Node {
+        self.read().node(id).clone()
+    }
+
+    /// Number of distinct nodes.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The symbol named `name` (the same id every time).
+    pub fn symbol(&self, name: &str) -> Result<ExprId> {
+        if name.is_empty() {
+            return Err(Error::Expression("a symbol needs a non-empty name".into()));
+        }
+        self.intern(Node::Symbol(Arc::from(name)))
+    }
+
+    /// A floating-point constant.
+    pub fn constant(&self, value: f64) -> Result<ExprId> {
+        self.intern(Node::constant(value))
+    }
+
+    /// The symbols an expression depends on, in order of first appearance (depth first).
+    pub fn free_symbols(&self, roots: &[ExprId]) -> Vec<ExprId> {
+        let view = self.read();
+        let mut seen = vec![false; view.len()];
+        let mut out = Vec::new();
+        let mut stack: Vec<ExprId> = roots.iter().rev().copied().collect();
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut seen[id.index()], true) {
+                continue;
+            }
+            let node = view.node(id);
+            if let Node::Symbol(_) = node {
+                out.push(id);
+            }
+            stack.extend(node.children().iter().rev());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_structural() {
+        let pool = ExprPool::new();
+        let x = pool.symbol("x").unwrap();
+        assert_eq!(pool.symbol("x").unwrap(), x);
+        let a = pool.intern(Node::Unary(UnaryOp::Sin, x)).unwrap();
+        assert_eq!(pool.intern(Node::Unary(UnaryOp::Sin, x)).unwrap(), a);
+        assert_ne!(pool.constant(0.0).unwrap(), pool.constant(-0.0).unwrap());
+        assert_eq!(pool.constant(f64::NAN).unwrap(), pool.constant(-f64::NAN).unwrap());
+    }
+
+    #[test]
+    fn children_views_match_fields() {
+        let (a, b, c) = (ExprId(1), ExprId(2), ExprId(3));
+        assert_eq!(Node::Binary(BinaryOp::Add, [a, b]).children(), &[a, b]);
+        assert_eq!(Node::Select([a, b, c]).children(), &[a, b, c]);
+        assert_eq!(Node::Unary(UnaryOp::Sin, c).children(), &[c]);
+    }
+
+    #[test]
+    fn interning_is_consistent_across_threads() {
+        let pool = Arc::new(ExprPool::new());
+        let ids: Vec<Vec<ExprId>> = (0..4)
+            .map(|_| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    (0..500).map(|i| pool.symbol(&format!("s{i}")).unwrap()).collect()
+                })
+            })
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(pool.len(), 500);
+    }
+}

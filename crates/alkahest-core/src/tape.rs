@@ -1,0 +1,335 @@
+//! The tape: the linear SSA program every tier reads, and `lower`, which builds it.
+//!
+//! Instruction `k` defines value `k`. The first `n_inputs` instructions are the inputs
+//! in order (so value `i < n_inputs` is input `i`), constants follow as they are first
+//! needed. Lowering visits only what the outputs reach (dead code never enters), shares
+//! every repeated subexpression (hash-consing already did; the tape's own table catches
+//! the ones lowering creates), expands small integer powers into multiplications and
+//! records each value's last use. Every walk is iterative.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::op::{BinaryOp, UnaryOp};
+use crate::pool::{ExprId, ExprPool, Node, PoolView};
+use crate::print::format_const;
+
+/// Index of a value (= of the instruction that defines it).
+pub type ValueId = u32;
+
+/// Integer powers up to this magnitude become multiplication chains; larger ones `powi`.
+pub const POW_EXPAND_LIMIT: i64 = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Instr {
+    Input(u32),
+    /// Index into [`Tape::consts`].
+    Const(u32),
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    /// `x**n` for an integer `n` too large to expand.
+    PowI(ValueId, i32),
+    /// `where(cond, a, b)`.
+    Select(ValueId, ValueId, ValueId),
+}
+
+impl Instr {
+    /// Values read by the instruction.
+    pub fn operands(&self) -> impl Iterator<Item = ValueId> {
+        let (n, ops) = match *self {
+            Instr::Input(_) | Instr::Const(_) => (0, [0; 3]),
+            Instr::Unary(_, a) | Instr::PowI(a, _) => (1, [a, 0, 0]),
+            Instr::Binary(_, a, b) => (2, [a, b, 0]),
+            Instr::Select(c, a, b) => (3, [c, a, b]),
+        };
+        ops.into_iter().take(n)
+    }
+
+    /// The name of the operation as it appears in `Tape::instructions` in Python.
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            Instr::Input(_) => "input",
+            Instr::Const(_) => "const",
+            Instr::Unary(op, _) => op.name(),
+            Instr::Binary(op, ..) => op.name(),
+            Instr::PowI(..) => "powi",
+            Instr::Select(..) => "select",
+        }
+    }
+}
+
+/// Key for sharing instructions: like `Instr`, but hashable (consts by bits).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum InstrKey {
+    Const(u64),
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    PowI(ValueId, i32),
+    Select(ValueId, ValueId, ValueId),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tape {
+    pub n_inputs: usize,
+    pub consts: Vec<f64>,
+    pub instrs: Vec<Instr>,
+    pub outputs: Vec<ValueId>,
+    /// For each value, the index of the last instruction that reads it, or
+    /// `instrs.len()` if an output needs it to the end. Unread values point at themselves.
+    pub last_use: Vec<u32>,
+}
+
+impl Tape {
+    pub fn n_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Number of instructions that compute something (not inputs or constants).
+    pub fn n_ops(&self) -> usize {
+        self.instrs.iter().filter(|i| !matches!(i, Instr::Input(_) | Instr::Const(_))).count()
+    }
+
+    fn compute_last_use(&mut self) {
+        let n = self.instrs.len();
+        self.last_use = (0..n as u32).collect();
+        for (k, ins) in self.instrs.iter().enumerate() {
+            for v in ins.operands() {
+                self.last_use[v as usize] = k as u32;
+            }
+        }
+        for &o in &self.outputs {
+            self.last_use[o as usize] = n as u32;
+        }
+    }
+}
+
+impl fmt::Display for Tape {
+    /// One instruction per line: `%3 = sin %1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, ins) in self.instrs.iter().enumerate() {
+            write!(f, "%{k} = ")?;
+            match *ins {
+                Instr::Input(i) => write!(f, "input {i}")?,
+                Instr::Const(c) => write!(f, "const {}", format_const(self.consts[c as usize]))?,
+                Instr::PowI(a, n) => write!(f, "powi %{a}, {n}")?,
+                _ => {
+                    write!(f, "{}", ins.op_name())?;
+                    for (j, v) in ins.operands().enumerate() {
+                        write!(f, "{}%{v}", if j == 0 { " " } else { ", " })?;
+                    }
+                }
+            }
+            writeln!(f)?;
+        }
+        let outs: Vec<String> = self.outputs.iter().map(|o| format!("%{o}")).collect();
+        write!(f, "return {}", outs.join(", "))
+    }
+}
+
+struct Builder {
+    tape: Tape,
+    shared: HashMap<InstrKey, ValueId>,
+}
+
+impl Builder {
+    fn push(&mut self, key: InstrKey) -> ValueId {
+        if let Some(&v) = self.shared.get(&key) {
+            return v;
+        }
+        let instr = match key {
+            InstrKey::Const(bits) => {
+                self.tape.consts.push(f64::from_bits(bits));
+                Instr::Const(self.tape.consts.len() as u32 - 1)
+            }
+            InstrKey::Unary(op, a) => Instr::Unary(op, a),
+            InstrKey::Binary(op, a, b) => Instr::Binary(op, a, b),
+            InstrKey::PowI(a, n) => Instr::PowI(a, n),
+            InstrKey::Select(c, a, b) => Instr::Select(c, a, b),
+        };
+        let v = self.tape.instrs.len() as ValueId;
+        self.tape.instrs.push(instr);
+        self.shared.insert(key, v);
+        v
+    }
+
+    fn constant(&mut self, x: f64) -> ValueId {
+        self.push(InstrKey::Const(x.to_bits()))
+    }
+
+    /// `x**n` by binary powering, sharing the squares.
+    fn integer_power(&mut self, x: ValueId, n: i64) -> ValueId {
+        if n.abs() > POW_EXPAND_LIMIT {
+            return self.push(InstrKey::PowI(x, n as i32));
+        }
+        let mut m = n.unsigned_abs();
+        let mut base = x;
+        let mut acc: Option<ValueId> = None;
+        while m > 0 {
+            if m & 1 == 1 {
+                acc = Some(match acc {
+                    None => base,
+                    Some(a) => self.push(InstrKey::Binary(BinaryOp::Mul, a, base)),
+                });
+            }
+            m >>= 1;
+            if m > 0 {
+                base = self.push(InstrKey::Binary(BinaryOp::Mul, base, base));
+            }
+        }
+        let positive = match acc {
+            Some(a) => a,
+            None => return self.constant(1.0),
+        };
+        if n < 0 {
+            let one = self.constant(1.0);
+            self.push(InstrKey::Binary(BinaryOp::Div, one, positive))
+        } else {
+            positive
+        }
+    }
+
+    fn lower_node(&mut self, view: &PoolView<'_>, node: &Node, value_of: &[ValueId]) -> ValueId {
+        let v = |id: &ExprId| value_of[id.index()];
+        match node {
+            Node::Symbol(_) => unreachable!("symbols are bound before the walk"),
+            Node::Const(_) => self.constant(node.as_const().unwrap_or(f64::NAN)),
+            Node::Unary(op, a) => self.push(InstrKey::Unary(*op, v(a))),
+            Node::Binary(BinaryOp::Pow, [a, b]) => match view.node(*b).as_const() {
+                Some(e) if e == e.trunc() && e.abs() <= i32::MAX as f64 => {
+                    self.integer_power(v(a), e as i64)
+                }
+                _ => self.push(InstrKey::Binary(BinaryOp::Pow, v(a), v(b))),
+            },
+            Node::Binary(op, [a, b]) => self.push(InstrKey::Binary(*op, v(a), v(b))),
+            Node::Select([c, a, b]) => self.push(InstrKey::Select(v(c), v(a), v(b))),
+        }
+    }
+}
+
+const UNVISITED: ValueId = ValueId::MAX;
+
+/// Lowers `outputs` (expressions of `pool`) to a tape whose inputs are `inputs`, in order.
+///
+/// Errors if an input is not a symbol, appears twice, or if an output uses a symbol that
+/// is not among the inputs.
+pub fn lower(pool: &ExprPool, outputs: &[ExprId], inputs: &[ExprId]) -> Result<Tape> {
+    let view = pool.read();
+    let mut value_of = vec![UNVISITED; view.len()];
+    let mut b = Builder {
+        tape: Tape { n_inputs: inputs.len(), consts: vec![], instrs: vec![], outputs: vec![], last_use: vec![] },
+        shared: HashMap::new(),
+    };
+    for (i, &id) in inputs.iter().enumerate() {
+        match view.node(id) {
+            Node::Symbol(name) => {
+                if value_of[id.index()] != UNVISITED {
+                    return Err(Error::InvalidVars(format!(
+                        "symbol '{name}' appears twice in vars; list each input once"
+                    )));
+                }
+                value_of[id.index()] = i as ValueId;
+                b.tape.instrs.push(Instr::Input(i as u32));
+            }
+            _ => {
+                return Err(Error::InvalidVars(format!(
+                    "vars[{i}] is not a symbol; vars must list the symbols the inputs bind, \
+                     e.g. [x, y]"
+                )))
+            }
+        }
+    }
+    // Iterative post-order: a node is lowered once all its children have values.
+    let mut stack: Vec<(ExprId, bool)> = Vec::new();
+    for &out in outputs {
+        stack.push((out, false));
+        while let Some((id, children_done)) = stack.pop() {
+            if value_of[id.index()] != UNVISITED {
+                continue;
+            }
+            let node = view.node(id);
+            if let Node::Symbol(name) = node {
+                return Err(Error::UnboundSymbol(format!(
+                    "the expression uses symbol '{name}', which is not in vars; \
+                     add it to vars (or substitute a value for it)"
+                )));
+            }
+            if children_done {
+                value_of[id.index()] = b.lower_node(&view, node, &value_of);
+            } else {
+                stack.push((id, true));
+                for &c in node.children().iter().rev() {
+                    if value_of[c.index()] == UNVISITED {
+                        stack.push((c, false));
+                    }
+                }
+            }
+        }
+        b.tape.outputs.push(value_of[out.index()]);
+    }
+    b.tape.compute_last_use();
+    Ok(b.tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowering_shares_and_drops_dead_code() {
+        let p = ExprPool::new();
+        let x = p.symbol("x").unwrap();
+        let y = p.symbol("y").unwrap();
+        let s = p.unary(UnaryOp::Sin, x).unwrap();
+        let a = p.binary(BinaryOp::Add, s, y).unwrap();
+        let m = p.binary(BinaryOp::Mul, s, y).unwrap();
+        let _dead = p.unary(UnaryOp::Cos, x).unwrap();
+        let t = lower(&p, &[a, m], &[x, y]).unwrap();
+        assert_eq!(t.n_ops(), 3, "{t}");
+        assert_eq!(t.instrs[0], Instr::Input(0));
+        assert_eq!(t.instrs[1], Instr::Input(1));
+        assert_eq!(t.last_use[2], 4, "sin is last read by the mul:\n{t}");
+        assert_eq!(t.last_use[3], 5, "outputs live to the end");
+    }
+
+    #[test]
+    fn small_integer_powers_become_multiplications() {
+        let p = ExprPool::new();
+        let x = p.symbol("x").unwrap();
+        let c = |v| p.constant(v).unwrap();
+        let x5 = p.binary(BinaryOp::Pow, x, c(5.0)).unwrap();
+        let t = lower(&p, &[x5], &[x]).unwrap();
+        assert!(t.instrs.iter().all(|i| !matches!(i, Instr::Binary(BinaryOp::Pow, ..))));
+        assert_eq!(t.n_ops(), 3, "x^5 = x * (x^2)^2:\n{t}");
+        let xm2 = p.binary(BinaryOp::Pow, x, c(-2.0)).unwrap();
+        let t = lower(&p, &[xm2], &[x]).unwrap();
+        assert!(matches!(t.instrs.last(), Some(Instr::Binary(BinaryOp::Div, ..))), "{t}");
+        let x100 = p.binary(BinaryOp::Pow, x, c(100.0)).unwrap();
+        let t = lower(&p, &[x100], &[x]).unwrap();
+        assert!(matches!(t.instrs.last(), Some(Instr::PowI(_, 100))), "{t}");
+    }
+
+    #[test]
+    fn bad_vars_are_reported() {
+        let p = ExprPool::new();
+        let x = p.symbol("x").unwrap();
+        let y = p.symbol("y").unwrap();
+        let s = p.binary(BinaryOp::Add, x, y).unwrap();
+        assert!(matches!(lower(&p, &[s], &[x]), Err(Error::UnboundSymbol(m)) if m.contains("'y'")));
+        assert!(matches!(lower(&p, &[s], &[x, x]), Err(Error::InvalidVars(_))));
+        assert!(matches!(lower(&p, &[s], &[x, s]), Err(Error::InvalidVars(_))));
+    }
+
+    #[test]
+    fn a_chain_100k_deep_lowers() {
+        let p = ExprPool::new();
+        let x = p.symbol("x").unwrap();
+        let mut e = x;
+        for i in 0..100_000 {
+            let c = p.constant((i % 7) as f64 + 0.5).unwrap();
+            e = p.binary(BinaryOp::Add, e, c).unwrap();
+        }
+        let t = lower(&p, &[e], &[x]).unwrap();
+        assert_eq!(t.n_ops(), 100_000);
+    }
+}
