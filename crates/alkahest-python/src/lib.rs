@@ -1,1 +1,24 @@
+//! `alkahest._native`: the pyo3 module. It translates and checks arguments and maps
+//! errors; the logic lives in `alkahest-core` and in the Python package.
 
+use pyo3::prelude::*;
+
+mod compiled;
+mod errors;
+mod expr;
+mod tape;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<expr::PyExprPool>()?;
+    m.add_class::<expr::PyExpr>()?;
+    m.add_class::<tape::PyTape>()?;
+    m.add_class::<compiled::PyCompiledFn>()?;
+    m.add_function(wrap_pyfunction!(expr::apply, m)?)?;
+    m.add_function(wrap_pyfunction!(tape::lower, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::compile_interpreter, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::default_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::vector_math_isa, m)?)?;
+    m.add("BLOCK", alkahest_core::interp::BLOCK)?;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+"""Alkahest: symbolic expressions compiled to fast native code.
+
+>>> import numpy as np
+>>> from alkahest import ExprPool, compile_expr, numpy_eval, sin
+>>> pool = ExprPool()
+>>> x, y = pool.symbols("x y")
+>>> f = compile_expr(x**2 + sin(y), [x, y])
+>>> f(3.0, 0.0)
+9.0
+>>> numpy_eval(f, np.array([1.0, 2.0]), 0.0)
+array([1., 4.])
+"""
+
+from . import errors
+from ._native import CompiledFn, Expr, ExprPool, Tape
+from .api import compile_expr, eval_expr
+from .batch import numpy_eval, numpy_eval_par
+from .cache import CacheStats, CompileCache, default_cache
+from .compile import lower
+from .config import AVAILABLE_TIERS, KNOWN_TIERS, CompileConfig
+from .errors import *  # noqa: F401,F403 - the exception classes belong to the public API
+from .functions import *  # noqa: F401,F403
+from .functions import __all__ as _functions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ExprPool", "Expr", "Tape", "CompiledFn", "CompileConfig", "CompileCache", "CacheStats",
+    "compile_expr", "eval_expr", "lower", "numpy_eval", "numpy_eval_par", "default_cache",
+    "KNOWN_TIERS", "AVAILABLE_TIERS", "errors",
+] + errors.__all__ + _functions

@@ -1,0 +1,49 @@
+"""The entry points most code uses: ``compile_expr`` and ``eval_expr``."""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Tuple, Union
+
+from ._native import CompiledFn, Expr
+from .cache import CompileCache, default_cache
+from .compile import Exprs, Vars, compile_uncached, normalise
+from .config import DEFAULT_CONFIG, CompileConfig
+
+
+def compile_expr(
+    expr_or_list: Exprs,
+    vars: Vars,
+    config: Optional[CompileConfig] = None,
+    *,
+    cache: Union[CompileCache, bool, None] = None,
+) -> CompiledFn:
+    """Compiles one expression (the callable returns a float) or a list of them (a tuple)
+    with ``vars`` as the inputs, in order.
+
+    ``cache``: a :class:`CompileCache`; ``None`` uses ``alkahest.default_cache``; ``False``
+    compiles afresh.
+
+    >>> pool = ExprPool(); x, y = pool.symbols("x y")  # doctest: +SKIP
+    >>> f = compile_expr(x**2 + sin(y), [x, y])  # doctest: +SKIP
+    >>> f(3.0, 0.0), f([3.0, 0.0])  # doctest: +SKIP
+    (9.0, 9.0)
+    """
+    config = config or DEFAULT_CONFIG
+    if cache is False:
+        outputs, inputs = normalise(expr_or_list, vars)
+        return compile_uncached(outputs, inputs, config, config.resolve_tier(n_ops=0))
+    if cache is None or cache is True:
+        cache = default_cache
+    return cache.compile(expr_or_list, vars, config)
+
+
+def eval_expr(expr_or_list: Exprs, values: Mapping[Union[Expr, str], float]) -> Union[float, Tuple[float, ...]]:
+    """Evaluates at one point given as ``{symbol: value}`` (symbols or their names).
+
+    >>> eval_expr(x**2 + y, {x: 3.0, y: 1.0})  # doctest: +SKIP
+    10.0
+    """
+    if not isinstance(values, Mapping):
+        raise TypeError(f"values must be a mapping {{symbol: value}}, got {type(values).__name__}")
+    f = default_cache.compile(expr_or_list, list(values.keys()), DEFAULT_CONFIG)
+    return f(list(values.values()))

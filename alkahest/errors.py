@@ -1,0 +1,49 @@
+"""Exceptions raised by alkahest.
+
+Every error a user can cause has its own class, derived from :class:`AlkahestError` and
+from the built-in exception it resembles, so ``except ValueError`` keeps working.
+"""
+
+
+class AlkahestError(Exception):
+    """Base class of every alkahest exception."""
+
+
+class PoolMismatchError(AlkahestError, ValueError):
+    """Expressions from two different ``ExprPool`` objects were combined."""
+
+
+class InvalidVarsError(AlkahestError, ValueError):
+    """``vars`` holds something that is not a symbol, or a symbol twice."""
+
+
+class UnboundSymbolError(AlkahestError, ValueError):
+    """The expression uses a symbol that ``vars`` does not list."""
+
+
+class ArityError(AlkahestError, TypeError):
+    """A compiled function got the wrong number of arguments, arrays or outputs."""
+
+
+class ShapeError(AlkahestError, ValueError):
+    """Array shapes do not broadcast together, or ``out`` has the wrong shape or layout."""
+
+
+class DTypeError(AlkahestError, TypeError):
+    """An array cannot be converted to float64 (strings, objects, complex), or ``out`` is
+    not float64."""
+
+
+class ExpressionError(AlkahestError, ValueError):
+    """An expression cannot be built: unknown function, inexact integer constant, ..."""
+
+
+class UnknownTierError(AlkahestError, ValueError):
+    """``CompileConfig(tier=...)`` names no tier alkahest knows."""
+
+
+class TierUnavailableError(AlkahestError, RuntimeError):
+    """The requested tier exists but cannot be used in this build or on this machine."""
+
+
+__all__ = [name for name in dir() if name.endswith("Error")]

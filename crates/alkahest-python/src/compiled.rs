@@ -1,0 +1,259 @@
+//! `CompiledFn`: a kernel of any tier behind the one calling convention, scalar calls
+//! in Rust for speed and bulk calls through the core runner with the GIL released.
+
+use std::sync::Arc;
+
+use alkahest_core::runner::{self, ArrayView};
+use alkahest_core::{Interpreter, Kernel, Tape};
+use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyFloat, PyList, PyTuple};
+
+use crate::errors::{error, IntoPy};
+use crate::tape::PyTape;
+
+/// A compiled function. Call it with floats (`f(1.0, 2.0)` or `f([1.0, 2.0])`); use
+/// `numpy_eval` for arrays.
+#[pyclass(name = "CompiledFn", module = "alkahest._native", frozen)]
+pub struct PyCompiledFn {
+    kernel: Arc<dyn Kernel>,
+    tape: Arc<Tape>,
+    tier: String,
+    fallback_reason: Option<String>,
+    var_names: Vec<String>,
+}
+
+const STACK_ARGS: usize = 16;
+
+impl PyCompiledFn {
+    fn signature(&self) -> String {
+        format!("f({})", self.var_names.join(", "))
+    }
+
+    fn arity_error(&self, py: Python<'_>, got: usize) -> PyErr {
+        error(
+            py,
+            "ArityError",
+            format!("{} takes {} arguments, got {got}", self.signature(), self.var_names.len()),
+        )
+    }
+
+    fn fill_args(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, vals: &mut [f64]) -> PyResult<()> {
+        let n = vals.len();
+        let put = |vals: &mut [f64], i: usize, item: &Bound<'_, PyAny>| -> PyResult<()> {
+            vals[i] = item.extract::<f64>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "argument {i} ({}) must be a real number, got {}",
+                    self.var_names.get(i).map_or("?", |s| s.as_str()),
+                    item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                ))
+            })?;
+            Ok(())
+        };
+        if args.len() == 1 {
+            let a = args.get_item(0)?;
+            if let Ok(list) = a.cast::<PyList>() {
+                if list.len() != n {
+                    return Err(self.arity_error(py, list.len()));
+                }
+                return list.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it));
+            }
+            if let Ok(t) = a.cast::<PyTuple>() {
+                if t.len() != n {
+                    return Err(self.arity_error(py, t.len()));
+                }
+                return t.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it));
+            }
+            if n != 1 && a.extract::<f64>().is_err() {
+                // Any other sequence of numbers (a NumPy vector, ...).
+                let items: Vec<Bound<'_, PyAny>> = a.try_iter()?.collect::<PyResult<_>>()?;
+                if items.len() != n {
+                    return Err(self.arity_error(py, items.len()));
+                }
+                return items.iter().enumerate().try_for_each(|(i, it)| put(vals, i, it));
+            }
+        }
+        if args.len() != n {
+            return Err(self.arity_error(py, args.len()));
+        }
+        args.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it))
+    }
+}
+
+/// Raw pointers handed to the runner while the GIL is released.
+struct Job {
+    inputs: Vec<ArrayView>,
+    shape: Vec<usize>,
+    outputs: Vec<*mut f64>,
+}
+
+// SAFETY: the arrays behind the pointers are kept alive by the caller's references for
+// the whole (GIL-released) run.
+unsafe impl Send for Job {}
+
+fn array<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+    obj.cast::<PyArrayDyn<f64>>()
+        .map(|a| a.clone())
+        .map_err(|_| error(py, "DTypeError", format!("{what} must be a float64 NumPy array")))
+}
+
+#[pymethods]
+impl PyCompiledFn {
+    #[pyo3(signature = (*args))]
+    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        let (n_in, n_out) = (self.kernel.n_inputs(), self.kernel.n_outputs());
+        let mut stack_in = [0.0f64; STACK_ARGS];
+        let mut stack_out = [0.0f64; STACK_ARGS];
+        let mut heap_in = Vec::new();
+        let mut heap_out = Vec::new();
+        let vals: &mut [f64] = if n_in <= STACK_ARGS {
+            &mut stack_in[..n_in]
+        } else {
+            heap_in.resize(n_in, 0.0);
+            &mut heap_in
+        };
+        let out: &mut [f64] = if n_out <= STACK_ARGS {
+            &mut stack_out[..n_out]
+        } else {
+            heap_out.resize(n_out, 0.0);
+            &mut heap_out
+        };
+        self.fill_args(py, args, vals)?;
+        self.kernel.eval(vals, out);
+        if n_out == 1 {
+            Ok(PyFloat::new(py, out[0]).into_any().unbind())
+        } else {
+            Ok(PyTuple::new(py, out.iter().copied())?.into_any().unbind())
+        }
+    }
+
+    /// Runs the kernel over float64 arrays that broadcast to the shape of the outputs
+    /// (C-contiguous, writeable float64 arrays, one per output) on `threads` threads.
+    /// `alkahest.numpy_eval` prepares the arguments; call that instead.
+    fn _bulk(
+        &self,
+        py: Python<'_>,
+        inputs: Vec<Bound<'_, PyAny>>,
+        outputs: Vec<Bound<'_, PyAny>>,
+        threads: usize,
+    ) -> PyResult<()> {
+        let mut views = Vec::with_capacity(inputs.len());
+        for (i, obj) in inputs.iter().enumerate() {
+            let a = array(py, obj, &format!("input {i}"))?;
+            let ptr = a.data() as *const f64;
+            let byte_strides = a.strides();
+            if ptr as usize % 8 != 0 || byte_strides.iter().any(|s| s % 8 != 0) {
+                return Err(error(py, "DTypeError", format!("input {i} is not aligned to 8 bytes; pass a copy")));
+            }
+            views.push(ArrayView {
+                ptr,
+                shape: a.shape().to_vec(),
+                strides: byte_strides.iter().map(|s| s / 8).collect(),
+            });
+        }
+        let mut outs = Vec::with_capacity(outputs.len());
+        let mut shape: Option<Vec<usize>> = None;
+        for (j, obj) in outputs.iter().enumerate() {
+            let a = array(py, obj, &format!("output {j}"))?;
+            // SAFETY: reading the flags of a live array object.
+            let writeable = unsafe { (*a.as_array_ptr()).fields.flags } & NPY_ARRAY_WRITEABLE != 0;
+            if !a.is_c_contiguous() || !writeable {
+                return Err(error(py, "ShapeError", format!("output {j} must be a C-contiguous, writeable array")));
+            }
+            match &shape {
+                None => shape = Some(a.shape().to_vec()),
+                Some(s) if s.as_slice() != a.shape() => {
+                    return Err(error(py, "ShapeError", "all outputs must have the same shape"))
+                }
+                _ => {}
+            }
+            outs.push(a.data());
+        }
+        let job = Job { inputs: views, shape: shape.unwrap_or_default(), outputs: outs };
+        let kernel = self.kernel.clone();
+        let result = py.detach(move || {
+            let job = job;
+            // SAFETY: views and outputs describe live NumPy arrays checked above.
+            unsafe { runner::run(kernel.as_ref(), &job.inputs, &job.shape, &job.outputs, threads) }
+        });
+        result.py_err(py)
+    }
+
+    /// The tier that runs this function: "interpreter", ...
+    #[getter]
+    fn tier(&self) -> &str {
+        &self.tier
+    }
+
+    /// Why a faster tier was not used, if one was asked for and failed; else None.
+    #[getter]
+    fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+
+    #[getter]
+    fn n_inputs(&self) -> usize {
+        self.kernel.n_inputs()
+    }
+
+    #[getter]
+    fn n_outputs(&self) -> usize {
+        self.kernel.n_outputs()
+    }
+
+    /// Names of the input symbols, in argument order.
+    #[getter]
+    fn var_names(&self) -> Vec<String> {
+        self.var_names.clone()
+    }
+
+    /// The tape this function was compiled from.
+    #[getter]
+    fn tape(&self) -> PyTape {
+        PyTape { inner: self.tape.clone() }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "CompiledFn({} -> {} output{}, tier='{}', ops={})",
+            self.signature(),
+            self.kernel.n_outputs(),
+            if self.kernel.n_outputs() == 1 { "" } else { "s" },
+            self.tier,
+            self.tape.n_ops()
+        )
+    }
+}
+
+/// Prepares `tape` for the interpreter tier.
+#[pyfunction]
+#[pyo3(signature = (tape, var_names, vector_math=true, fallback_reason=None))]
+pub fn compile_interpreter(
+    tape: &PyTape,
+    var_names: Vec<String>,
+    vector_math: bool,
+    fallback_reason: Option<String>,
+) -> PyCompiledFn {
+    let kernel = Interpreter::with_options(tape.inner.clone(), vector_math);
+    PyCompiledFn {
+        kernel: Arc::new(kernel),
+        tape: tape.inner.clone(),
+        tier: "interpreter".into(),
+        fallback_reason,
+        var_names,
+    }
+}
+
+/// Threads `numpy_eval_par` uses by default: `ALKAHEST_NUM_THREADS`, else all cores.
+#[pyfunction]
+pub fn default_threads() -> usize {
+    runner::default_threads()
+}
+
+/// The vector-math instruction set bulk evaluation uses ("avx512", "avx2", "none", "disabled").
+#[pyfunction]
+pub fn vector_math_isa() -> &'static str {
+    alkahest_core::vecmath::isa()
+}

@@ -1,0 +1,350 @@
+//! `ExprPool` and `Expr`: Python operators and functions build nodes through the core's
+//! canonicalising constructors.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use alkahest_core::pool::Node;
+use alkahest_core::print::to_infix;
+use alkahest_core::{BinaryOp, ExprId, ExprPool, UnaryOp};
+use pyo3::basic::CompareOp;
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyTuple};
+
+use crate::errors::{error, to_py, IntoPy};
+
+const STR_LIMIT: usize = 1_000_000;
+const REPR_LIMIT: usize = 2_000;
+
+/// A store of expressions. Building the same structure twice gives the same node.
+///
+/// >>> pool = ExprPool()
+/// >>> x, y = pool.symbol("x"), pool.symbol("y")
+/// >>> (x + y).id == (y + x).id
+/// True
+#[pyclass(name = "ExprPool", module = "alkahest._native", frozen)]
+pub struct PyExprPool {
+    pub inner: Arc<ExprPool>,
+}
+
+/// A node of an `ExprPool`: build with operators and the functions of `alkahest`.
+#[pyclass(name = "Expr", module = "alkahest._native", frozen)]
+pub struct PyExpr {
+    pub pool: Arc<ExprPool>,
+    pub id: ExprId,
+}
+
+impl PyExpr {
+    fn wrap(&self, id: ExprId) -> PyExpr {
+        PyExpr { pool: self.pool.clone(), id }
+    }
+}
+
+/// The node for a Python operand in `pool`: an `Expr` of the same pool or a number.
+/// `Ok(None)` for other types (operators then return `NotImplemented`).
+pub fn operand(py: Python<'_>, pool: &Arc<ExprPool>, obj: &Bound<'_, PyAny>) -> PyResult<Option<ExprId>> {
+    if let Ok(e) = obj.cast::<PyExpr>() {
+        let e = e.get();
+        if !Arc::ptr_eq(&e.pool, pool) {
+            return Err(to_py(py, alkahest_core::Error::PoolMismatch));
+        }
+        return Ok(Some(e.id));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(Some(integer_constant(py, pool, obj)?));
+    }
+    match obj.extract::<f64>() {
+        Ok(v) => Ok(Some(pool.constant(v).py_err(py)?)),
+        Err(_) => Ok(None),
+    }
+}
+
+fn integer_constant(py: Python<'_>, pool: &ExprPool, n: &Bound<'_, PyAny>) -> PyResult<ExprId> {
+    let exact = match n.extract::<f64>() {
+        Ok(v) if n.eq(v)? => Some(v),
+        _ => None,
+    };
+    match exact {
+        Some(v) => pool.constant(v).py_err(py),
+        None => Err(error(
+            py,
+            "ExpressionError",
+            format!(
+                "the integer {n} is not exactly representable as a float64 (|n| > 2**53 with low bits set); \
+                 pass float(n) if rounding is acceptable"
+            ),
+        )),
+    }
+}
+
+fn binary_op(
+    slf: &PyExpr,
+    py: Python<'_>,
+    op: BinaryOp,
+    other: &Bound<'_, PyAny>,
+    reflected: bool,
+) -> PyResult<Py<PyAny>> {
+    let Some(o) = operand(py, &slf.pool, other)? else {
+        return Ok(py.NotImplemented().into_any());
+    };
+    let (a, b) = if reflected { (o, slf.id) } else { (slf.id, o) };
+    let id = slf.pool.binary(op, a, b).py_err(py)?;
+    Ok(slf.wrap(id).into_pyobject(py)?.into_any().unbind())
+}
+
+#[pymethods]
+impl PyExprPool {
+    #[new]
+    fn new() -> Self {
+        PyExprPool { inner: Arc::new(ExprPool::new()) }
+    }
+
+    /// The symbol called `name` (the same node every time).
+    fn symbol(&self, py: Python<'_>, name: &str) -> PyResult<PyExpr> {
+        let id = self.inner.symbol(name).py_err(py)?;
+        Ok(PyExpr { pool: self.inner.clone(), id })
+    }
+
+    /// Several symbols from names separated by spaces or commas: `pool.symbols("x y z")`.
+    fn symbols(&self, py: Python<'_>, names: &str) -> PyResult<Vec<PyExpr>> {
+        names
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(|n| self.symbol(py, n))
+            .collect()
+    }
+
+    /// An integer constant; errors if it is not exactly representable as a float64.
+    fn integer(&self, py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<PyExpr> {
+        if !n.is_instance_of::<PyInt>() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "integer() takes a Python int, got {}",
+                n.get_type().name()?
+            )));
+        }
+        let id = integer_constant(py, &self.inner, n)?;
+        Ok(PyExpr { pool: self.inner.clone(), id })
+    }
+
+    /// A floating-point constant.
+    fn constant(&self, py: Python<'_>, value: f64) -> PyResult<PyExpr> {
+        let id = self.inner.constant(value).py_err(py)?;
+        Ok(PyExpr { pool: self.inner.clone(), id })
+    }
+
+    /// A number unique to this pool in the process.
+    #[getter]
+    fn uid(&self) -> u64 {
+        self.inner.uid()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyExprPool>().is_ok_and(|o| Arc::ptr_eq(&o.get().inner, &self.inner))
+    }
+
+    fn __hash__(&self) -> u64 {
+        self.inner.uid()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ExprPool(uid={}, nodes={})", self.inner.uid(), self.inner.len())
+    }
+}
+
+#[pymethods]
+impl PyExpr {
+    /// The node's index in its pool; equal ids mean equal expressions.
+    #[getter]
+    fn id(&self) -> u32 {
+        self.id.0
+    }
+
+    #[getter]
+    fn pool(&self) -> PyExprPool {
+        PyExprPool { inner: self.pool.clone() }
+    }
+
+    /// "symbol", "const", "where", or the operation's name ("add", "sin", "lt", ...).
+    #[getter]
+    fn op(&self) -> &'static str {
+        match self.pool.node(self.id) {
+            Node::Symbol(_) => "symbol",
+            Node::Const(_) => "const",
+            Node::Unary(op, _) => op.name(),
+            Node::Binary(op, _) => op.name(),
+            Node::Select(_) => "where",
+        }
+    }
+
+    /// The operands, in evaluation order.
+    #[getter]
+    fn args<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let node = self.pool.node(self.id);
+        PyTuple::new(py, node.children().iter().map(|&c| self.wrap(c)))
+    }
+
+    /// The name of a symbol, else None.
+    #[getter]
+    fn name(&self) -> Option<String> {
+        match self.pool.node(self.id) {
+            Node::Symbol(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The value of a constant, else None.
+    #[getter]
+    fn value(&self) -> Option<f64> {
+        self.pool.node(self.id).as_const()
+    }
+
+    /// The symbols this expression depends on, in order of first appearance.
+    fn free_symbols(&self) -> Vec<PyExpr> {
+        self.pool.free_symbols(&[self.id]).into_iter().map(|id| self.wrap(id)).collect()
+    }
+
+    fn __str__(&self) -> String {
+        to_infix(&self.pool.read(), self.id, STR_LIMIT)
+    }
+
+    fn __repr__(&self) -> String {
+        to_infix(&self.pool.read(), self.id, REPR_LIMIT)
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.pool.uid(), self.id.0).hash(&mut h);
+        h.finish()
+    }
+
+    /// `==` and `!=` compare structure (usable as dict keys); `<`, `<=`, `>`, `>=` build
+    /// conditions. Use `eq(a, b)` / `ne(a, b)` for equality conditions.
+    fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let same = || other.cast::<PyExpr>().is_ok_and(|o| Arc::ptr_eq(&o.get().pool, &self.pool) && o.get().id == self.id);
+        let bop = match op {
+            CompareOp::Eq => return Ok(same().into_pyobject(py)?.to_owned().into_any().unbind()),
+            CompareOp::Ne => return Ok((!same()).into_pyobject(py)?.to_owned().into_any().unbind()),
+            CompareOp::Lt => BinaryOp::Lt,
+            CompareOp::Le => BinaryOp::Le,
+            CompareOp::Gt => BinaryOp::Gt,
+            CompareOp::Ge => BinaryOp::Ge,
+        };
+        binary_op(self, py, bop, other, false)
+    }
+
+    fn __bool__(&self) -> PyResult<bool> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "an alkahest expression has no truth value; use where(cond, a, b) for a \
+             conditional, or `a == b` / `.id` to compare structure",
+        ))
+    }
+
+    fn __float__(&self, py: Python<'_>) -> PyResult<f64> {
+        self.value().ok_or_else(|| {
+            error(py, "ExpressionError", format!("{} is not a constant; evaluate it with eval_expr", self.__repr__()))
+        })
+    }
+
+    fn __add__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Add, o, false)
+    }
+    fn __radd__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Add, o, true)
+    }
+    fn __sub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Sub, o, false)
+    }
+    fn __rsub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Sub, o, true)
+    }
+    fn __mul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Mul, o, false)
+    }
+    fn __rmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Mul, o, true)
+    }
+    fn __truediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Div, o, false)
+    }
+    fn __rtruediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Div, o, true)
+    }
+    fn __pow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Pow, o, false)
+    }
+    fn __rpow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Pow, o, true)
+    }
+    fn __and__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::And, o, false)
+    }
+    fn __rand__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::And, o, true)
+    }
+    fn __or__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Or, o, false)
+    }
+    fn __ror__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        binary_op(self, py, BinaryOp::Or, o, true)
+    }
+    fn __neg__(&self, py: Python<'_>) -> PyResult<PyExpr> {
+        Ok(self.wrap(self.pool.unary(UnaryOp::Neg, self.id).py_err(py)?))
+    }
+    fn __pos__(&self) -> PyExpr {
+        self.wrap(self.id)
+    }
+    fn __abs__(&self, py: Python<'_>) -> PyResult<PyExpr> {
+        Ok(self.wrap(self.pool.unary(UnaryOp::Abs, self.id).py_err(py)?))
+    }
+    /// `~cond`: logical not.
+    fn __invert__(&self, py: Python<'_>) -> PyResult<PyExpr> {
+        Ok(self.wrap(self.pool.unary(UnaryOp::Not, self.id).py_err(py)?))
+    }
+}
+
+/// `apply(name, *args)`: the node for function `name` ("sin", "atan2", "where", ...)
+/// applied to expressions or numbers (at least one expression).
+#[pyfunction]
+#[pyo3(signature = (name, *args))]
+pub fn apply(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<PyExpr> {
+    let arity = if name == "where" {
+        3
+    } else if UnaryOp::from_name(name).is_some() {
+        1
+    } else if BinaryOp::from_name(name).is_some() {
+        2
+    } else {
+        return Err(error(py, "ExpressionError", format!("unknown function '{name}'")));
+    };
+    if args.len() != arity {
+        return Err(error(py, "ArityError", format!("{name}() takes {arity} arguments, got {}", args.len())));
+    }
+    let pool = args
+        .iter()
+        .find_map(|a| a.cast::<PyExpr>().ok().map(|e| e.get().pool.clone()))
+        .ok_or_else(|| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "{name}() needs at least one alkahest expression argument; for plain numbers use the math module"
+            ))
+        })?;
+    let mut ids = Vec::with_capacity(arity);
+    for (i, a) in args.iter().enumerate() {
+        ids.push(operand(py, &pool, &a)?.ok_or_else(|| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "argument {i} of {name}() must be an expression or a number, not {}",
+                a.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?);
+    }
+    let id = match (UnaryOp::from_name(name), BinaryOp::from_name(name)) {
+        (Some(op), _) => pool.unary(op, ids[0]),
+        (_, Some(op)) => pool.binary(op, ids[0], ids[1]),
+        _ => pool.select(ids[0], ids[1], ids[2]),
+    }
+    .py_err(py)?;
+    Ok(PyExpr { pool, id })
+}

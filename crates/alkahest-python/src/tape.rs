@@ -1,0 +1,137 @@
+//! `Tape`: the lowered program as plain data for Python (the llvmlite backend reads it).
+
+use std::sync::Arc;
+
+use alkahest_core::{Instr, Tape};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::errors::{error, to_py, IntoPy};
+use crate::expr::PyExpr;
+
+/// A lowered program: `n_inputs` inputs, constants, instructions (instruction k defines
+/// value k; the first `n_inputs` are the inputs) and output values.
+#[pyclass(name = "Tape", module = "alkahest._native", frozen)]
+pub struct PyTape {
+    pub inner: Arc<Tape>,
+}
+
+#[pymethods]
+impl PyTape {
+    #[getter]
+    fn n_inputs(&self) -> usize {
+        self.inner.n_inputs
+    }
+
+    #[getter]
+    fn n_outputs(&self) -> usize {
+        self.inner.n_outputs()
+    }
+
+    /// Number of instructions that compute something (inputs and constants excluded).
+    #[getter]
+    fn n_ops(&self) -> usize {
+        self.inner.n_ops()
+    }
+
+    #[getter]
+    fn consts(&self) -> Vec<f64> {
+        self.inner.consts.clone()
+    }
+
+    #[getter]
+    fn outputs(&self) -> Vec<u32> {
+        self.inner.outputs.clone()
+    }
+
+    /// For each value, the last instruction reading it (`len(tape)` for outputs).
+    #[getter]
+    fn last_use(&self) -> Vec<u32> {
+        self.inner.last_use.clone()
+    }
+
+    /// The instructions as tuples: `("input", i)`, `("const", index_into_consts)`,
+    /// `("sin", a)`, `("add", a, b)`, `("powi", a, n)`, `("select", cond, a, b)`.
+    fn instructions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = self.inner.instrs.iter().map(|ins| -> PyResult<Bound<'py, PyTuple>> {
+            let name = ins.op_name().into_pyobject(py)?.into_any();
+            let mut parts = vec![name];
+            match *ins {
+                Instr::Input(i) | Instr::Const(i) => parts.push(i.into_pyobject(py)?.into_any()),
+                Instr::PowI(a, n) => {
+                    parts.push(a.into_pyobject(py)?.into_any());
+                    parts.push(n.into_pyobject(py)?.into_any());
+                }
+                _ => {
+                    for v in ins.operands() {
+                        parts.push(v.into_pyobject(py)?.into_any());
+                    }
+                }
+            }
+            PyTuple::new(py, parts)
+        });
+        PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.instrs.len()
+    }
+
+    fn __str__(&self) -> String {
+        self.inner.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Tape(n_inputs={}, n_ops={}, n_outputs={})",
+            self.inner.n_inputs,
+            self.inner.n_ops(),
+            self.inner.n_outputs()
+        )
+    }
+}
+
+/// Checks `vars` (symbols of one pool, each once) and lowers `outputs` to a tape.
+#[pyfunction]
+pub fn lower(py: Python<'_>, outputs: Vec<Bound<'_, PyAny>>, vars: Vec<Bound<'_, PyAny>>) -> PyResult<PyTape> {
+    let mut out_ids = Vec::with_capacity(outputs.len());
+    let mut pool = None;
+    for (i, o) in outputs.iter().enumerate() {
+        let e = o.cast::<PyExpr>().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "output {i} is a {}, not an alkahest expression",
+                o.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?;
+        let e = e.get();
+        match &pool {
+            None => pool = Some(e.pool.clone()),
+            Some(p) if !Arc::ptr_eq(p, &e.pool) => return Err(to_py(py, alkahest_core::Error::PoolMismatch)),
+            _ => {}
+        }
+        out_ids.push(e.id);
+    }
+    let Some(pool) = pool else {
+        return Err(error(py, "ArityError", "nothing to compile: give at least one output expression"));
+    };
+    let mut in_ids = Vec::with_capacity(vars.len());
+    for (i, v) in vars.iter().enumerate() {
+        let e = v.cast::<PyExpr>().map_err(|_| {
+            error(
+                py,
+                "InvalidVarsError",
+                format!(
+                    "vars[{i}] is a {}, not a symbol; vars must list symbols, e.g. [x, y]",
+                    v.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                ),
+            )
+        })?;
+        let e = e.get();
+        if !Arc::ptr_eq(&pool, &e.pool) {
+            return Err(to_py(py, alkahest_core::Error::PoolMismatch));
+        }
+        in_ids.push(e.id);
+    }
+    let tape = alkahest_core::lower(&pool, &out_ids, &in_ids).py_err(py)?;
+    Ok(PyTape { inner: Arc::new(tape) })
+}
