@@ -8,6 +8,7 @@ tensors, JAX arrays) are read without a copy.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -18,6 +19,7 @@ from .errors import ArityError, DTypeError, ShapeError
 
 ArrayResult = Union[np.ndarray, Tuple[np.ndarray, ...]]
 _F64 = np.dtype(np.float64)
+_NONE = object()
 
 
 def _as_float64(a: Any, i: int) -> np.ndarray:
@@ -40,12 +42,16 @@ def _as_float64(a: Any, i: int) -> np.ndarray:
                 raise DTypeError(
                     f"input {i} has dtype {arr.dtype}, which cannot be cast to float64; pass real numbers"
                 )
+            if arr.dtype.kind == "O":
+                bad = next((v for v in arr.flat if not isinstance(v, numbers.Real)), _NONE)
+                if bad is not _NONE:
+                    raise DTypeError(f"input {i} holds {bad!r}, which is not a real number; pass real numbers")
             try:
                 arr = arr.astype(_F64)
             except (TypeError, ValueError) as e:
                 raise DTypeError(f"input {i} (dtype {arr.dtype}) cannot be cast to float64: {e}") from e
-    if arr.ctypes.data % 8 or any(s % 8 for s in arr.strides):
-        arr = np.ascontiguousarray(arr)  # the kernel reads whole doubles in place
+    if not arr.flags.aligned:
+        arr = arr.copy()  # the kernel reads whole, aligned doubles in place
     return arr
 
 

@@ -195,15 +195,34 @@ impl Builder {
             Node::Symbol(_) => unreachable!("symbols are bound before the walk"),
             Node::Const(_) => self.constant(node.as_const().unwrap_or(f64::NAN)),
             Node::Unary(op, a) => self.push(InstrKey::Unary(*op, v(a))),
-            Node::Binary(BinaryOp::Pow, [a, b]) => match view.node(*b).as_const() {
-                Some(e) if e == e.trunc() && e.abs() <= i32::MAX as f64 => {
-                    self.integer_power(v(a), e as i64)
-                }
-                _ => self.push(InstrKey::Binary(BinaryOp::Pow, v(a), v(b))),
+            Node::Binary(BinaryOp::Pow, [a, b]) => match integer_exponent(view, node) {
+                Some(n) => self.integer_power(v(a), n),
+                None => self.push(InstrKey::Binary(BinaryOp::Pow, v(a), v(b))),
             },
             Node::Binary(op, [a, b]) => self.push(InstrKey::Binary(*op, v(a), v(b))),
             Node::Select([c, a, b]) => self.push(InstrKey::Select(v(c), v(a), v(b))),
         }
+    }
+}
+
+/// `n` if `node` is `x**n` for an integer constant `n` (then `n` is never a tape value).
+fn integer_exponent(view: &PoolView<'_>, node: &Node) -> Option<i64> {
+    match node {
+        Node::Binary(BinaryOp::Pow, [_, b]) => match view.node(*b).as_const() {
+            Some(e) if e == e.trunc() && e.abs() <= i32::MAX as f64 => Some(e as i64),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The children lowering evaluates: all of them, except an integer exponent.
+fn lowered_children<'a>(view: &PoolView<'_>, node: &'a Node) -> &'a [ExprId] {
+    let children = node.children();
+    if integer_exponent(view, node).is_some() {
+        &children[..1]
+    } else {
+        children
     }
 }
 
@@ -258,7 +277,7 @@ pub fn lower(pool: &ExprPool, outputs: &[ExprId], inputs: &[ExprId]) -> Result<T
                 value_of[id.index()] = b.lower_node(&view, node, &value_of);
             } else {
                 stack.push((id, true));
-                for &c in node.children().iter().rev() {
+                for &c in lowered_children(&view, node).iter().rev() {
                     if value_of[c.index()] == UNVISITED {
                         stack.push((c, false));
                     }
@@ -300,6 +319,7 @@ mod tests {
         let x5 = p.binary(BinaryOp::Pow, x, c(5.0)).unwrap();
         let t = lower(&p, &[x5], &[x]).unwrap();
         assert!(t.instrs.iter().all(|i| !matches!(i, Instr::Binary(BinaryOp::Pow, ..))));
+        assert!(t.consts.is_empty(), "the exponent is not a value:\n{t}");
         assert_eq!(t.n_ops(), 3, "x^5 = x * (x^2)^2:\n{t}");
         let xm2 = p.binary(BinaryOp::Pow, x, c(-2.0)).unwrap();
         let t = lower(&p, &[xm2], &[x]).unwrap();
