@@ -22,34 +22,35 @@ _F64 = np.dtype(np.float64)
 _NONE = object()
 
 
+def _to_array(a: Any, i: int) -> np.ndarray:
+    if hasattr(a, "__dlpack__"):
+        try:
+            return np.from_dlpack(a)  # PyTorch CPU tensors, JAX arrays: shared, not copied
+        except (TypeError, BufferError, RuntimeError, ValueError):
+            pass  # not on the CPU, or a layout DLPack cannot share: go through asarray
+    try:
+        return np.asarray(a)
+    except Exception as e:  # noqa: BLE001 - report any conversion failure the same way
+        raise DTypeError(f"input {i} ({type(a).__name__}) cannot be converted to an array: {e}") from e
+
+
+def _cast(arr: np.ndarray, i: int) -> np.ndarray:
+    if arr.dtype.kind not in "biufO":
+        raise DTypeError(f"input {i} has dtype {arr.dtype}, which cannot be cast to float64; pass real numbers")
+    if arr.dtype.kind == "O":
+        bad = next((v for v in arr.flat if not isinstance(v, numbers.Real)), _NONE)
+        if bad is not _NONE:
+            raise DTypeError(f"input {i} holds {bad!r}, which is not a real number; pass real numbers")
+    try:
+        return arr.astype(_F64)
+    except (TypeError, ValueError) as e:
+        raise DTypeError(f"input {i} (dtype {arr.dtype}) cannot be cast to float64: {e}") from e
+
+
 def _as_float64(a: Any, i: int) -> np.ndarray:
-    if type(a) is np.ndarray and a.dtype == _F64:
-        arr = a
-    else:
-        arr = None
-        if not isinstance(a, np.ndarray) and hasattr(a, "__dlpack__"):
-            try:
-                arr = np.from_dlpack(a)
-            except (TypeError, BufferError, RuntimeError, ValueError):
-                arr = None  # not on the CPU, or a layout DLPack cannot share: go through asarray
-        if arr is None:
-            try:
-                arr = np.asarray(a)
-            except Exception as e:  # noqa: BLE001 - report any conversion failure the same way
-                raise DTypeError(f"input {i} ({type(a).__name__}) cannot be converted to an array: {e}") from e
-        if arr.dtype != _F64:
-            if arr.dtype.kind not in "biufO":
-                raise DTypeError(
-                    f"input {i} has dtype {arr.dtype}, which cannot be cast to float64; pass real numbers"
-                )
-            if arr.dtype.kind == "O":
-                bad = next((v for v in arr.flat if not isinstance(v, numbers.Real)), _NONE)
-                if bad is not _NONE:
-                    raise DTypeError(f"input {i} holds {bad!r}, which is not a real number; pass real numbers")
-            try:
-                arr = arr.astype(_F64)
-            except (TypeError, ValueError) as e:
-                raise DTypeError(f"input {i} (dtype {arr.dtype}) cannot be cast to float64: {e}") from e
+    arr = a if isinstance(a, np.ndarray) else _to_array(a, i)
+    if arr.dtype != _F64:
+        arr = _cast(arr, i)
     if not arr.flags.aligned:
         arr = arr.copy()  # the kernel reads whole, aligned doubles in place
     return arr
