@@ -1,6 +1,16 @@
+import os
+
 import pytest
+from hypothesis import settings
 
 import alkahest as ak
+
+# CI runs a fixed set of examples (derandomize) so a red build always reproduces; local
+# runs explore new examples each time. HYPOTHESIS_PROFILE=thorough runs many more.
+settings.register_profile("default", max_examples=300, deadline=None)
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
+settings.register_profile("thorough", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 def _round_half_away(a):
     t = np.trunc(a)
-    return t + np.where(np.abs(a - t) >= 0.5, np.sign(a), 0.0)
+    return np.where(np.abs(a - t) >= 0.5, t + np.sign(a), t)  # keeps the sign of zero
 
 
 def _d_erf(a):
@@ -159,8 +159,8 @@ def binary(name: str, a: Ref, b: Ref) -> Ref:
             err = _prop(y / r2, a.err) + _prop(x / r2, b.err)
         elif name in ("min", "max"):
             err = np.maximum(a.err, b.err)
-        else:  # copysign
-            err = a.err + _ambiguous(b.err, np.abs(y))
+        else:  # copysign; the sign of a NaN is unspecified by IEEE 754, so NaN signs are ambiguous
+            err = a.err + _ambiguous(b.err, np.abs(y)) + np.where(np.isnan(y), np.inf, 0.0)
         ulps = TRANSCENDENTAL_ULPS if name in ("pow", "atan2") else EXACT_ULPS
         if name in ("min", "max", "copysign"):
             ulps = 0.0

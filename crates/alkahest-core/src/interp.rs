@@ -57,6 +57,14 @@ enum Src {
     Scalar(f64),
 }
 
+/// The arguments of one `Kernel::bulk` call.
+#[derive(Clone, Copy)]
+struct BulkArgs<'a> {
+    inputs: &'a [*const f64],
+    strides: &'a [isize],
+    outputs: &'a [*mut f64],
+}
+
 thread_local! {
     static WORKSPACE: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
@@ -84,7 +92,9 @@ impl Interpreter {
                     operand_of.push(Operand::Const(tape.consts[c as usize]));
                     continue;
                 }
-                Instr::Unary(op, a) => (StepKind::Unary(op), [arg(a), Operand::Const(0.0), Operand::Const(0.0)]),
+                Instr::Unary(op, a) => {
+                    (StepKind::Unary(op), [arg(a), Operand::Const(0.0), Operand::Const(0.0)])
+                }
                 Instr::Binary(op, a, b) => (StepKind::Binary(op), [arg(a), arg(b), Operand::Const(0.0)]),
                 Instr::PowI(a, n) => (StepKind::PowI(n), [arg(a), Operand::Const(0.0), Operand::Const(0.0)]),
                 Instr::Select(c, a, b) => (StepKind::Select, [arg(c), arg(a), arg(b)]),
@@ -147,16 +157,8 @@ impl Interpreter {
     }
 
     /// One block of `len ≤ BLOCK` points starting at point `start`.
-    unsafe fn eval_block(
-        &self,
-        ws: *mut f64,
-        srcs: &mut [Src],
-        inputs: &[*const f64],
-        strides: &[isize],
-        outputs: &[*mut f64],
-        start: usize,
-        len: usize,
-    ) {
+    unsafe fn eval_block(&self, ws: *mut f64, srcs: &mut [Src], io: &BulkArgs<'_>, start: usize, len: usize) {
+        let BulkArgs { inputs, strides, outputs } = *io;
         let gather_base = ws.add(self.n_slots * BLOCK);
         for (i, src) in srcs.iter_mut().enumerate() {
             let stride = strides[i];
@@ -229,10 +231,11 @@ impl Kernel for Interpreter {
                 ws.resize(need, 0.0);
             }
             let mut srcs = vec![Src::Scalar(0.0); self.tape.n_inputs];
+            let io = BulkArgs { inputs, strides, outputs };
             let mut start = 0;
             while start < n {
                 let len = BLOCK.min(n - start);
-                self.eval_block(ws.as_mut_ptr(), &mut srcs, inputs, strides, outputs, start, len);
+                self.eval_block(ws.as_mut_ptr(), &mut srcs, &io, start, len);
                 start += len;
             }
         });
@@ -336,7 +339,8 @@ mod tests {
         let gt = p.binary(BinaryOp::Gt, x, y).unwrap();
         let e2 = p.select(gt, s, y).unwrap();
         let t = lower(&p, &[e1, e2], &[x, y]).unwrap();
-        let reference = |x: f64, y: f64| [x * x + UnaryOp::Sin.eval(x), if x > y { UnaryOp::Sin.eval(x) } else { y }];
+        let reference =
+            |x: f64, y: f64| [x * x + UnaryOp::Sin.eval(x), if x > y { UnaryOp::Sin.eval(x) } else { y }];
         (Interpreter::with_options(Arc::new(t), false), reference)
     }
 
@@ -348,7 +352,10 @@ mod tests {
             f.eval(&[x, y], &mut out);
             let want = r(x, y);
             for k in 0..2 {
-                assert!(out[k] == want[k] || (out[k].is_nan() && want[k].is_nan()), "{x} {y}: {out:?} vs {want:?}");
+                assert!(
+                    out[k] == want[k] || (out[k].is_nan() && want[k].is_nan()),
+                    "{x} {y}: {out:?} vs {want:?}"
+                );
             }
         }
     }

@@ -203,9 +203,7 @@ mod tests {
         let ids: Vec<Vec<ExprId>> = (0..4)
             .map(|_| {
                 let pool = pool.clone();
-                std::thread::spawn(move || {
-                    (0..500).map(|i| pool.symbol(&format!("s{i}")).unwrap()).collect()
-                })
+                std::thread::spawn(move || (0..500).map(|i| pool.symbol(&format!("s{i}")).unwrap()).collect())
             })
             .map(|h| h.join().unwrap())
             .collect();

@@ -69,7 +69,10 @@ impl Layout {
                 continue;
             }
             let mergeable = !shape.is_empty()
-                && strides.iter().zip(&folded).all(|(s, f)| *f.last().unwrap_or(&0) == s[d] * out_shape[d] as isize);
+                && strides
+                    .iter()
+                    .zip(&folded)
+                    .all(|(s, f)| *f.last().unwrap_or(&0) == s[d] * out_shape[d] as isize);
             if mergeable {
                 *shape.last_mut().unwrap_or(&mut 0) *= out_shape[d];
                 for (f, s) in folded.iter_mut().zip(&strides) {
@@ -186,7 +189,8 @@ pub unsafe fn run(
     if n == 0 || out_shape.contains(&0) {
         return Ok(());
     }
-    let raw = Raw { kernel, layout, inputs: inputs.iter().map(|a| a.ptr).collect(), outputs: outputs.to_vec() };
+    let raw =
+        Raw { kernel, layout, inputs: inputs.iter().map(|a| a.ptr).collect(), outputs: outputs.to_vec() };
     let threads = threads.max(1);
     if threads == 1 || n < 2 * MIN_CHUNK {
         raw.run_range(0, n);
@@ -252,7 +256,8 @@ mod tests {
         let row = [10.0, 20.0];
         let mut out = vec![0.0; 6];
         unsafe {
-            run(&f, &[view(&col, &[3, 1], &[1, 1]), view(&row, &[2], &[1])], &[3, 2], &[out.as_mut_ptr()], 1).unwrap();
+            run(&f, &[view(&col, &[3, 1], &[1, 1]), view(&row, &[2], &[1])], &[3, 2], &[out.as_mut_ptr()], 1)
+                .unwrap();
         }
         assert_eq!(out, vec![-9.0, -19.0, -8.0, -18.0, -7.0, -17.0]);
     }

@@ -236,7 +236,13 @@ pub fn lower(pool: &ExprPool, outputs: &[ExprId], inputs: &[ExprId]) -> Result<T
     let view = pool.read();
     let mut value_of = vec![UNVISITED; view.len()];
     let mut b = Builder {
-        tape: Tape { n_inputs: inputs.len(), consts: vec![], instrs: vec![], outputs: vec![], last_use: vec![] },
+        tape: Tape {
+            n_inputs: inputs.len(),
+            consts: vec![],
+            instrs: vec![],
+            outputs: vec![],
+            last_use: vec![],
+        },
         shared: HashMap::new(),
     };
     for (i, &id) in inputs.iter().enumerate() {

@@ -95,7 +95,7 @@ unsafe impl Send for Job {}
 
 fn array<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     obj.cast::<PyArrayDyn<f64>>()
-        .map(|a| a.clone())
+        .cloned()
         .map_err(|_| error(py, "DTypeError", format!("{what} must be a float64 NumPy array")))
 }
 
@@ -144,8 +144,12 @@ impl PyCompiledFn {
             let a = array(py, obj, &format!("input {i}"))?;
             let ptr = a.data() as *const f64;
             let byte_strides = a.strides();
-            if ptr as usize % 8 != 0 || byte_strides.iter().any(|s| s % 8 != 0) {
-                return Err(error(py, "DTypeError", format!("input {i} is not aligned to 8 bytes; pass a copy")));
+            if !(ptr as usize).is_multiple_of(8) || byte_strides.iter().any(|s| s % 8 != 0) {
+                return Err(error(
+                    py,
+                    "DTypeError",
+                    format!("input {i} is not aligned to 8 bytes; pass a copy"),
+                ));
             }
             views.push(ArrayView {
                 ptr,
@@ -160,7 +164,11 @@ impl PyCompiledFn {
             // SAFETY: reading the flags of a live array object.
             let writeable = unsafe { (*a.as_array_ptr()).fields.flags } & NPY_ARRAY_WRITEABLE != 0;
             if !a.is_c_contiguous() || !writeable {
-                return Err(error(py, "ShapeError", format!("output {j} must be a C-contiguous, writeable array")));
+                return Err(error(
+                    py,
+                    "ShapeError",
+                    format!("output {j} must be a C-contiguous, writeable array"),
+                ));
             }
             match &shape {
                 None => shape = Some(a.shape().to_vec()),

@@ -224,7 +224,11 @@ impl PyExpr {
     /// `==` and `!=` compare structure (usable as dict keys); `<`, `<=`, `>`, `>=` build
     /// conditions. Use `eq(a, b)` / `ne(a, b)` for equality conditions.
     fn __richcmp__(&self, py: Python<'_>, other: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
-        let same = || other.cast::<PyExpr>().is_ok_and(|o| Arc::ptr_eq(&o.get().pool, &self.pool) && o.get().id == self.id);
+        let same = || {
+            other
+                .cast::<PyExpr>()
+                .is_ok_and(|o| Arc::ptr_eq(&o.get().pool, &self.pool) && o.get().id == self.id)
+        };
         let bop = match op {
             CompareOp::Eq => return Ok(same().into_pyobject(py)?.to_owned().into_any().unbind()),
             CompareOp::Ne => return Ok((!same()).into_pyobject(py)?.to_owned().into_any().unbind()),
@@ -245,7 +249,11 @@ impl PyExpr {
 
     fn __float__(&self, py: Python<'_>) -> PyResult<f64> {
         self.value().ok_or_else(|| {
-            error(py, "ExpressionError", format!("{} is not a constant; evaluate it with eval_expr", self.__repr__()))
+            error(
+                py,
+                "ExpressionError",
+                format!("{} is not a constant; evaluate it with eval_expr", self.__repr__()),
+            )
         })
     }
 
@@ -273,10 +281,20 @@ impl PyExpr {
     fn __rtruediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         binary_op(self, py, BinaryOp::Div, o, true)
     }
-    fn __pow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn __pow__(
+        &self,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        _modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         binary_op(self, py, BinaryOp::Pow, o, false)
     }
-    fn __rpow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn __rpow__(
+        &self,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        _modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         binary_op(self, py, BinaryOp::Pow, o, true)
     }
     fn __and__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {

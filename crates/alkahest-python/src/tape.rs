@@ -93,7 +93,11 @@ impl PyTape {
 
 /// Checks `vars` (symbols of one pool, each once) and lowers `outputs` to a tape.
 #[pyfunction]
-pub fn lower(py: Python<'_>, outputs: Vec<Bound<'_, PyAny>>, vars: Vec<Bound<'_, PyAny>>) -> PyResult<PyTape> {
+pub fn lower(
+    py: Python<'_>,
+    outputs: Vec<Bound<'_, PyAny>>,
+    vars: Vec<Bound<'_, PyAny>>,
+) -> PyResult<PyTape> {
     let mut out_ids = Vec::with_capacity(outputs.len());
     let mut pool = None;
     for (i, o) in outputs.iter().enumerate() {
