@@ -15,6 +15,7 @@
 
 mod canon;
 pub mod error;
+pub mod ffi;
 pub mod interp;
 pub mod kernel;
 pub mod op;

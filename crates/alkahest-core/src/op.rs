@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-mod libm {
+pub(crate) mod libm {
     extern "C" {
         pub fn cbrt(x: f64) -> f64;
         pub fn exp(x: f64) -> f64;

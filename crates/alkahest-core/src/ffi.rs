@@ -1,0 +1,107 @@
+//! C-callable routines native tiers link against, so that their results are the
+//! interpreter's bit for bit: the same libm symbols, the same `powi` and `round`, and
+//! the same vector-math dispatch.
+
+use crate::op::{libm, BinaryOp, UnaryOp};
+use crate::vecmath;
+
+/// `x**n` exactly as the interpreter computes it.
+pub extern "C" fn alkahest_powi(x: f64, n: i32) -> f64 {
+    crate::op::powi(x, n)
+}
+
+/// C's `round` (halfway cases away from zero), as the interpreter computes it.
+pub extern "C" fn alkahest_round(x: f64) -> f64 {
+    x.round()
+}
+
+/// `dst[k] = op(src[k])` for `k < n` through the interpreter's vector-math routine for
+/// `op` (an index into `UnaryOp::ALL`), or libm where there is none.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `n` doubles.
+pub unsafe extern "C" fn alkahest_vector_apply(op: u32, src: *const f64, dst: *mut f64, n: usize) {
+    let Some(&op) = UnaryOp::ALL.get(op as usize) else { return };
+    let dst = std::slice::from_raw_parts_mut(dst, n);
+    match vecmath::unary(op) {
+        Some(f) => vecmath::apply(f, src, dst),
+        None => {
+            for (k, d) in dst.iter_mut().enumerate() {
+                *d = op.eval(*src.add(k));
+            }
+        }
+    }
+}
+
+/// The libm symbol a native tier calls for `op` (name, address), if `op` is a call.
+pub fn unary_symbol(op: UnaryOp) -> Option<(&'static str, *const u8)> {
+    use UnaryOp::*;
+    let f: unsafe extern "C" fn(f64) -> f64 = match op {
+        Cbrt => libm::cbrt,
+        Exp => libm::exp,
+        Expm1 => libm::expm1,
+        Log => libm::log,
+        Log1p => libm::log1p,
+        Log2 => libm::log2,
+        Log10 => libm::log10,
+        Sin => libm::sin,
+        Cos => libm::cos,
+        Tan => libm::tan,
+        Asin => libm::asin,
+        Acos => libm::acos,
+        Atan => libm::atan,
+        Sinh => libm::sinh,
+        Cosh => libm::cosh,
+        Tanh => libm::tanh,
+        Asinh => libm::asinh,
+        Acosh => libm::acosh,
+        Atanh => libm::atanh,
+        Erf => libm::erf,
+        Erfc => libm::erfc,
+        Round => return Some(("alkahest_round", alkahest_round as *const u8)),
+        Neg | Sqrt | Abs | Floor | Ceil | Not => return None,
+    };
+    Some((op.name(), f as *const u8))
+}
+
+/// The libm symbol for a binary operation that is a call (`pow`, `atan2`).
+pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
+    let f: unsafe extern "C" fn(f64, f64) -> f64 = match op {
+        BinaryOp::Pow => libm::pow,
+        BinaryOp::Atan2 => libm::atan2,
+        _ => return None,
+    };
+    Some((op.name(), f as *const u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_compute_what_the_interpreter_computes() {
+        for &op in UnaryOp::ALL {
+            if let Some((_, p)) = unary_symbol(op) {
+                let f: extern "C" fn(f64) -> f64 = unsafe { std::mem::transmute(p) };
+                assert_eq!(f(0.3).to_bits(), op.eval(0.3).to_bits(), "{op}");
+            }
+        }
+        let (_, p) = binary_symbol(BinaryOp::Atan2).unwrap();
+        let f: extern "C" fn(f64, f64) -> f64 = unsafe { std::mem::transmute(p) };
+        assert_eq!(f(1.0, 2.0), BinaryOp::Atan2.eval(1.0, 2.0));
+        assert_eq!(alkahest_powi(1.5, 7), 1.5f64.powi(7));
+    }
+
+    #[test]
+    fn vector_apply_matches_the_interpreter_vector_path() {
+        let xs: Vec<f64> = (0..37).map(|i| i as f64 * 0.1 - 1.0).collect();
+        let mut out = vec![0.0; xs.len()];
+        unsafe { alkahest_vector_apply(UnaryOp::Sin as u32, xs.as_ptr(), out.as_mut_ptr(), xs.len()) };
+        let mut want = vec![0.0; xs.len()];
+        match vecmath::unary(UnaryOp::Sin) {
+            Some(f) => unsafe { vecmath::apply(f, xs.as_ptr(), &mut want) },
+            None => want.iter_mut().zip(&xs).for_each(|(w, &x)| *w = UnaryOp::Sin.eval(x)),
+        }
+        assert_eq!(out, want);
+    }
+}

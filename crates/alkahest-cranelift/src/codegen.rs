@@ -1,0 +1,317 @@
+//! The two kernel-ABI entries as Cranelift functions.
+//!
+//! ```c
+//! void scalar(const double *args, double *out);
+//! void bulk(const double *const *in, const int64_t *stride, double *const *out, int64_t n);
+//! ```
+
+use std::collections::HashMap;
+
+use alkahest_core::{BinaryOp, Instr, Tape, UnaryOp};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    types, AbiParam, Function, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, Value,
+};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Linkage, Module};
+
+use crate::emit::{emit, Callees};
+use crate::plan::{Plan, Stage};
+
+/// Loads and stores of addresses the caller guarantees aligned and valid.
+const TRUSTED: MemFlagsData = MemFlagsData::trusted();
+
+/// Functions the generated code calls, declared once per module.
+pub struct Imports {
+    unary: HashMap<UnaryOp, FuncId>,
+    binary: HashMap<BinaryOp, FuncId>,
+    powi: Option<FuncId>,
+    vector_apply: Option<FuncId>,
+}
+
+fn declare(module: &mut JITModule, name: &str, params: &[types::Type], ret: bool) -> Result<FuncId, String> {
+    let mut sig = module.make_signature();
+    sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+    if ret {
+        sig.returns.push(AbiParam::new(types::F64));
+    }
+    module.declare_function(name, Linkage::Import, &sig).map_err(|e| e.to_string())
+}
+
+impl Imports {
+    pub fn declare(module: &mut JITModule, tape: &Tape, plan: &Plan) -> Result<Imports, String> {
+        let mut imports =
+            Imports { unary: HashMap::new(), binary: HashMap::new(), powi: None, vector_apply: None };
+        for ins in &tape.instrs {
+            match *ins {
+                Instr::Unary(op, _) if !imports.unary.contains_key(&op) => {
+                    if let Some((name, _)) = alkahest_core::ffi::unary_symbol(op) {
+                        imports.unary.insert(op, declare(module, name, &[types::F64], true)?);
+                    }
+                }
+                Instr::Binary(op, ..) if !imports.binary.contains_key(&op) => {
+                    if let Some((name, _)) = alkahest_core::ffi::binary_symbol(op) {
+                        imports.binary.insert(op, declare(module, name, &[types::F64, types::F64], true)?);
+                    }
+                }
+                Instr::PowI(..) if imports.powi.is_none() => {
+                    imports.powi = Some(declare(module, "alkahest_powi", &[types::F64, types::I32], true)?);
+                }
+                _ => {}
+            }
+        }
+        if plan.stages.iter().any(|s| matches!(s, Stage::Vector { .. })) {
+            let params = [types::I32, types::I64, types::I64, types::I64];
+            imports.vector_apply = Some(declare(module, "alkahest_vector_apply", &params, false)?);
+        }
+        Ok(imports)
+    }
+
+    fn callees(&self, module: &mut JITModule, func: &mut Function) -> Callees {
+        Callees {
+            unary: self.unary.iter().map(|(&op, &id)| (op, module.declare_func_in_func(id, func))).collect(),
+            binary: self
+                .binary
+                .iter()
+                .map(|(&op, &id)| (op, module.declare_func_in_func(id, func)))
+                .collect(),
+            powi: self.powi.map(|id| module.declare_func_in_func(id, func)),
+        }
+    }
+}
+
+fn define(
+    module: &mut JITModule,
+    ctx: &mut Context,
+    name: &str,
+    n_params: usize,
+    body: impl FnOnce(&mut FunctionBuilder<'_>, &[Value], &Callees, Option<cranelift_codegen::ir::FuncRef>),
+    imports: &Imports,
+    fbc: &mut FunctionBuilderContext,
+) -> Result<FuncId, String> {
+    let mut sig = module.make_signature();
+    sig.params.extend((0..n_params).map(|_| AbiParam::new(types::I64)));
+    let id = module.declare_function(name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
+    ctx.func.signature = sig;
+    ctx.func.name = UserFuncName::user(0, id.as_u32());
+    let callees = imports.callees(module, &mut ctx.func);
+    let vector_apply = imports.vector_apply.map(|f| module.declare_func_in_func(f, &mut ctx.func));
+    let frontend = module.isa().frontend_config();
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, fbc);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let params = b.block_params(entry).to_vec();
+        body(&mut b, &params, &callees, vector_apply);
+        b.ins().return_(&[]);
+        b.seal_all_blocks();
+        b.finalize(frontend);
+    }
+    module.define_function(id, ctx).map_err(|e| format!("{e:?}"))?;
+    module.clear_context(ctx);
+    Ok(id)
+}
+
+/// `scalar(args, out)`: straight-line code, every function through libm.
+pub fn scalar(
+    module: &mut JITModule,
+    ctx: &mut Context,
+    fbc: &mut FunctionBuilderContext,
+    tape: &Tape,
+    imports: &Imports,
+) -> Result<FuncId, String> {
+    define(
+        module,
+        ctx,
+        "alkahest_scalar",
+        2,
+        |b, params, callees, _| {
+            let (args, out) = (params[0], params[1]);
+            let mut vals: Vec<Value> = Vec::with_capacity(tape.instrs.len());
+            for ins in &tape.instrs {
+                let v = match *ins {
+                    Instr::Input(i) => b.ins().load(types::F64, TRUSTED, args, 8 * i as i32),
+                    Instr::Const(c) => b.ins().f64const(tape.consts[c as usize]),
+                    _ => {
+                        let ops: Vec<Value> = ins.operands().map(|a| vals[a as usize]).collect();
+                        emit(b, callees, ins, &ops)
+                    }
+                };
+                vals.push(v);
+            }
+            for (j, &o) in tape.outputs.iter().enumerate() {
+                b.ins().store(TRUSTED, vals[o as usize], out, 8 * j as i32);
+            }
+        },
+        imports,
+        fbc,
+    )
+}
+
+/// Values a bulk function reads from its entry block.
+struct Frame {
+    start: Value,
+    len: Value,
+    inputs: Vec<(Value, Value)>, // (base pointer, byte stride)
+    outputs: Vec<Value>,
+    consts: Vec<Option<Value>>, // per tape value
+    buffers: Vec<Value>,        // block buffer addresses
+}
+
+/// One fused stage: a loop over the block's points.
+fn fused_stage(
+    b: &mut FunctionBuilder<'_>,
+    tape: &Tape,
+    plan: &Plan,
+    frame: &Frame,
+    callees: &Callees,
+    stage: usize,
+    values: &[u32],
+) {
+    let is_last = stage + 1 == plan.stages.len();
+    let header = b.create_block();
+    let body = b.create_block();
+    let after = b.create_block();
+    b.append_block_param(header, types::I64);
+    let zero = b.ins().iconst(types::I64, 0);
+    b.ins().jump(header, &[zero.into()]);
+
+    b.switch_to_block(header);
+    let k = b.block_params(header)[0];
+    let more = b.ins().icmp(IntCC::SignedLessThan, k, frame.len);
+    b.ins().brif(more, body, &[], after, &[]);
+
+    b.switch_to_block(body);
+    let idx = b.ins().iadd(frame.start, k);
+    let k8 = b.ins().ishl_imm_u(k, 3);
+    let mut env: HashMap<u32, Value> = HashMap::new();
+    let get = |b: &mut FunctionBuilder<'_>, v: u32, env: &mut HashMap<u32, Value>| -> Value {
+        if let Some(&x) = env.get(&v) {
+            return x;
+        }
+        let x = match tape.instrs[v as usize] {
+            Instr::Const(_) => frame.consts[v as usize].expect("constants are hoisted"),
+            Instr::Input(i) => {
+                let (base, stride) = frame.inputs[i as usize];
+                let off = b.ins().imul(idx, stride);
+                let addr = b.ins().iadd(base, off);
+                b.ins().load(types::F64, TRUSTED, addr, 0)
+            }
+            _ => {
+                let buf = plan.buffer_of[v as usize].expect("a value from another stage is buffered");
+                let addr = b.ins().iadd(frame.buffers[buf as usize], k8);
+                b.ins().load(types::F64, TRUSTED, addr, 0)
+            }
+        };
+        env.insert(v, x);
+        x
+    };
+    for &v in values {
+        let ins = &tape.instrs[v as usize];
+        let ops: Vec<Value> = ins.operands().map(|a| get(b, a, &mut env)).collect();
+        let x = emit(b, callees, ins, &ops);
+        env.insert(v, x);
+    }
+    for &v in &plan.stores[stage] {
+        let x = get(b, v, &mut env);
+        let buf = plan.buffer_of[v as usize].expect("stored values have buffers");
+        let addr = b.ins().iadd(frame.buffers[buf as usize], k8);
+        b.ins().store(TRUSTED, x, addr, 0);
+    }
+    if is_last {
+        let idx8 = b.ins().ishl_imm_u(idx, 3);
+        for (j, &o) in tape.outputs.iter().enumerate() {
+            let x = get(b, o, &mut env);
+            let addr = b.ins().iadd(frame.outputs[j], idx8);
+            b.ins().store(TRUSTED, x, addr, 0);
+        }
+    }
+    let next = b.ins().iadd_imm_s(k, 1);
+    b.ins().jump(header, &[next.into()]);
+    b.switch_to_block(after);
+}
+
+/// `bulk(in, stride, out, n)`: blocks of `plan.block` points, each run stage by stage.
+pub fn bulk(
+    module: &mut JITModule,
+    ctx: &mut Context,
+    fbc: &mut FunctionBuilderContext,
+    tape: &Tape,
+    plan: &Plan,
+    imports: &Imports,
+) -> Result<FuncId, String> {
+    define(
+        module,
+        ctx,
+        "alkahest_bulk",
+        4,
+        |b, params, callees, vector_apply| {
+            let (in_pp, stride_p, out_pp, n) = (params[0], params[1], params[2], params[3]);
+            let flags = TRUSTED;
+            let inputs = (0..tape.n_inputs as i32)
+                .map(|i| {
+                    let base = b.ins().load(types::I64, flags, in_pp, 8 * i);
+                    let stride = b.ins().load(types::I64, flags, stride_p, 8 * i);
+                    (base, b.ins().ishl_imm_u(stride, 3))
+                })
+                .collect();
+            let outputs = (0..tape.outputs.len() as i32)
+                .map(|j| b.ins().load(types::I64, flags, out_pp, 8 * j))
+                .collect();
+            let consts = tape
+                .instrs
+                .iter()
+                .map(|ins| match *ins {
+                    Instr::Const(c) => Some(b.ins().f64const(tape.consts[c as usize])),
+                    _ => None,
+                })
+                .collect();
+            let buffers = (0..plan.n_buffers)
+                .map(|_| {
+                    let data = StackSlotData::new(StackSlotKind::ExplicitSlot, (plan.block * 8) as u32, 4);
+                    let slot = b.create_sized_stack_slot(data);
+                    b.ins().stack_addr(types::I64, slot, 0)
+                })
+                .collect();
+
+            let outer = b.create_block();
+            let block_body = b.create_block();
+            let exit = b.create_block();
+            b.append_block_param(outer, types::I64);
+            let zero = b.ins().iconst(types::I64, 0);
+            b.ins().jump(outer, &[zero.into()]);
+
+            b.switch_to_block(outer);
+            let start = b.block_params(outer)[0];
+            let more = b.ins().icmp(IntCC::SignedLessThan, start, n);
+            b.ins().brif(more, block_body, &[], exit, &[]);
+
+            b.switch_to_block(block_body);
+            let rem = b.ins().isub(n, start);
+            let full = b.ins().iconst(types::I64, plan.block as i64);
+            let short = b.ins().icmp(IntCC::SignedLessThan, rem, full);
+            let len = b.ins().select(short, rem, full);
+            let frame = Frame { start, len, inputs, outputs, consts, buffers };
+            for (s, stage) in plan.stages.iter().enumerate() {
+                match stage {
+                    Stage::Fused { values } => fused_stage(b, tape, plan, &frame, callees, s, values),
+                    Stage::Vector { value, op, src } => {
+                        let f = vector_apply.expect("declared when the plan has vector stages");
+                        let buf =
+                            |v: &u32| frame.buffers[plan.buffer_of[*v as usize].expect("buffered") as usize];
+                        let op_index = b.ins().iconst(types::I32, *op as i64);
+                        b.ins().call(f, &[op_index, buf(src), buf(value), frame.len]);
+                    }
+                }
+            }
+            let next = b.ins().iadd(start, len);
+            b.ins().jump(outer, &[next.into()]);
+            b.switch_to_block(exit);
+        },
+        imports,
+        fbc,
+    )
+}

@@ -1,0 +1,175 @@
+//! The Cranelift tier: a tape compiled to native code in about a millisecond.
+//!
+//! [`compile`] emits both entries of the kernel ABI (see `alkahest_core::kernel`) into a
+//! JIT module of their own. The scalar entry is straight-line code; the bulk entry loops
+//! over blocks of points in stages (see [`plan`]): fused per-point loops that keep every
+//! value in registers, and vector-math calls over the block when `vector_math` is on.
+//! Functions call the interpreter's own routines, so both tiers agree bit for bit. The
+//! code lives as long as the returned [`CraneliftKernel`] and is freed when it drops.
+//!
+//! ```
+//! use alkahest_core::{lower, ExprPool, Kernel, UnaryOp, BinaryOp};
+//! let pool = ExprPool::new();
+//! let x = pool.symbol("x").unwrap();
+//! let e = pool.binary(BinaryOp::Mul, x, x).unwrap();
+//! let f = alkahest_cranelift::compile(lower(&pool, &[e], &[x]).unwrap().into(), false).unwrap();
+//! let mut out = [0.0];
+//! f.eval(&[3.0], &mut out);
+//! assert_eq!(out[0], 9.0);
+//! ```
+
+mod codegen;
+mod emit;
+pub mod plan;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
+
+use alkahest_core::{Kernel, Tape};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::Module;
+
+use crate::plan::Plan;
+
+/// Tapes larger than this are refused (compile time and memory grow with size; the
+/// interpreter or the LLVM tier serve them better).
+pub const MAX_OPS: usize = 200_000;
+
+type ScalarFn = unsafe extern "C" fn(*const f64, *mut f64);
+type BulkFn = unsafe extern "C" fn(*const *const f64, *const i64, *const *mut f64, i64);
+
+/// The host ISA, built once (detecting CPU features costs more than compiling a small tape).
+fn isa() -> Result<OwnedTargetIsa, String> {
+    static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    ISA.get_or_init(|| {
+        let mut flags = settings::builder();
+        for (k, v) in [
+            ("opt_level", "speed"),
+            ("use_colocated_libcalls", "false"),
+            ("is_pic", "false"),
+            ("enable_probestack", "true"),
+            ("probestack_strategy", "inline"),
+        ] {
+            flags.set(k, v).map_err(|e| format!("cranelift flag {k}={v}: {e}"))?;
+        }
+        let builder = cranelift_native::builder().map_err(|e| format!("unsupported host: {e}"))?;
+        builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
+    })
+    .clone()
+}
+
+/// Owns the JIT module whose memory holds the code; frees it on drop.
+struct CodeMemory(Option<JITModule>);
+
+// SAFETY: the module is never used after finalisation except to free its memory in
+// `drop`, which runs once no reference to the kernel (and so no call into it) remains.
+unsafe impl Send for CodeMemory {}
+unsafe impl Sync for CodeMemory {}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        if let Some(module) = self.0.take() {
+            // SAFETY: see above: nothing can call into the code any more.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+/// A tape compiled by Cranelift.
+pub struct CraneliftKernel {
+    tape: Arc<Tape>,
+    scalar: ScalarFn,
+    bulk: BulkFn,
+    stages: usize,
+    _code: CodeMemory,
+}
+
+impl CraneliftKernel {
+    pub fn tape(&self) -> &Arc<Tape> {
+        &self.tape
+    }
+
+    /// Number of stages of the bulk loop (1 when fully fused).
+    pub fn n_stages(&self) -> usize {
+        self.stages
+    }
+}
+
+impl Kernel for CraneliftKernel {
+    fn n_inputs(&self) -> usize {
+        self.tape.n_inputs
+    }
+
+    fn n_outputs(&self) -> usize {
+        self.tape.outputs.len()
+    }
+
+    fn eval(&self, args: &[f64], out: &mut [f64]) {
+        assert!(args.len() == self.tape.n_inputs && out.len() == self.tape.outputs.len());
+        // SAFETY: the lengths match what the code reads and writes.
+        unsafe { (self.scalar)(args.as_ptr(), out.as_mut_ptr()) }
+    }
+
+    unsafe fn bulk(&self, inputs: &[*const f64], strides: &[isize], outputs: &[*mut f64], n: usize) {
+        // isize and i64 have one layout on the 64-bit targets Cranelift JITs for.
+        (self.bulk)(inputs.as_ptr(), strides.as_ptr() as *const i64, outputs.as_ptr(), n as i64)
+    }
+}
+
+/// Compiles `tape`. `vector_math` routes transcendental functions in bulk through the
+/// interpreter's vector-math dispatch (libmvec); the scalar entry always calls libm.
+pub fn compile(tape: Arc<Tape>, vector_math: bool) -> Result<CraneliftKernel, String> {
+    if tape.n_ops() > MAX_OPS {
+        return Err(format!(
+            "the tape has {} operations; the Cranelift tier compiles at most {MAX_OPS}",
+            tape.n_ops()
+        ));
+    }
+    match catch_unwind(AssertUnwindSafe(|| compile_inner(tape, vector_math))) {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(format!("Cranelift failed: {msg}"))
+        }
+    }
+}
+
+fn compile_inner(tape: Arc<Tape>, vector_math: bool) -> Result<CraneliftKernel, String> {
+    let mut builder = JITBuilder::with_isa(isa()?, cranelift_module::default_libcall_names());
+    for &op in alkahest_core::UnaryOp::ALL {
+        if let Some((name, ptr)) = alkahest_core::ffi::unary_symbol(op) {
+            builder.symbol(name, ptr);
+        }
+    }
+    for &op in alkahest_core::BinaryOp::ALL {
+        if let Some((name, ptr)) = alkahest_core::ffi::binary_symbol(op) {
+            builder.symbol(name, ptr);
+        }
+    }
+    builder.symbol("alkahest_powi", alkahest_core::ffi::alkahest_powi as *const u8);
+    builder.symbol("alkahest_vector_apply", alkahest_core::ffi::alkahest_vector_apply as *const u8);
+    let mut module = JITModule::new(builder);
+
+    let plan = Plan::new(&tape, vector_math);
+    let imports = codegen::Imports::declare(&mut module, &tape, &plan)?;
+    let mut ctx = module.make_context();
+    let mut fbc = FunctionBuilderContext::new();
+    let scalar_id = codegen::scalar(&mut module, &mut ctx, &mut fbc, &tape, &imports)?;
+    let bulk_id = codegen::bulk(&mut module, &mut ctx, &mut fbc, &tape, &plan, &imports)?;
+    module.finalize_definitions().map_err(|e| e.to_string())?;
+    // SAFETY: both functions were defined with exactly these signatures.
+    let (scalar, bulk) = unsafe {
+        (
+            std::mem::transmute::<*const u8, ScalarFn>(module.get_finalized_function(scalar_id)),
+            std::mem::transmute::<*const u8, BulkFn>(module.get_finalized_function(bulk_id)),
+        )
+    };
+    Ok(CraneliftKernel { tape, scalar, bulk, stages: plan.stages.len(), _code: CodeMemory(Some(module)) })
+}

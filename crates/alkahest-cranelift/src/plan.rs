@@ -1,0 +1,177 @@
+//! How the bulk entry runs a tape: a loop over blocks of points, each block a sequence
+//! of stages.
+//!
+//! A *fused* stage is one loop over the block's points that computes a run of
+//! instructions in registers. A *vector* stage is one call of a vector-math routine over
+//! the whole block (libmvec, through the same dispatch as the interpreter, so both tiers
+//! give the same bits). Values that cross stages live in per-block stack buffers,
+//! reused once dead. Without vector math the whole tape is a single fused stage.
+
+use alkahest_core::tape::{Instr, Tape};
+use alkahest_core::{vecmath, UnaryOp};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stage {
+    /// Per point: compute `values` (tape value ids, in order).
+    Fused { values: Vec<u32> },
+    /// Once per block: `value = op(src)` over all points.
+    Vector { value: u32, op: UnaryOp, src: u32 },
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub stages: Vec<Stage>,
+    /// The block buffer holding a value, for values that cross stages.
+    pub buffer_of: Vec<Option<u32>>,
+    /// For each stage, the values it writes into their buffers.
+    pub stores: Vec<Vec<u32>>,
+    pub n_buffers: usize,
+    /// Points per block.
+    pub block: usize,
+}
+
+/// Stack the block buffers may take, in bytes (rayon threads have 2 MiB stacks).
+const STACK_BUDGET: usize = 128 * 1024;
+const MAX_BLOCK: usize = 1024;
+
+impl Plan {
+    pub fn new(tape: &Tape, vector_math: bool) -> Plan {
+        let n = tape.instrs.len();
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut stage_of: Vec<Option<usize>> = vec![None; n];
+        let mut store_stage: Vec<Option<usize>> = vec![None; n];
+        let fused_index = |stages: &mut Vec<Stage>| {
+            if !matches!(stages.last(), Some(Stage::Fused { .. })) {
+                stages.push(Stage::Fused { values: vec![] });
+            }
+            stages.len() - 1
+        };
+        for (k, ins) in tape.instrs.iter().enumerate() {
+            let k32 = k as u32;
+            match *ins {
+                Instr::Input(_) | Instr::Const(_) => {}
+                Instr::Unary(op, src) if vector_math && vecmath::unary(op).is_some() => {
+                    // An input read by a vector routine is first copied to a buffer.
+                    if matches!(tape.instrs[src as usize], Instr::Input(_))
+                        && store_stage[src as usize].is_none()
+                    {
+                        store_stage[src as usize] = Some(fused_index(&mut stages));
+                    }
+                    stages.push(Stage::Vector { value: k32, op, src });
+                    stage_of[k] = Some(stages.len() - 1);
+                    store_stage[k] = Some(stages.len() - 1);
+                }
+                _ => {
+                    let s = fused_index(&mut stages);
+                    if let Stage::Fused { values } = &mut stages[s] {
+                        values.push(k32);
+                    }
+                    stage_of[k] = Some(s);
+                }
+            }
+        }
+        let last = fused_index(&mut stages); // outputs are stored by a final fused stage
+
+        // The last stage that reads each value (outputs count as read by the last stage).
+        let mut last_read: Vec<Option<usize>> = vec![None; n];
+        let read = |v: u32, s: usize, last_read: &mut Vec<Option<usize>>| {
+            let r = &mut last_read[v as usize];
+            *r = Some(r.map_or(s, |x| x.max(s)));
+        };
+        for (s, stage) in stages.iter().enumerate() {
+            match stage {
+                Stage::Fused { values } => {
+                    for &v in values {
+                        for a in tape.instrs[v as usize].operands() {
+                            read(a, s, &mut last_read);
+                            // Computed in an earlier stage: it must be in a buffer.
+                            if stage_of[a as usize].is_some_and(|d| d != s) {
+                                store_stage[a as usize] = stage_of[a as usize];
+                            }
+                        }
+                    }
+                }
+                Stage::Vector { src, .. } => {
+                    read(*src, s, &mut last_read);
+                    if stage_of[*src as usize].is_some() {
+                        store_stage[*src as usize] = stage_of[*src as usize];
+                    }
+                }
+            }
+        }
+        for &o in &tape.outputs {
+            read(o, last, &mut last_read);
+            if stage_of[o as usize].is_some_and(|d| d != last) {
+                store_stage[o as usize] = stage_of[o as usize];
+            }
+        }
+
+        // Assign buffers stage by stage: take new ones before releasing dead ones, so a
+        // stage never writes a buffer it reads.
+        let mut stores: Vec<Vec<u32>> = vec![Vec::new(); stages.len()];
+        let mut dead_after: Vec<Vec<usize>> = vec![Vec::new(); stages.len()];
+        for v in 0..n {
+            if let (Some(s), Some(r)) = (store_stage[v], last_read[v]) {
+                stores[s].push(v as u32);
+                dead_after[r].push(v);
+            }
+        }
+        let mut buffer_of: Vec<Option<u32>> = vec![None; n];
+        let mut free: Vec<u32> = Vec::new();
+        let mut n_buffers = 0u32;
+        for s in 0..stages.len() {
+            for &v in &stores[s] {
+                buffer_of[v as usize] = Some(free.pop().unwrap_or_else(|| {
+                    n_buffers += 1;
+                    n_buffers - 1
+                }));
+            }
+            free.extend(dead_after[s].iter().filter_map(|&v| buffer_of[v]));
+        }
+        let n_buffers = n_buffers as usize;
+        let block = if n_buffers == 0 {
+            MAX_BLOCK
+        } else {
+            (STACK_BUDGET / (8 * n_buffers)).clamp(8, MAX_BLOCK) / 8 * 8
+        };
+        Plan { stages, buffer_of, stores, n_buffers, block }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alkahest_core::{lower, BinaryOp, ExprPool};
+
+    #[test]
+    fn without_vector_math_everything_fuses() {
+        let p = ExprPool::new();
+        let x = p.symbol("x").unwrap();
+        let s = p.unary(UnaryOp::Sin, x).unwrap();
+        let e = p.binary(BinaryOp::Mul, s, x).unwrap();
+        let t = lower(&p, &[e], &[x]).unwrap();
+        let plan = Plan::new(&t, false);
+        assert_eq!(plan.stages.len(), 1);
+        assert_eq!(plan.n_buffers, 0);
+    }
+
+    #[test]
+    fn vector_calls_split_stages_and_buffers_are_reused() {
+        if vecmath::unary(UnaryOp::Sin).is_none() {
+            return; // no libmvec here: nothing to split
+        }
+        let p = ExprPool::new();
+        let x = p.symbol("x").unwrap();
+        let mut e = x;
+        for _ in 0..50 {
+            let s = p.unary(UnaryOp::Sin, e).unwrap();
+            e = p.binary(BinaryOp::Add, s, x).unwrap();
+        }
+        let t = lower(&p, &[e], &[x]).unwrap();
+        let plan = Plan::new(&t, true);
+        assert!(plan.stages.iter().filter(|s| matches!(s, Stage::Vector { .. })).count() == 50);
+        assert!(matches!(plan.stages.last(), Some(Stage::Fused { .. })));
+        // x lives throughout; a chain needs only a few more buffers.
+        assert!(plan.n_buffers <= 4, "{} buffers", plan.n_buffers);
+    }
+}

@@ -1,0 +1,141 @@
+//! The Cranelift tier against the interpreter: same bits, scalar and bulk.
+
+use std::sync::Arc;
+
+use alkahest_core::{lower, BinaryOp, ExprId, ExprPool, Interpreter, Kernel, Tape, UnaryOp};
+
+fn bits(v: f64) -> u64 {
+    if v.is_nan() {
+        f64::NAN.to_bits() // NaN payloads are unspecified by IEEE 754
+    } else {
+        v.to_bits()
+    }
+}
+
+const EDGE: [f64; 12] =
+    [0.0, -0.0, 1.0, -1.5, 0.5, 3.0, 1e300, -1e-310, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 2.5];
+
+fn check(tape: Tape) {
+    let tape = Arc::new(tape);
+    for vector_math in [false, true] {
+        let interp = Interpreter::with_options(tape.clone(), vector_math);
+        let jit = alkahest_cranelift::compile(tape.clone(), vector_math).expect("compiles");
+        let (ni, no) = (tape.n_inputs, tape.outputs.len());
+        // Scalar, on every combination of edge values for the first two inputs.
+        let mut a = vec![0.0; no];
+        let mut b = vec![0.0; no];
+        for &u in &EDGE {
+            for &v in &EDGE {
+                let args: Vec<f64> = (0..ni).map(|i| [u, v, u * 0.5][i % 3]).collect();
+                interp.eval(&args, &mut a);
+                jit.eval(&args, &mut b);
+                assert_eq!(
+                    a.iter().map(|&x| bits(x)).collect::<Vec<_>>(),
+                    b.iter().map(|&x| bits(x)).collect::<Vec<_>>(),
+                    "scalar at {args:?}\n{tape}"
+                );
+            }
+        }
+        // Bulk: strided first input, broadcast last, n not a multiple of any block.
+        let n = 2500;
+        let data: Vec<Vec<f64>> = (0..ni)
+            .map(|i| (0..2 * n).map(|k| EDGE[(k * (i + 3)) % EDGE.len()] + (k as f64 * 0.001)).collect())
+            .collect();
+        let ptrs: Vec<*const f64> = data.iter().map(|d| d.as_ptr()).collect();
+        let strides: Vec<isize> = (0..ni)
+            .map(|i| {
+                if i == 0 {
+                    2
+                } else if i + 1 == ni {
+                    0
+                } else {
+                    1
+                }
+            })
+            .collect();
+        let mut oa: Vec<Vec<f64>> = vec![vec![0.0; n]; no];
+        let mut ob: Vec<Vec<f64>> = vec![vec![0.0; n]; no];
+        let pa: Vec<*mut f64> = oa.iter_mut().map(|o| o.as_mut_ptr()).collect();
+        let pb: Vec<*mut f64> = ob.iter_mut().map(|o| o.as_mut_ptr()).collect();
+        unsafe {
+            interp.bulk(&ptrs, &strides, &pa, n);
+            jit.bulk(&ptrs, &strides, &pb, n);
+        }
+        for j in 0..no {
+            for k in 0..n {
+                assert_eq!(
+                    bits(oa[j][k]),
+                    bits(ob[j][k]),
+                    "bulk output {j} point {k} (vector_math={vector_math})\n{tape}"
+                );
+            }
+        }
+    }
+}
+
+fn pool3() -> (ExprPool, [ExprId; 3]) {
+    let p = ExprPool::new();
+    let s = [p.symbol("x").unwrap(), p.symbol("y").unwrap(), p.symbol("z").unwrap()];
+    (p, s)
+}
+
+#[test]
+fn every_unary_op() {
+    let (p, [x, y, _]) = pool3();
+    let outs: Vec<ExprId> = UnaryOp::ALL.iter().map(|&op| p.unary(op, x).unwrap()).collect();
+    // Feed a vector-math op from a computed value too, not only from an input.
+    let xy = p.binary(BinaryOp::Add, x, y).unwrap();
+    let mut outs = outs;
+    outs.push(p.unary(UnaryOp::Sin, xy).unwrap());
+    check(lower(&p, &outs, &[x, y]).unwrap());
+}
+
+#[test]
+fn every_binary_op_select_and_powers() {
+    let (p, [x, y, z]) = pool3();
+    let mut outs: Vec<ExprId> = BinaryOp::ALL.iter().map(|&op| p.binary(op, x, y).unwrap()).collect();
+    outs.push(p.select(z, x, y).unwrap());
+    for n in [2.0, 3.0, -2.0, 17.0, -40.0, 0.5] {
+        let c = p.constant(n).unwrap();
+        outs.push(p.binary(BinaryOp::Pow, x, c).unwrap());
+    }
+    outs.push(x); // an input as an output
+    outs.push(p.constant(2.5).unwrap()); // a constant as an output
+    check(lower(&p, &outs, &[x, y, z]).unwrap());
+}
+
+#[test]
+fn a_transcendental_chain_crossing_many_stages() {
+    let (p, [x, y, _]) = pool3();
+    let mut e = x;
+    for i in 0..60 {
+        let op = [UnaryOp::Sin, UnaryOp::Exp, UnaryOp::Tanh, UnaryOp::Sqrt][i % 4];
+        let a = p.unary(op, e).unwrap();
+        let b = p.binary(BinaryOp::Mul, a, y).unwrap();
+        e = p.binary(BinaryOp::Add, b, x).unwrap();
+    }
+    check(lower(&p, &[e, x], &[x, y]).unwrap());
+}
+
+#[test]
+fn code_memory_is_released() {
+    let (p, [x, y, _]) = pool3();
+    let e = p.binary(BinaryOp::Add, x, y).unwrap();
+    let tape = Arc::new(lower(&p, &[e], &[x, y]).unwrap());
+    for _ in 0..2000 {
+        drop(alkahest_cranelift::compile(tape.clone(), true).unwrap());
+    }
+}
+
+#[test]
+fn oversized_tapes_are_refused() {
+    let (p, [x, _, _]) = pool3();
+    let mut e = x;
+    let one = p.constant(1.0).unwrap();
+    for _ in 0..=alkahest_cranelift::MAX_OPS {
+        e = p.binary(BinaryOp::Add, e, one).unwrap();
+    }
+    let t = lower(&p, &[e], &[x]).unwrap();
+    let err = alkahest_cranelift::compile(Arc::new(t), true).err().expect("refused");
+    assert!(err.contains("at most"), "{err}");
+}
