@@ -7,7 +7,7 @@ from typing import List, Sequence, Tuple, Union
 from . import _native
 from ._native import CompiledFn, Expr, Tape
 from .config import CompileConfig
-from .errors import ArityError, InvalidVarsError
+from .errors import ArityError, CompileError, InvalidVarsError
 
 Exprs = Union[Expr, Sequence[Expr]]
 Vars = Union[Expr, str, Sequence[Union[Expr, str]]]
@@ -61,6 +61,11 @@ def compile_uncached(outputs: List[Expr], inputs: List[Expr], config: CompileCon
     """Lowers and compiles for ``tier`` (already resolved from ``config``)."""
     tape = _native.lower(outputs, inputs)
     names = [v.name or str(v) for v in inputs]
+    if tier == "cranelift":
+        try:
+            return _native.compile_cranelift(tape, names, config.vector_math)
+        except CompileError as e:
+            return _native.compile_interpreter(tape, names, config.vector_math, f"cranelift: {e}")
     if tier == "interpreter":
         return _native.compile_interpreter(tape, names, config.vector_math)
     raise AssertionError(f"resolve_tier returned unbuilt tier {tier!r}")

@@ -11,7 +11,7 @@ from .errors import TierUnavailableError, UnknownTierError
 KNOWN_TIERS = ("interpreter", "cranelift", "llvm")
 
 #: Tiers this build can compile to.
-AVAILABLE_TIERS = ("interpreter",)
+AVAILABLE_TIERS = ("interpreter", "cranelift")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,11 @@ class ExpressionError(AlkahestError, ValueError):
     """An expression cannot be built: unknown function, inexact integer constant, ..."""
 
 
+class CompileError(AlkahestError, RuntimeError):
+    """A native tier could not compile the expression. ``compile_expr`` catches it and
+    falls back to the next tier, recording why in ``f.fallback_reason``."""
+
+
 class UnknownTierError(AlkahestError, ValueError):
     """``CompileConfig(tier=...)`` names no tier alkahest knows."""
 

@@ -254,6 +254,29 @@ pub fn compile_interpreter(
     }
 }
 
+/// Compiles `tape` with Cranelift (GIL released). Raises `CompileError` if Cranelift
+/// cannot compile it; the caller decides what to fall back to.
+#[pyfunction]
+#[pyo3(signature = (tape, var_names, vector_math=true))]
+pub fn compile_cranelift(
+    py: Python<'_>,
+    tape: &PyTape,
+    var_names: Vec<String>,
+    vector_math: bool,
+) -> PyResult<PyCompiledFn> {
+    let shared = tape.inner.clone();
+    let kernel = py
+        .detach(move || alkahest_cranelift::compile(shared, vector_math))
+        .map_err(|e| error(py, "CompileError", e))?;
+    Ok(PyCompiledFn {
+        kernel: Arc::new(kernel),
+        tape: tape.inner.clone(),
+        tier: "cranelift".into(),
+        fallback_reason: None,
+        var_names,
+    })
+}
+
 /// Threads `numpy_eval_par` uses by default: `ALKAHEST_NUM_THREADS`, else all cores.
 #[pyfunction]
 pub fn default_threads() -> usize {
