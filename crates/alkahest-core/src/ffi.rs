@@ -15,21 +15,39 @@ pub extern "C" fn alkahest_round(x: f64) -> f64 {
     x.round()
 }
 
-/// `dst[k] = op(src[k])` for `k < n` through the interpreter's vector-math routine for
-/// `op` (an index into `UnaryOp::ALL`), or libm where there is none.
+/// `dst[k] = op(src[k * stride])` for `k < n` through the interpreter's vector-math
+/// routine for `op` (an index into `UnaryOp::ALL`), or libm where there is none. A
+/// non-unit stride (0 broadcasts) is gathered into a small buffer first.
 ///
 /// # Safety
-/// `src` must be readable and `dst` writable for `n` doubles.
-pub unsafe extern "C" fn alkahest_vector_apply(op: u32, src: *const f64, dst: *mut f64, n: usize) {
+/// `src` must be readable at the `n` strided positions and `dst` writable for `n` doubles.
+pub unsafe extern "C" fn alkahest_vector_apply(
+    op: u32,
+    src: *const f64,
+    stride: i64,
+    dst: *mut f64,
+    n: usize,
+) {
     let Some(&op) = UnaryOp::ALL.get(op as usize) else { return };
     let dst = std::slice::from_raw_parts_mut(dst, n);
-    match vecmath::unary(op) {
+    let run = |src: *const f64, dst: &mut [f64]| match vecmath::unary(op) {
         Some(f) => vecmath::apply(f, src, dst),
         None => {
             for (k, d) in dst.iter_mut().enumerate() {
                 *d = op.eval(*src.add(k));
             }
         }
+    };
+    if stride == 1 {
+        return run(src, dst);
+    }
+    const CHUNK: usize = 256;
+    let mut buf = [0.0f64; CHUNK];
+    for (c, part) in dst.chunks_mut(CHUNK).enumerate() {
+        for (k, slot) in buf.iter_mut().take(part.len()).enumerate() {
+            *slot = *src.offset(((c * CHUNK + k) as isize) * stride as isize);
+        }
+        run(buf.as_ptr(), part);
     }
 }
 
@@ -96,12 +114,22 @@ mod tests {
     fn vector_apply_matches_the_interpreter_vector_path() {
         let xs: Vec<f64> = (0..37).map(|i| i as f64 * 0.1 - 1.0).collect();
         let mut out = vec![0.0; xs.len()];
-        unsafe { alkahest_vector_apply(UnaryOp::Sin as u32, xs.as_ptr(), out.as_mut_ptr(), xs.len()) };
+        unsafe { alkahest_vector_apply(UnaryOp::Sin as u32, xs.as_ptr(), 1, out.as_mut_ptr(), xs.len()) };
         let mut want = vec![0.0; xs.len()];
         match vecmath::unary(UnaryOp::Sin) {
             Some(f) => unsafe { vecmath::apply(f, xs.as_ptr(), &mut want) },
             None => want.iter_mut().zip(&xs).for_each(|(w, &x)| *w = UnaryOp::Sin.eval(x)),
         }
         assert_eq!(out, want);
+        // Strided and broadcast sources give the same values as gathered ones.
+        let twice: Vec<f64> = xs.iter().flat_map(|&x| [x, 99.0]).collect();
+        let mut strided = vec![0.0; xs.len()];
+        unsafe {
+            alkahest_vector_apply(UnaryOp::Sin as u32, twice.as_ptr(), 2, strided.as_mut_ptr(), xs.len())
+        };
+        assert_eq!(strided, want);
+        let mut bcast = vec![0.0; 300];
+        unsafe { alkahest_vector_apply(UnaryOp::Sin as u32, &xs[3], 0, bcast.as_mut_ptr(), 300) };
+        assert!(bcast.iter().all(|&v| v == want[3]));
     }
 }

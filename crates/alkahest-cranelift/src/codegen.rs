@@ -17,7 +17,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 
-use crate::emit::{emit, Callees};
+use crate::emit::{emit, fconst, Callees, Width};
 use crate::plan::{Plan, Stage};
 
 /// Loads and stores of addresses the caller guarantees aligned and valid.
@@ -63,7 +63,7 @@ impl Imports {
             }
         }
         if plan.stages.iter().any(|s| matches!(s, Stage::Vector { .. })) {
-            let params = [types::I32, types::I64, types::I64, types::I64];
+            let params = [types::I32, types::I64, types::I64, types::I64, types::I64];
             imports.vector_apply = Some(declare(module, "alkahest_vector_apply", &params, false)?);
         }
         Ok(imports)
@@ -137,7 +137,7 @@ pub fn scalar(
                     Instr::Const(c) => b.ins().f64const(tape.consts[c as usize]),
                     _ => {
                         let ops: Vec<Value> = ins.operands().map(|a| vals[a as usize]).collect();
-                        emit(b, callees, ins, &ops)
+                        emit(b, Width::Scalar, callees, ins, &ops)
                     }
                 };
                 vals.push(v);
@@ -155,13 +155,16 @@ pub fn scalar(
 struct Frame {
     start: Value,
     len: Value,
-    inputs: Vec<(Value, Value)>, // (base pointer, byte stride)
+    inputs: Vec<(Value, Value)>, // (base pointer, stride in elements)
     outputs: Vec<Value>,
-    consts: Vec<Option<Value>>, // per tape value
-    buffers: Vec<Value>,        // block buffer addresses
+    buffers: Vec<Value>, // block buffer addresses
 }
 
-/// One fused stage: a loop over the block's points.
+/// Loads and stores that may be unaligned (user arrays are only 8-byte aligned).
+const UNALIGNED: MemFlagsData = MemFlagsData::new().with_notrap();
+
+/// One fused stage: a loop over the block's points, two per iteration (the bulk entry
+/// is only ever called with an even number of points; see `CraneliftKernel::bulk`).
 fn fused_stage(
     b: &mut FunctionBuilder<'_>,
     tape: &Tape,
@@ -193,17 +196,26 @@ fn fused_stage(
             return x;
         }
         let x = match tape.instrs[v as usize] {
-            Instr::Const(_) => frame.consts[v as usize].expect("constants are hoisted"),
+            // Materialised where used: hoisting them would keep every constant live (and
+            // spilled) across all stages; the load from the constant pool is cheap.
+            Instr::Const(c) => fconst(b, Width::Pair, tape.consts[c as usize]),
             Instr::Input(i) => {
+                // Element offsets scaled by 8 inside the address (x86 folds the shift).
                 let (base, stride) = frame.inputs[i as usize];
                 let off = b.ins().imul(idx, stride);
-                let addr = b.ins().iadd(base, off);
-                b.ins().load(types::F64, TRUSTED, addr, 0)
+                let off8 = b.ins().ishl_imm_u(off, 3);
+                let first = b.ins().iadd(base, off8);
+                let stride8 = b.ins().ishl_imm_u(stride, 3);
+                let second = b.ins().iadd(first, stride8);
+                let x0 = b.ins().load(types::F64, UNALIGNED, first, 0);
+                let x1 = b.ins().load(types::F64, UNALIGNED, second, 0);
+                let v = b.ins().splat(types::F64X2, x0);
+                b.ins().insertlane(v, x1, 1)
             }
             _ => {
                 let buf = plan.buffer_of[v as usize].expect("a value from another stage is buffered");
                 let addr = b.ins().iadd(frame.buffers[buf as usize], k8);
-                b.ins().load(types::F64, TRUSTED, addr, 0)
+                b.ins().load(types::F64X2, TRUSTED, addr, 0)
             }
         };
         env.insert(v, x);
@@ -212,7 +224,7 @@ fn fused_stage(
     for &v in values {
         let ins = &tape.instrs[v as usize];
         let ops: Vec<Value> = ins.operands().map(|a| get(b, a, &mut env)).collect();
-        let x = emit(b, callees, ins, &ops);
+        let x = emit(b, Width::Pair, callees, ins, &ops);
         env.insert(v, x);
     }
     for &v in &plan.stores[stage] {
@@ -226,10 +238,10 @@ fn fused_stage(
         for (j, &o) in tape.outputs.iter().enumerate() {
             let x = get(b, o, &mut env);
             let addr = b.ins().iadd(frame.outputs[j], idx8);
-            b.ins().store(TRUSTED, x, addr, 0);
+            b.ins().store(UNALIGNED, x, addr, 0);
         }
     }
-    let next = b.ins().iadd_imm_s(k, 1);
+    let next = b.ins().iadd_imm_s(k, 2);
     b.ins().jump(header, &[next.into()]);
     b.switch_to_block(after);
 }
@@ -255,19 +267,11 @@ pub fn bulk(
                 .map(|i| {
                     let base = b.ins().load(types::I64, flags, in_pp, 8 * i);
                     let stride = b.ins().load(types::I64, flags, stride_p, 8 * i);
-                    (base, b.ins().ishl_imm_u(stride, 3))
+                    (base, stride)
                 })
                 .collect();
             let outputs = (0..tape.outputs.len() as i32)
                 .map(|j| b.ins().load(types::I64, flags, out_pp, 8 * j))
-                .collect();
-            let consts = tape
-                .instrs
-                .iter()
-                .map(|ins| match *ins {
-                    Instr::Const(c) => Some(b.ins().f64const(tape.consts[c as usize])),
-                    _ => None,
-                })
                 .collect();
             let buffers = (0..plan.n_buffers)
                 .map(|_| {
@@ -294,16 +298,26 @@ pub fn bulk(
             let full = b.ins().iconst(types::I64, plan.block as i64);
             let short = b.ins().icmp(IntCC::SignedLessThan, rem, full);
             let len = b.ins().select(short, rem, full);
-            let frame = Frame { start, len, inputs, outputs, consts, buffers };
+            let frame = Frame { start, len, inputs, outputs, buffers };
             for (s, stage) in plan.stages.iter().enumerate() {
                 match stage {
                     Stage::Fused { values } => fused_stage(b, tape, plan, &frame, callees, s, values),
                     Stage::Vector { value, op, src } => {
                         let f = vector_apply.expect("declared when the plan has vector stages");
                         let buf =
-                            |v: &u32| frame.buffers[plan.buffer_of[*v as usize].expect("buffered") as usize];
+                            |v: u32| frame.buffers[plan.buffer_of[v as usize].expect("buffered") as usize];
+                        let (src_addr, src_stride) = match tape.instrs[*src as usize] {
+                            Instr::Input(i) => {
+                                // Read in place: the block's first point, stride in elements.
+                                let (base, stride) = frame.inputs[i as usize];
+                                let off = b.ins().imul(start, stride);
+                                let off8 = b.ins().ishl_imm_u(off, 3);
+                                (b.ins().iadd(base, off8), stride)
+                            }
+                            _ => (buf(*src), b.ins().iconst(types::I64, 1)),
+                        };
                         let op_index = b.ins().iconst(types::I32, *op as i64);
-                        b.ins().call(f, &[op_index, buf(src), buf(value), frame.len]);
+                        b.ins().call(f, &[op_index, src_addr, src_stride, buf(*value), frame.len]);
                     }
                 }
             }

@@ -1,15 +1,18 @@
 //! One tape instruction as Cranelift IR, shared by the scalar and bulk entries.
 //!
-//! Arithmetic, `sqrt`, `abs`, `floor`, `ceil`, `min`/`max` (WebAssembly rules = IEEE
-//! 754-2019 minimum/maximum) and `copysign` are native instructions; every other
-//! function calls the very symbol the interpreter calls (see `alkahest_core::ffi`).
-//! Conditions become `fcmp` + `select` on 1.0/0.0: branch-free.
+//! The scalar entry computes one point per value (`f64`); the bulk loops compute two
+//! points per value (`f64x2`, SSE2), so arithmetic runs at the width of the interpreter's
+//! SIMD loops while staying fused in registers. Arithmetic, `sqrt`, `abs`, `floor`,
+//! `ceil`, `min`/`max` (WebAssembly rules = IEEE 754-2019 minimum/maximum) and `copysign`
+//! are native instructions; every other function calls, lane by lane, the very symbol
+//! the interpreter calls (see `alkahest_core::ffi`). Conditions and `where` are
+//! branch-free: integer `select` (cmov) on scalars, bit masks on pairs.
 
 use std::collections::HashMap;
 
 use alkahest_core::{BinaryOp, Instr, UnaryOp};
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{types, FuncRef, InstBuilder, Value};
+use cranelift_codegen::ir::{types, FuncRef, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
 /// The functions a body may call, imported into the function being built.
@@ -20,25 +23,89 @@ pub struct Callees {
     pub powi: Option<FuncRef>,
 }
 
-fn call(b: &mut FunctionBuilder<'_>, f: FuncRef, args: &[Value]) -> Value {
-    let inst = b.ins().call(f, args);
-    b.inst_results(inst)[0]
+/// How many points one value holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    Scalar,
+    Pair,
 }
 
-fn truth(b: &mut FunctionBuilder<'_>, cond: Value) -> Value {
-    let one = b.ins().f64const(1.0);
-    let zero = b.ins().f64const(0.0);
-    b.ins().select(cond, one, zero)
+/// A constant of the given width.
+pub fn fconst(b: &mut FunctionBuilder<'_>, w: Width, v: f64) -> Value {
+    let c = b.ins().f64const(v);
+    match w {
+        Width::Scalar => c,
+        Width::Pair => b.ins().splat(types::F64X2, c),
+    }
 }
 
-fn nonzero(b: &mut FunctionBuilder<'_>, x: Value) -> Value {
-    let zero = b.ins().f64const(0.0);
+fn bitcast(b: &mut FunctionBuilder<'_>, ty: Type, x: Value) -> Value {
+    b.ins().bitcast(ty, MemFlagsData::new(), x)
+}
+
+/// 1.0 where `cond` holds, else 0.0 (`cond`: i8 for scalars, an i64x2 mask for pairs).
+fn truth(b: &mut FunctionBuilder<'_>, w: Width, cond: Value) -> Value {
+    match w {
+        Width::Scalar => {
+            let one = b.ins().iconst(types::I64, 1.0f64.to_bits() as i64);
+            let zero = b.ins().iconst(types::I64, 0);
+            let bits = b.ins().select(cond, one, zero);
+            bitcast(b, types::F64, bits)
+        }
+        Width::Pair => {
+            let mask = bitcast(b, types::F64X2, cond);
+            let one = fconst(b, w, 1.0);
+            b.ins().band(mask, one)
+        }
+    }
+}
+
+/// `cond ? x : y` without a branch.
+fn choose(b: &mut FunctionBuilder<'_>, w: Width, cond: Value, x: Value, y: Value) -> Value {
+    match w {
+        Width::Scalar => {
+            let (xi, yi) = (bitcast(b, types::I64, x), bitcast(b, types::I64, y));
+            let r = b.ins().select(cond, xi, yi);
+            bitcast(b, types::F64, r)
+        }
+        Width::Pair => {
+            let mask = bitcast(b, types::F64X2, cond);
+            b.ins().bitselect(mask, x, y)
+        }
+    }
+}
+
+fn nonzero(b: &mut FunctionBuilder<'_>, w: Width, x: Value) -> Value {
+    let zero = fconst(b, w, 0.0);
     // NotEqual is "unordered or not equal": NaN counts as true, as in C.
     b.ins().fcmp(FloatCC::NotEqual, x, zero)
 }
 
+/// Calls `f` on each lane; `extra` is appended to every call's arguments.
+fn call(b: &mut FunctionBuilder<'_>, w: Width, f: FuncRef, args: &[Value], extra: Option<Value>) -> Value {
+    let one_lane = |b: &mut FunctionBuilder<'_>, lane_args: Vec<Value>| {
+        let mut all = lane_args;
+        all.extend(extra);
+        let inst = b.ins().call(f, &all);
+        b.inst_results(inst)[0]
+    };
+    match w {
+        Width::Scalar => one_lane(b, args.to_vec()),
+        Width::Pair => {
+            let lanes: Vec<Value> = (0..2u8)
+                .map(|lane| {
+                    let lane_args = args.iter().map(|&a| b.ins().extractlane(a, lane)).collect();
+                    one_lane(b, lane_args)
+                })
+                .collect();
+            let v = b.ins().scalar_to_vector(types::F64X2, lanes[0]);
+            b.ins().insertlane(v, lanes[1], 1)
+        }
+    }
+}
+
 /// Emits `ins` applied to the operand values `args` (in `Instr::operands` order).
-pub fn emit(b: &mut FunctionBuilder<'_>, callees: &Callees, ins: &Instr, args: &[Value]) -> Value {
+pub fn emit(b: &mut FunctionBuilder<'_>, w: Width, callees: &Callees, ins: &Instr, args: &[Value]) -> Value {
     match *ins {
         Instr::Input(_) | Instr::Const(_) => unreachable!("inputs and constants are not computed"),
         Instr::Unary(op, _) => {
@@ -50,18 +117,18 @@ pub fn emit(b: &mut FunctionBuilder<'_>, callees: &Callees, ins: &Instr, args: &
                 UnaryOp::Floor => b.ins().floor(x),
                 UnaryOp::Ceil => b.ins().ceil(x),
                 UnaryOp::Not => {
-                    let zero = b.ins().f64const(0.0);
+                    let zero = fconst(b, w, 0.0);
                     let c = b.ins().fcmp(FloatCC::Equal, x, zero);
-                    truth(b, c)
+                    truth(b, w, c)
                 }
-                _ => call(b, callees.unary[&op], &[x]),
+                _ => call(b, w, callees.unary[&op], &[x], None),
             }
         }
         Instr::Binary(op, ..) => {
             let (x, y) = (args[0], args[1]);
             let cmp = |b: &mut FunctionBuilder<'_>, cc| {
                 let c = b.ins().fcmp(cc, x, y);
-                truth(b, c)
+                truth(b, w, c)
             };
             match op {
                 BinaryOp::Add => b.ins().fadd(x, y),
@@ -70,7 +137,14 @@ pub fn emit(b: &mut FunctionBuilder<'_>, callees: &Callees, ins: &Instr, args: &
                 BinaryOp::Div => b.ins().fdiv(x, y),
                 BinaryOp::Min => b.ins().fmin(x, y),
                 BinaryOp::Max => b.ins().fmax(x, y),
-                BinaryOp::Copysign => b.ins().fcopysign(x, y),
+                BinaryOp::Copysign => match w {
+                    Width::Scalar => b.ins().fcopysign(x, y),
+                    Width::Pair => {
+                        let sign = fconst(b, w, -0.0);
+                        let (sy, mx) = (b.ins().band(y, sign), b.ins().band_not(x, sign));
+                        b.ins().bor(sy, mx)
+                    }
+                },
                 BinaryOp::Lt => cmp(b, FloatCC::LessThan),
                 BinaryOp::Le => cmp(b, FloatCC::LessThanOrEqual),
                 BinaryOp::Gt => cmp(b, FloatCC::GreaterThan),
@@ -78,21 +152,21 @@ pub fn emit(b: &mut FunctionBuilder<'_>, callees: &Callees, ins: &Instr, args: &
                 BinaryOp::Eq => cmp(b, FloatCC::Equal),
                 BinaryOp::Ne => cmp(b, FloatCC::NotEqual),
                 BinaryOp::And | BinaryOp::Or => {
-                    let (cx, cy) = (nonzero(b, x), nonzero(b, y));
+                    let (cx, cy) = (nonzero(b, w, x), nonzero(b, w, y));
                     let c = if op == BinaryOp::And { b.ins().band(cx, cy) } else { b.ins().bor(cx, cy) };
-                    truth(b, c)
+                    truth(b, w, c)
                 }
-                BinaryOp::Pow | BinaryOp::Atan2 => call(b, callees.binary[&op], &[x, y]),
+                BinaryOp::Pow | BinaryOp::Atan2 => call(b, w, callees.binary[&op], &[x, y], None),
             }
         }
         Instr::PowI(_, n) => {
             let n = b.ins().iconst(types::I32, i64::from(n));
             let f = callees.powi.expect("powi is declared when the tape uses it");
-            call(b, f, &[args[0], n])
+            call(b, w, f, &[args[0]], Some(n))
         }
         Instr::Select(..) => {
-            let c = nonzero(b, args[0]);
-            b.ins().select(c, args[1], args[2])
+            let c = nonzero(b, w, args[0]);
+            choose(b, w, c, args[1], args[2])
         }
     }
 }

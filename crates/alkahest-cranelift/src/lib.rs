@@ -41,24 +41,36 @@ pub const MAX_OPS: usize = 200_000;
 type ScalarFn = unsafe extern "C" fn(*const f64, *mut f64);
 type BulkFn = unsafe extern "C" fn(*const *const f64, *const i64, *const *mut f64, i64);
 
-/// The host ISA, built once (detecting CPU features costs more than compiling a small tape).
-fn isa() -> Result<OwnedTargetIsa, String> {
-    static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
-    ISA.get_or_init(|| {
-        let mut flags = settings::builder();
-        for (k, v) in [
-            ("opt_level", "speed"),
-            ("use_colocated_libcalls", "false"),
-            ("is_pic", "false"),
-            ("enable_probestack", "true"),
-            ("probestack_strategy", "inline"),
-        ] {
-            flags.set(k, v).map_err(|e| format!("cranelift flag {k}={v}: {e}"))?;
-        }
-        let builder = cranelift_native::builder().map_err(|e| format!("unsupported host: {e}"))?;
-        builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
-    })
-    .clone()
+/// The host ISA, built once per setting (detecting CPU features costs more than
+/// compiling a small tape). The IR verifier costs ~20% of compile time: tests turn it on.
+fn isa(verify: bool) -> Result<OwnedTargetIsa, String> {
+    static ISA: [OnceLock<Result<OwnedTargetIsa, String>>; 2] = [OnceLock::new(), OnceLock::new()];
+    ISA[usize::from(verify)]
+        .get_or_init(|| {
+            let mut flags = settings::builder();
+            for (k, v) in [
+                ("opt_level", "speed"),
+                ("use_colocated_libcalls", "false"),
+                ("is_pic", "false"),
+                ("enable_verifier", if verify { "true" } else { "false" }),
+                ("enable_probestack", "true"),
+                ("probestack_strategy", "inline"),
+            ] {
+                flags.set(k, v).map_err(|e| format!("cranelift flag {k}={v}: {e}"))?;
+            }
+            let builder = cranelift_native::builder().map_err(|e| format!("unsupported host: {e}"))?;
+            builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
+        })
+        .clone()
+}
+
+/// What [`compile_with`] may do.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Bulk evaluation of transcendental functions through libmvec (see `vecmath`).
+    pub vector_math: bool,
+    /// Run Cranelift's IR verifier (slower compiles; for tests).
+    pub verify: bool,
 }
 
 /// Owns the JIT module whose memory holds the code; frees it on drop.
@@ -114,21 +126,42 @@ impl Kernel for CraneliftKernel {
     }
 
     unsafe fn bulk(&self, inputs: &[*const f64], strides: &[isize], outputs: &[*mut f64], n: usize) {
+        // The generated loops take points two at a time, so they only see even counts.
         // isize and i64 have one layout on the 64-bit targets Cranelift JITs for.
-        (self.bulk)(inputs.as_ptr(), strides.as_ptr() as *const i64, outputs.as_ptr(), n as i64)
+        let even = n & !1;
+        if even > 0 {
+            (self.bulk)(inputs.as_ptr(), strides.as_ptr() as *const i64, outputs.as_ptr(), even as i64);
+        }
+        if n > even {
+            // The last point, broadcast to a pair: computed by the same code as the rest.
+            let last: Vec<*const f64> =
+                inputs.iter().zip(strides).map(|(&p, &s)| p.offset(even as isize * s)).collect();
+            let zeros = vec![0i64; inputs.len()];
+            let mut pairs = vec![[0.0f64; 2]; outputs.len()];
+            let outs: Vec<*mut f64> = pairs.iter_mut().map(|p| p.as_mut_ptr()).collect();
+            (self.bulk)(last.as_ptr(), zeros.as_ptr(), outs.as_ptr(), 2);
+            for (o, pair) in outputs.iter().zip(&pairs) {
+                *o.add(even) = pair[0];
+            }
+        }
     }
 }
 
 /// Compiles `tape`. `vector_math` routes transcendental functions in bulk through the
 /// interpreter's vector-math dispatch (libmvec); the scalar entry always calls libm.
 pub fn compile(tape: Arc<Tape>, vector_math: bool) -> Result<CraneliftKernel, String> {
+    compile_with(tape, Options { vector_math, verify: false })
+}
+
+/// [`compile`] with all options.
+pub fn compile_with(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, String> {
     if tape.n_ops() > MAX_OPS {
         return Err(format!(
             "the tape has {} operations; the Cranelift tier compiles at most {MAX_OPS}",
             tape.n_ops()
         ));
     }
-    match catch_unwind(AssertUnwindSafe(|| compile_inner(tape, vector_math))) {
+    match catch_unwind(AssertUnwindSafe(|| compile_inner(tape, options))) {
         Ok(r) => r,
         Err(panic) => {
             let msg = panic
@@ -141,8 +174,8 @@ pub fn compile(tape: Arc<Tape>, vector_math: bool) -> Result<CraneliftKernel, St
     }
 }
 
-fn compile_inner(tape: Arc<Tape>, vector_math: bool) -> Result<CraneliftKernel, String> {
-    let mut builder = JITBuilder::with_isa(isa()?, cranelift_module::default_libcall_names());
+fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, String> {
+    let mut builder = JITBuilder::with_isa(isa(options.verify)?, cranelift_module::default_libcall_names());
     for &op in alkahest_core::UnaryOp::ALL {
         if let Some((name, ptr)) = alkahest_core::ffi::unary_symbol(op) {
             builder.symbol(name, ptr);
@@ -157,7 +190,7 @@ fn compile_inner(tape: Arc<Tape>, vector_math: bool) -> Result<CraneliftKernel, 
     builder.symbol("alkahest_vector_apply", alkahest_core::ffi::alkahest_vector_apply as *const u8);
     let mut module = JITModule::new(builder);
 
-    let plan = Plan::new(&tape, vector_math);
+    let plan = Plan::new(&tape, options.vector_math);
     let imports = codegen::Imports::declare(&mut module, &tape, &plan)?;
     let mut ctx = module.make_context();
     let mut fbc = FunctionBuilderContext::new();

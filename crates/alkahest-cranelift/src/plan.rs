@@ -14,7 +14,8 @@ use alkahest_core::{vecmath, UnaryOp};
 pub enum Stage {
     /// Per point: compute `values` (tape value ids, in order).
     Fused { values: Vec<u32> },
-    /// Once per block: `value = op(src)` over all points.
+    /// Once per block: `value = op(src)` over all points (`src` a buffer or an input,
+    /// read in place).
     Vector { value: u32, op: UnaryOp, src: u32 },
 }
 
@@ -51,12 +52,6 @@ impl Plan {
             match *ins {
                 Instr::Input(_) | Instr::Const(_) => {}
                 Instr::Unary(op, src) if vector_math && vecmath::unary(op).is_some() => {
-                    // An input read by a vector routine is first copied to a buffer.
-                    if matches!(tape.instrs[src as usize], Instr::Input(_))
-                        && store_stage[src as usize].is_none()
-                    {
-                        store_stage[src as usize] = Some(fused_index(&mut stages));
-                    }
                     stages.push(Stage::Vector { value: k32, op, src });
                     stage_of[k] = Some(stages.len() - 1);
                     store_stage[k] = Some(stages.len() - 1);
@@ -132,7 +127,7 @@ impl Plan {
         let block = if n_buffers == 0 {
             MAX_BLOCK
         } else {
-            (STACK_BUDGET / (8 * n_buffers)).clamp(8, MAX_BLOCK) / 8 * 8
+            (STACK_BUDGET / (8 * n_buffers)).clamp(8, MAX_BLOCK) / 8 * 8 // even: pairs never straddle the end
         };
         Plan { stages, buffer_of, stores, n_buffers, block }
     }

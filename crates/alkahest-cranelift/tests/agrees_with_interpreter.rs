@@ -19,7 +19,8 @@ fn check(tape: Tape) {
     let tape = Arc::new(tape);
     for vector_math in [false, true] {
         let interp = Interpreter::with_options(tape.clone(), vector_math);
-        let jit = alkahest_cranelift::compile(tape.clone(), vector_math).expect("compiles");
+        let options = alkahest_cranelift::Options { vector_math, verify: true };
+        let jit = alkahest_cranelift::compile_with(tape.clone(), options).expect("compiles");
         let (ni, no) = (tape.n_inputs, tape.outputs.len());
         // Scalar, on every combination of edge values for the first two inputs.
         let mut a = vec![0.0; no];
@@ -36,38 +37,39 @@ fn check(tape: Tape) {
                 );
             }
         }
-        // Bulk: strided first input, broadcast last, n not a multiple of any block.
-        let n = 2500;
-        let data: Vec<Vec<f64>> = (0..ni)
-            .map(|i| (0..2 * n).map(|k| EDGE[(k * (i + 3)) % EDGE.len()] + (k as f64 * 0.001)).collect())
-            .collect();
-        let ptrs: Vec<*const f64> = data.iter().map(|d| d.as_ptr()).collect();
-        let strides: Vec<isize> = (0..ni)
-            .map(|i| {
-                if i == 0 {
-                    2
-                } else if i + 1 == ni {
-                    0
-                } else {
-                    1
+        // Bulk: strided first input, broadcast last, n odd and not a multiple of any block.
+        for n in [1, 2, 7, 2501] {
+            let data: Vec<Vec<f64>> = (0..ni)
+                .map(|i| (0..2 * n).map(|k| EDGE[(k * (i + 3)) % EDGE.len()] + (k as f64 * 0.001)).collect())
+                .collect();
+            let ptrs: Vec<*const f64> = data.iter().map(|d| d.as_ptr()).collect();
+            let strides: Vec<isize> = (0..ni)
+                .map(|i| {
+                    if i == 0 {
+                        2
+                    } else if i + 1 == ni {
+                        0
+                    } else {
+                        1
+                    }
+                })
+                .collect();
+            let mut oa: Vec<Vec<f64>> = vec![vec![0.0; n]; no];
+            let mut ob: Vec<Vec<f64>> = vec![vec![0.0; n]; no];
+            let pa: Vec<*mut f64> = oa.iter_mut().map(|o| o.as_mut_ptr()).collect();
+            let pb: Vec<*mut f64> = ob.iter_mut().map(|o| o.as_mut_ptr()).collect();
+            unsafe {
+                interp.bulk(&ptrs, &strides, &pa, n);
+                jit.bulk(&ptrs, &strides, &pb, n);
+            }
+            for j in 0..no {
+                for k in 0..n {
+                    assert_eq!(
+                        bits(oa[j][k]),
+                        bits(ob[j][k]),
+                        "bulk output {j} point {k} of {n} (vector_math={vector_math})\n{tape}"
+                    );
                 }
-            })
-            .collect();
-        let mut oa: Vec<Vec<f64>> = vec![vec![0.0; n]; no];
-        let mut ob: Vec<Vec<f64>> = vec![vec![0.0; n]; no];
-        let pa: Vec<*mut f64> = oa.iter_mut().map(|o| o.as_mut_ptr()).collect();
-        let pb: Vec<*mut f64> = ob.iter_mut().map(|o| o.as_mut_ptr()).collect();
-        unsafe {
-            interp.bulk(&ptrs, &strides, &pa, n);
-            jit.bulk(&ptrs, &strides, &pb, n);
-        }
-        for j in 0..no {
-            for k in 0..n {
-                assert_eq!(
-                    bits(oa[j][k]),
-                    bits(ob[j][k]),
-                    "bulk output {j} point {k} (vector_math={vector_math})\n{tape}"
-                );
             }
         }
     }
