@@ -181,3 +181,13 @@ def test_threads_env_var(monkeypatch):
         check=True,
     )
     assert out.stdout.strip() == "3"
+
+
+def test_broadcast_and_array_inputs_give_the_same_bits(xy):
+    x, y = xy
+    f = ak.compile_expr(ak.cos(y) * x + ak.exp(y), [x, y])
+    a = np.linspace(-2, 2, 7)
+    r1 = ak.numpy_eval(f, a, 1.0)
+    r2 = ak.numpy_eval(f, a, np.full(7, 1.0))
+    r3 = np.array([ak.numpy_eval(f, v, 1.0) for v in a])
+    assert r1.tobytes() == r2.tobytes() == r3.tobytes()

@@ -5,74 +5,30 @@ the true value: libmvec/libm here, NumPy's routines there), 1 ulp for correctly 
 arithmetic, |n| + 8 ulp for integer powers, propagated to first order (see reference.py).
 """
 
-import math
-
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import alkahest as ak
-from reference import STEP, UNARY, build, assert_close
-
-UNARY_OPS = sorted(UNARY) + sorted(STEP)
-BINARY_OPS = ["add", "sub", "mul", "div", "pow", "atan2", "min", "max", "copysign",
-              "lt", "le", "gt", "ge", "eq", "ne", "and", "or"]
-EDGE = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, -2.2250738585072014e-308, 1e300, -1e300, 0.5, -1.0, 1.0]
-N_VARS = 3
-
-leaves = st.one_of(
-    st.tuples(st.just("sym"), st.integers(0, N_VARS - 1)),
-    st.tuples(st.just("const"), st.sampled_from([0.0, 1.0, -2.5, 0.5, 3.0, 1e-3, 7.0, -0.0])),
-)
-
-
-def extend(children):
-    return st.one_of(
-        st.tuples(st.just("unary"), st.sampled_from(UNARY_OPS), children),
-        st.tuples(st.just("binary"), st.sampled_from(BINARY_OPS), children, children),
-        st.tuples(st.just("powi"), children, st.sampled_from([-3, -2, -1, 2, 3, 4, 5, 7, 16, 20])),
-        st.tuples(st.just("where"), children, children, children),
-    )
-
-
-trees = st.recursive(leaves, extend, max_leaves=10)
-values = st.one_of(st.floats(-10, 10), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(EDGE))
-points = st.lists(st.tuples(*[values] * N_VARS), min_size=1, max_size=40)
-
-def _bits(a):
-    """The bytes of an array with every NaN made canonical: IEEE 754 leaves NaN payloads
-    (which NaN survives `nan1 + nan2`) unspecified, and SIMD and scalar code differ there."""
-    a = np.asarray(a, dtype=np.float64)
-    return np.where(np.isnan(a), np.nan, a).tobytes()
-
-
-SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow])
-
-
-def _setup(tree, pts):
-    pool = ak.ExprPool()
-    syms = pool.symbols("x y z")
-    inputs = [np.array([p[i] for p in pts], dtype=np.float64) for i in range(N_VARS)]
-    expr, ref = build(tree, syms, inputs)
-    return syms, inputs, expr, ref
-
+from reference import build, assert_close
+from strategies import BINARY_OPS, EDGE, N_VARS, SETTINGS, UNARY_OPS, canonical_bits, setup_case, points, trees
 
 @SETTINGS
 @given(trees, points)
 def test_bulk_matches_reference(tree, pts):
-    syms, inputs, expr, ref = _setup(tree, pts)
+    syms, inputs, expr, ref = setup_case(tree, pts)
     f = ak.compile_expr(expr, syms, cache=False)
     got = ak.numpy_eval(f, *inputs)
     assert_close(got, ref, f"bulk {expr}")
     # Strided and broadcast views give the same bits.
     strided = [np.repeat(a, 2)[::2] for a in inputs]
-    assert _bits(ak.numpy_eval(f, *strided)) == _bits(got)
+    assert canonical_bits(ak.numpy_eval(f, *strided)) == canonical_bits(got)
 
 
 @SETTINGS
 @given(trees, points)
 def test_scalar_matches_reference(tree, pts):
-    syms, inputs, expr, ref = _setup(tree, pts)
+    syms, inputs, expr, ref = setup_case(tree, pts)
     f = ak.compile_expr(expr, syms, cache=False)
     got = np.array([f(*p) for p in zip(*inputs)])
     assert_close(got, ref, f"scalar {expr}")
@@ -81,11 +37,11 @@ def test_scalar_matches_reference(tree, pts):
 @SETTINGS
 @given(trees, points)
 def test_libm_bulk_equals_scalar_bit_for_bit(tree, pts):
-    syms, inputs, expr, _ = _setup(tree, pts)
+    syms, inputs, expr, _ = setup_case(tree, pts)
     f = ak.compile_expr(expr, syms, ak.CompileConfig(vector_math=False), cache=False)
     bulk = ak.numpy_eval(f, *inputs)
     scalar = np.array([f(*p) for p in zip(*inputs)])
-    assert _bits(bulk) == _bits(scalar)
+    assert canonical_bits(bulk) == canonical_bits(scalar)
 
 
 @SETTINGS

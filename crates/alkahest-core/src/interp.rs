@@ -186,6 +186,12 @@ impl Interpreter {
             match st.kind {
                 StepKind::Unary(op) => match (st.vector, a) {
                     (Some(vf), Src::Ptr(p)) => vecmath::apply(vf, p, d),
+                    // A broadcast value goes through the same routine as an array would.
+                    (Some(vf), Src::Scalar(v)) => {
+                        let mut one = [0.0];
+                        vecmath::apply(vf, &v, &mut one);
+                        d.fill(one[0]);
+                    }
                     _ => unary_block(op, a, d),
                 },
                 StepKind::Binary(op) => binary_block(op, a, b, d),
