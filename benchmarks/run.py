@@ -97,24 +97,39 @@ def scalar_call_times():
     return out
 
 
-def table(rows):
-    """Per case and size: each engine's time and every ratio against alkahest's tiers."""
+def tables(rows):
+    """Times of every engine, then ratios: each peer's time over each alkahest tier's
+    (one thread), each tier's parallel speed-up, and the interpreter over each tier."""
     by = {}
     for r in rows:
         by.setdefault((r["case"], r["n"]), {})[(r["engine"], r["threads"])] = r["seconds"]
     engines_seen = sorted({(r["engine"], r["threads"]) for r in rows}, key=lambda e: (not e[0].startswith("alkahest"), e))
-    heads = [f"{e}/{t}t" for e, t in engines_seen]
-    lines = ["| case | n | " + " | ".join(f"{h} ms" for h in heads) + " | numpy / alk-1t | numexpr-1t / alk-1t | alk 1t / alk all |",
-             "|" + "---|" * (len(heads) + 5)]
     t_all = max(t for _, t in engines_seen)
-    for (case, n), times in by.items():
-        cells = [f"{times[e] * 1e3:.3f}" if e in times else "—" for e in engines_seen]
-        alk1 = times.get(("alkahest-interpreter", 1))
-        alkn = times.get(("alkahest-interpreter", t_all))
-        npy, ne1 = times.get(("numpy", 1)), times.get(("numexpr", 1))
-        ratio = lambda a, b: f"{a / b:.2f}" if a and b else "—"  # noqa: E731
-        lines.append(f"| {case} | {n:.0e} | " + " | ".join(cells) + f" | {ratio(npy, alk1)} | {ratio(ne1, alk1)} | {ratio(alk1, alkn)} |")
-    return "\n".join(lines)
+    tiers = [e for e, t in engines_seen if e.startswith("alkahest") and t == 1]
+    heads = [f"{e} {t}t" for e, t in engines_seen]
+    times = ["| case | n | " + " | ".join(f"{h} (ms)" for h in heads) + " |", "|" + "---|" * (len(heads) + 2)]
+    ratio_heads = []
+    for tier in tiers:
+        short = tier.removeprefix("alkahest-")
+        ratio_heads += [f"numpy / {short}", f"numexpr 1t / {short}", f"{short} 1t / {t_all}t"]
+        if tier != "alkahest-interpreter":
+            ratio_heads.append(f"interpreter / {short}")
+    ratios = ["| case | n | " + " | ".join(ratio_heads) + " |", "|" + "---|" * (len(ratio_heads) + 2)]
+
+    def ratio(a, b):
+        return f"{a / b:.2f}" if a and b else "—"
+
+    for (case, n), t in by.items():
+        cells = [f"{t[e] * 1e3:.3f}" if e in t else "—" for e in engines_seen]
+        times.append(f"| {case} | {n:.0e} | " + " | ".join(cells) + " |")
+        rc = []
+        for tier in tiers:
+            mine = t.get((tier, 1))
+            rc += [ratio(t.get(("numpy", 1)), mine), ratio(t.get(("numexpr", 1)), mine), ratio(mine, t.get((tier, t_all)))]
+            if tier != "alkahest-interpreter":
+                rc.append(ratio(t.get(("alkahest-interpreter", 1)), mine))
+        ratios.append(f"| {case} | {n:.0e} | " + " | ".join(rc) + " |")
+    return "\n".join(times), "\n".join(ratios)
 
 
 def main(argv=None):
@@ -137,8 +152,11 @@ def main(argv=None):
     comp = compile_times(cases)
     scal = scalar_call_times()
 
-    print("\n## Bulk evaluation (best-of times; ratios > 1 mean alkahest is faster)\n")
-    print(table(rows))
+    times, ratios = tables(rows)
+    print("\n## Bulk evaluation: times (best of repeats)\n")
+    print(times)
+    print("\n## Bulk evaluation: ratios (> 1 means the alkahest tier is faster)\n")
+    print(ratios)
     print("\n## Compile time (median, expression to callable)\n")
     print("| expression | tier | ops | ms |\n|---|---|---|---|")
     for key, v in comp.items():
