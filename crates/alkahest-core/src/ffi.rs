@@ -51,6 +51,26 @@ pub unsafe extern "C" fn alkahest_vector_apply(
     }
 }
 
+/// A contiguous view of `n` strided doubles: `src` itself when `stride == 1`, else `dst`
+/// filled with `src[k * stride]` (stride 0 broadcasts).
+///
+/// # Safety
+/// `src` must be readable at the `n` strided positions and `dst` writable for `n` doubles.
+pub unsafe extern "C" fn alkahest_gather(
+    src: *const f64,
+    stride: i64,
+    dst: *mut f64,
+    n: usize,
+) -> *const f64 {
+    if stride == 1 {
+        return src;
+    }
+    for k in 0..n {
+        *dst.add(k) = *src.offset(k as isize * stride as isize);
+    }
+    dst
+}
+
 /// The libm symbol a native tier calls for `op` (name, address), if `op` is a call.
 pub fn unary_symbol(op: UnaryOp) -> Option<(&'static str, *const u8)> {
     use UnaryOp::*;

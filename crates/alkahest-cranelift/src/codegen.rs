@@ -29,43 +29,57 @@ pub struct Imports {
     binary: HashMap<BinaryOp, FuncId>,
     powi: Option<FuncId>,
     vector_apply: Option<FuncId>,
+    gather: Option<FuncId>,
 }
 
-fn declare(module: &mut JITModule, name: &str, params: &[types::Type], ret: bool) -> Result<FuncId, String> {
+fn declare(
+    module: &mut JITModule,
+    name: &str,
+    params: &[types::Type],
+    ret: Option<types::Type>,
+) -> Result<FuncId, String> {
     let mut sig = module.make_signature();
     sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-    if ret {
-        sig.returns.push(AbiParam::new(types::F64));
-    }
+    sig.returns.extend(ret.map(AbiParam::new));
     module.declare_function(name, Linkage::Import, &sig).map_err(|e| e.to_string())
 }
 
 impl Imports {
     pub fn declare(module: &mut JITModule, tape: &Tape, plan: &Plan) -> Result<Imports, String> {
-        let mut imports =
-            Imports { unary: HashMap::new(), binary: HashMap::new(), powi: None, vector_apply: None };
+        let mut imports = Imports {
+            unary: HashMap::new(),
+            binary: HashMap::new(),
+            powi: None,
+            vector_apply: None,
+            gather: None,
+        };
         for ins in &tape.instrs {
             match *ins {
                 Instr::Unary(op, _) if !imports.unary.contains_key(&op) => {
                     if let Some((name, _)) = alkahest_core::ffi::unary_symbol(op) {
-                        imports.unary.insert(op, declare(module, name, &[types::F64], true)?);
+                        imports.unary.insert(op, declare(module, name, &[types::F64], Some(types::F64))?);
                     }
                 }
                 Instr::Binary(op, ..) if !imports.binary.contains_key(&op) => {
                     if let Some((name, _)) = alkahest_core::ffi::binary_symbol(op) {
-                        imports.binary.insert(op, declare(module, name, &[types::F64, types::F64], true)?);
+                        imports
+                            .binary
+                            .insert(op, declare(module, name, &[types::F64, types::F64], Some(types::F64))?);
                     }
                 }
                 Instr::PowI(..) if imports.powi.is_none() => {
-                    imports.powi = Some(declare(module, "alkahest_powi", &[types::F64, types::I32], true)?);
+                    imports.powi =
+                        Some(declare(module, "alkahest_powi", &[types::F64, types::I32], Some(types::F64))?);
                 }
                 _ => {}
             }
         }
         if plan.stages.iter().any(|s| matches!(s, Stage::Vector { .. })) {
             let params = [types::I32, types::I64, types::I64, types::I64, types::I64];
-            imports.vector_apply = Some(declare(module, "alkahest_vector_apply", &params, false)?);
+            imports.vector_apply = Some(declare(module, "alkahest_vector_apply", &params, None)?);
         }
+        let params = [types::I64, types::I64, types::I64, types::I64];
+        imports.gather = Some(declare(module, "alkahest_gather", &params, Some(types::I64))?);
         Ok(imports)
     }
 
@@ -78,6 +92,8 @@ impl Imports {
                 .map(|(&op, &id)| (op, module.declare_func_in_func(id, func)))
                 .collect(),
             powi: self.powi.map(|id| module.declare_func_in_func(id, func)),
+            vector_apply: self.vector_apply.map(|id| module.declare_func_in_func(id, func)),
+            gather: self.gather.map(|id| module.declare_func_in_func(id, func)),
         }
     }
 }
@@ -87,7 +103,7 @@ fn define(
     ctx: &mut Context,
     name: &str,
     n_params: usize,
-    body: impl FnOnce(&mut FunctionBuilder<'_>, &[Value], &Callees, Option<cranelift_codegen::ir::FuncRef>),
+    body: impl FnOnce(&mut FunctionBuilder<'_>, &[Value], &Callees),
     imports: &Imports,
     fbc: &mut FunctionBuilderContext,
 ) -> Result<FuncId, String> {
@@ -97,7 +113,6 @@ fn define(
     ctx.func.signature = sig;
     ctx.func.name = UserFuncName::user(0, id.as_u32());
     let callees = imports.callees(module, &mut ctx.func);
-    let vector_apply = imports.vector_apply.map(|f| module.declare_func_in_func(f, &mut ctx.func));
     let frontend = module.isa().frontend_config();
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, fbc);
@@ -105,7 +120,7 @@ fn define(
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let params = b.block_params(entry).to_vec();
-        body(&mut b, &params, &callees, vector_apply);
+        body(&mut b, &params, &callees);
         b.ins().return_(&[]);
         b.seal_all_blocks();
         b.finalize(frontend);
@@ -128,7 +143,7 @@ pub fn scalar(
         ctx,
         "alkahest_scalar",
         2,
-        |b, params, callees, _| {
+        |b, params, callees| {
             let (args, out) = (params[0], params[1]);
             let mut vals: Vec<Value> = Vec::with_capacity(tape.instrs.len());
             for ins in &tape.instrs {
@@ -157,7 +172,17 @@ struct Frame {
     len: Value,
     inputs: Vec<(Value, Value)>, // (base pointer, stride in elements)
     outputs: Vec<Value>,
-    buffers: Vec<Value>, // block buffer addresses
+    consts: Vec<Option<Value>>, // per tape value: materialised once, in the entry block
+    contiguous: Vec<Option<Value>>, // per input read by fused stages: this block's points, stride 1
+    area: Value,                // the block buffers, 64-byte aligned, one after another
+    buffer_bytes: i32,          // the length of one buffer
+}
+
+impl Frame {
+    /// Where buffer `k` starts in the area.
+    fn buffer_offset(&self, k: u32) -> i32 {
+        k as i32 * self.buffer_bytes
+    }
 }
 
 /// Loads and stores that may be unaligned (user arrays are only 8-byte aligned).
@@ -190,32 +215,23 @@ fn fused_stage(
     b.switch_to_block(body);
     let idx = b.ins().iadd(frame.start, k);
     let k8 = b.ins().ishl_imm_u(k, 3);
+    // Buffer accesses are `area + k*8 + constant`: one register for all buffers.
+    let in_area = b.ins().iadd(frame.area, k8);
     let mut env: HashMap<u32, Value> = HashMap::new();
     let get = |b: &mut FunctionBuilder<'_>, v: u32, env: &mut HashMap<u32, Value>| -> Value {
         if let Some(&x) = env.get(&v) {
             return x;
         }
         let x = match tape.instrs[v as usize] {
-            // Materialised where used: hoisting them would keep every constant live (and
-            // spilled) across all stages; the load from the constant pool is cheap.
-            Instr::Const(c) => fconst(b, Width::Pair, tape.consts[c as usize]),
+            Instr::Const(_) => frame.consts[v as usize].expect("constants are hoisted"),
             Instr::Input(i) => {
-                // Element offsets scaled by 8 inside the address (x86 folds the shift).
-                let (base, stride) = frame.inputs[i as usize];
-                let off = b.ins().imul(idx, stride);
-                let off8 = b.ins().ishl_imm_u(off, 3);
-                let first = b.ins().iadd(base, off8);
-                let stride8 = b.ins().ishl_imm_u(stride, 3);
-                let second = b.ins().iadd(first, stride8);
-                let x0 = b.ins().load(types::F64, UNALIGNED, first, 0);
-                let x1 = b.ins().load(types::F64, UNALIGNED, second, 0);
-                let v = b.ins().splat(types::F64X2, x0);
-                b.ins().insertlane(v, x1, 1)
+                let block_points = frame.contiguous[i as usize].expect("inputs of fused stages are gathered");
+                let addr = b.ins().iadd(block_points, k8);
+                b.ins().load(types::F64X2, UNALIGNED, addr, 0)
             }
             _ => {
                 let buf = plan.buffer_of[v as usize].expect("a value from another stage is buffered");
-                let addr = b.ins().iadd(frame.buffers[buf as usize], k8);
-                b.ins().load(types::F64X2, TRUSTED, addr, 0)
+                b.ins().load(types::F64X2, TRUSTED, in_area, frame.buffer_offset(buf))
             }
         };
         env.insert(v, x);
@@ -230,8 +246,7 @@ fn fused_stage(
     for &v in &plan.stores[stage] {
         let x = get(b, v, &mut env);
         let buf = plan.buffer_of[v as usize].expect("stored values have buffers");
-        let addr = b.ins().iadd(frame.buffers[buf as usize], k8);
-        b.ins().store(TRUSTED, x, addr, 0);
+        b.ins().store(TRUSTED, x, in_area, frame.buffer_offset(buf));
     }
     if is_last {
         let idx8 = b.ins().ishl_imm_u(idx, 3);
@@ -260,10 +275,10 @@ pub fn bulk(
         ctx,
         "alkahest_bulk",
         4,
-        |b, params, callees, vector_apply| {
+        |b, params, callees| {
             let (in_pp, stride_p, out_pp, n) = (params[0], params[1], params[2], params[3]);
             let flags = TRUSTED;
-            let inputs = (0..tape.n_inputs as i32)
+            let inputs: Vec<(Value, Value)> = (0..tape.n_inputs as i32)
                 .map(|i| {
                     let base = b.ins().load(types::I64, flags, in_pp, 8 * i);
                     let stride = b.ins().load(types::I64, flags, stride_p, 8 * i);
@@ -273,13 +288,26 @@ pub fn bulk(
             let outputs = (0..tape.outputs.len() as i32)
                 .map(|j| b.ins().load(types::I64, flags, out_pp, 8 * j))
                 .collect();
-            let buffers = (0..plan.n_buffers)
-                .map(|_| {
-                    let data = StackSlotData::new(StackSlotKind::ExplicitSlot, (plan.block * 8) as u32, 4);
-                    let slot = b.create_sized_stack_slot(data);
-                    b.ins().stack_addr(types::I64, slot, 0)
+            let consts = tape
+                .instrs
+                .iter()
+                .map(|ins| match *ins {
+                    Instr::Const(c) => Some(fconst(b, Width::Pair, tape.consts[c as usize])),
+                    _ => None,
                 })
                 .collect();
+            // One stack area for all block buffers, aligned to 64 bytes at run time (the
+            // frame only guarantees 16): libmvec's AVX-512 loads then never split a cache
+            // line. Each buffer is a multiple of 64 bytes long (the block is a multiple of 8).
+            let bytes = plan.block * 8;
+            let area =
+                StackSlotData::new(StackSlotKind::ExplicitSlot, (plan.n_buffers * bytes + 64) as u32, 4);
+            let area = b.create_sized_stack_slot(area);
+            let raw = b.ins().stack_addr(types::I64, area, 0);
+            let bumped = b.ins().iadd_imm_s(raw, 63);
+            let base = b.ins().band_imm_s(bumped, -64);
+            let area = base;
+            let buffer_bytes = bytes as i32;
 
             let outer = b.create_block();
             let block_body = b.create_block();
@@ -298,14 +326,31 @@ pub fn bulk(
             let full = b.ins().iconst(types::I64, plan.block as i64);
             let short = b.ins().icmp(IntCC::SignedLessThan, rem, full);
             let len = b.ins().select(short, rem, full);
-            let frame = Frame { start, len, inputs, outputs, buffers };
+            // Each input the fused loops read, as a contiguous run of this block's points:
+            // the array itself when its stride is 1, else gathered into its buffer.
+            let contiguous = (0..tape.n_inputs)
+                .map(|i| {
+                    let buf = plan.input_buffer[i]?;
+                    let (base, stride) = inputs[i];
+                    let off = b.ins().imul(start, stride);
+                    let off8 = b.ins().ishl_imm_u(off, 3);
+                    let src = b.ins().iadd(base, off8);
+                    let gather = callees.gather.expect("gather is always declared");
+                    let dst = b.ins().iadd_imm_s(area, i64::from(buf) * i64::from(buffer_bytes));
+                    let call = b.ins().call(gather, &[src, stride, dst, len]);
+                    Some(b.inst_results(call)[0])
+                })
+                .collect();
+            let frame = Frame { start, len, inputs, outputs, consts, contiguous, area, buffer_bytes };
             for (s, stage) in plan.stages.iter().enumerate() {
                 match stage {
                     Stage::Fused { values } => fused_stage(b, tape, plan, &frame, callees, s, values),
                     Stage::Vector { value, op, src } => {
-                        let f = vector_apply.expect("declared when the plan has vector stages");
-                        let buf =
-                            |v: u32| frame.buffers[plan.buffer_of[v as usize].expect("buffered") as usize];
+                        let f = callees.vector_apply.expect("declared when the plan has vector stages");
+                        let buf = |b: &mut FunctionBuilder<'_>, v: u32| {
+                            let k = plan.buffer_of[v as usize].expect("buffered");
+                            b.ins().iadd_imm_s(frame.area, i64::from(frame.buffer_offset(k)))
+                        };
                         let (src_addr, src_stride) = match tape.instrs[*src as usize] {
                             Instr::Input(i) => {
                                 // Read in place: the block's first point, stride in elements.
@@ -314,10 +359,11 @@ pub fn bulk(
                                 let off8 = b.ins().ishl_imm_u(off, 3);
                                 (b.ins().iadd(base, off8), stride)
                             }
-                            _ => (buf(*src), b.ins().iconst(types::I64, 1)),
+                            _ => (buf(b, *src), b.ins().iconst(types::I64, 1)),
                         };
                         let op_index = b.ins().iconst(types::I32, *op as i64);
-                        b.ins().call(f, &[op_index, src_addr, src_stride, buf(*value), frame.len]);
+                        let dst = buf(b, *value);
+                        b.ins().call(f, &[op_index, src_addr, src_stride, dst, frame.len]);
                     }
                 }
             }

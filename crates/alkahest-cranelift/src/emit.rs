@@ -21,6 +21,9 @@ pub struct Callees {
     pub unary: HashMap<UnaryOp, FuncRef>,
     pub binary: HashMap<BinaryOp, FuncRef>,
     pub powi: Option<FuncRef>,
+    /// `alkahest_vector_apply` and `alkahest_gather` (bulk entry only).
+    pub vector_apply: Option<FuncRef>,
+    pub gather: Option<FuncRef>,
 }
 
 /// How many points one value holds.

@@ -26,13 +26,16 @@ pub struct Plan {
     pub buffer_of: Vec<Option<u32>>,
     /// For each stage, the values it writes into their buffers.
     pub stores: Vec<Vec<u32>>,
+    /// For each input read by fused stages: the buffer its block is gathered into when it
+    /// is not contiguous (fused loops then always load two neighbouring doubles).
+    pub input_buffer: Vec<Option<u32>>,
     pub n_buffers: usize,
     /// Points per block.
     pub block: usize,
 }
 
 /// Stack the block buffers may take, in bytes (rayon threads have 2 MiB stacks).
-const STACK_BUDGET: usize = 128 * 1024;
+const STACK_BUDGET: usize = 256 * 1024;
 const MAX_BLOCK: usize = 1024;
 
 impl Plan {
@@ -123,13 +126,29 @@ impl Plan {
             }
             free.extend(dead_after[s].iter().filter_map(|&v| buffer_of[v]));
         }
+        let mut input_buffer: Vec<Option<u32>> = vec![None; tape.n_inputs];
+        let fused_reads = stages
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Fused { values } => Some(values),
+                Stage::Vector { .. } => None,
+            })
+            .flat_map(|values| values.iter().flat_map(|&v| tape.instrs[v as usize].operands()));
+        for v in fused_reads.chain(tape.outputs.iter().copied()) {
+            if let Instr::Input(i) = tape.instrs[v as usize] {
+                if input_buffer[i as usize].is_none() {
+                    input_buffer[i as usize] = Some(n_buffers);
+                    n_buffers += 1;
+                }
+            }
+        }
         let n_buffers = n_buffers as usize;
         let block = if n_buffers == 0 {
             MAX_BLOCK
         } else {
             (STACK_BUDGET / (8 * n_buffers)).clamp(8, MAX_BLOCK) / 8 * 8 // even: pairs never straddle the end
         };
-        Plan { stages, buffer_of, stores, n_buffers, block }
+        Plan { stages, buffer_of, stores, input_buffer, n_buffers, block }
     }
 }
 
@@ -147,7 +166,7 @@ mod tests {
         let t = lower(&p, &[e], &[x]).unwrap();
         let plan = Plan::new(&t, false);
         assert_eq!(plan.stages.len(), 1);
-        assert_eq!(plan.n_buffers, 0);
+        assert_eq!(plan.n_buffers, 1, "only the input's gather buffer");
     }
 
     #[test]
@@ -166,7 +185,8 @@ mod tests {
         let plan = Plan::new(&t, true);
         assert!(plan.stages.iter().filter(|s| matches!(s, Stage::Vector { .. })).count() == 50);
         assert!(matches!(plan.stages.last(), Some(Stage::Fused { .. })));
-        // x lives throughout; a chain needs only a few more buffers.
+        // x lives throughout (gathered once per block); a chain needs only a few more.
+        assert!(plan.input_buffer[0].is_some());
         assert!(plan.n_buffers <= 4, "{} buffers", plan.n_buffers);
     }
 }
