@@ -14,6 +14,7 @@
 //! ```
 
 mod canon;
+pub mod emit_c;
 pub mod error;
 pub mod ffi;
 pub mod interp;

@@ -91,6 +91,27 @@ impl PyTape {
     }
 }
 
+/// C99 source for `tape` (see `alkahest_core::emit_c`).
+#[pyfunction]
+#[pyo3(signature = (tape, names, fn_name, bulk=false, single=false, header=false))]
+pub fn emit_c(
+    py: Python<'_>,
+    tape: &PyTape,
+    names: Vec<String>,
+    fn_name: String,
+    bulk: bool,
+    single: bool,
+    header: bool,
+) -> PyResult<String> {
+    use alkahest_core::emit_c::{CForm, COptions};
+    if names.len() != tape.inner.n_inputs {
+        return Err(error(py, "ArityError", "one name per input is needed"));
+    }
+    let form = if bulk { CForm::Bulk } else { CForm::Scalar };
+    let options = COptions { fn_name, form, single, header };
+    alkahest_core::emit_c::emit_c(&tape.inner, &names, &options).py_err(py)
+}
+
 /// Checks `vars` (symbols of one pool, each once) and lowers `outputs` to a tape.
 #[pyfunction]
 pub fn lower(

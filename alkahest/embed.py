@@ -1,0 +1,42 @@
+"""Code for embedding alkahest's functions elsewhere: C99 source."""
+
+from __future__ import annotations
+
+from . import _native
+from .compile import Exprs, Vars, normalise
+
+
+def emit_c(
+    expr_or_list: Exprs,
+    vars: Vars,
+    fn_name: str = "f",
+    *,
+    bulk: bool = False,
+    single: bool = False,
+    header: bool = False,
+) -> str:
+    """C99 source computing the expression(s), with ``vars`` as parameters in order.
+
+    One output gives ``double f(double x, double y)``; several give
+    ``void f(double x, double y, double *out)``. ``bulk=True`` gives a loop over arrays,
+    ``void f(const double *x, const double *y, double *out0, ..., long count)``;
+    ``single=True`` uses ``float`` and the ``f``-suffixed functions; ``header=True``
+    makes the functions ``static inline``. Common subexpressions are computed once,
+    constants print exactly, and symbol names become safe, unique C identifiers
+    (``"x; system(...)"`` becomes ``x__system_...``). Compiled with ``-std=c99`` (no
+    FP contraction) the function returns the interpreter's results bit for bit on
+    arithmetic; functions are the C library's.
+
+    >>> print(emit_c(x * y + ak.sin(x), [x, y]))  # doctest: +SKIP
+    #include <math.h>
+    double f(double x, double y) {
+        const double t2 = x * y;
+        const double t3 = sin(x);
+        const double t4 = t2 + t3;
+        return t4;
+    }
+    """
+    outputs, inputs = normalise(expr_or_list, vars)
+    tape = _native.lower(outputs, inputs)
+    names = [v.name or f"arg{i}" for i, v in enumerate(inputs)]
+    return _native.emit_c(tape, names, fn_name, bulk, single, header)
