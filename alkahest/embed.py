@@ -1,8 +1,9 @@
-"""Code for embedding alkahest's functions elsewhere: C99 source."""
+"""Code for embedding alkahest's functions elsewhere (C99 source) and the Horner rewrite."""
 
 from __future__ import annotations
 
 from . import _native
+from ._native import Expr
 from .compile import Exprs, Vars, normalise
 
 
@@ -40,3 +41,16 @@ def emit_c(
     tape = _native.lower(outputs, inputs)
     names = [v.name or f"arg{i}" for i, v in enumerate(inputs)]
     return _native.emit_c(tape, names, fn_name, bulk, single, header)
+
+
+def horner(expr: Expr, var: Expr) -> Expr:
+    """``expr``, a polynomial in the symbol ``var``, rewritten in Horner form:
+    ``c0 + c1*x + c2*x**2`` becomes ``(c2*x + c1)*x + c0``. Coefficients may be any
+    expressions free of ``var``. The result is an ordinary expression (compile it like
+    any other); a dense polynomial of degree n takes n multiplications and n additions.
+    Raises :class:`ExpressionError` if ``expr`` is not a polynomial in ``var``.
+
+    >>> horner(3*x**2 + y*x - 1, x)  # doctest: +SKIP
+    (3*x + y)*x - 1
+    """
+    return _native.horner(expr, var)

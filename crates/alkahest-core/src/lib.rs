@@ -17,6 +17,7 @@ mod canon;
 pub mod emit_c;
 pub mod error;
 pub mod ffi;
+pub mod horner;
 pub mod interp;
 pub mod kernel;
 pub mod op;

@@ -324,6 +324,16 @@ impl PyExpr {
     }
 }
 
+/// `expr` in Horner form in the symbol `var` (see `alkahest_core::horner`).
+#[pyfunction]
+pub fn horner(py: Python<'_>, expr: &PyExpr, var: &PyExpr) -> PyResult<PyExpr> {
+    if !Arc::ptr_eq(&expr.pool, &var.pool) {
+        return Err(to_py(py, alkahest_core::Error::PoolMismatch));
+    }
+    let id = alkahest_core::horner::horner(&expr.pool, expr.id, var.id).py_err(py)?;
+    Ok(expr.wrap(id))
+}
+
 /// `apply(name, *args)`: the node for function `name` ("sin", "atan2", "where", ...)
 /// applied to expressions or numbers (at least one expression).
 #[pyfunction]
