@@ -18,7 +18,7 @@ from .batch import numpy_eval, numpy_eval_par
 from .cache import CacheStats, CompileCache, default_cache
 from .compile import lower
 from .config import AVAILABLE_TIERS, KNOWN_TIERS, CompileConfig
-from .embed import emit_c, horner
+from .embed import emit_c, horner, to_stablehlo
 from .errors import *  # noqa: F401,F403 - the exception classes belong to the public API
 from .functions import *  # noqa: F401,F403
 from .functions import __all__ as _functions
@@ -28,5 +28,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ExprPool", "Expr", "Tape", "CompiledFn", "CompileConfig", "CompileCache", "CacheStats",
     "compile_expr", "eval_expr", "lower", "numpy_eval", "numpy_eval_par", "default_cache",
-    "KNOWN_TIERS", "AVAILABLE_TIERS", "errors", "emit_c", "horner",
+    "KNOWN_TIERS", "AVAILABLE_TIERS", "errors", "emit_c", "horner", "to_stablehlo",
 ] + errors.__all__ + _functions

@@ -1,6 +1,10 @@
-"""Code for embedding alkahest's functions elsewhere (C99 source) and the Horner rewrite."""
+"""Code for embedding alkahest's functions elsewhere (C99 source, StableHLO) and the
+Horner rewrite."""
 
 from __future__ import annotations
+
+import re
+from typing import Sequence
 
 from . import _native
 from ._native import Expr
@@ -41,6 +45,29 @@ def emit_c(
     tape = _native.lower(outputs, inputs)
     names = [v.name or f"arg{i}" for i, v in enumerate(inputs)]
     return _native.emit_c(tape, names, fn_name, bulk, single, header)
+
+
+def to_stablehlo(expr_or_list: Exprs, vars: Vars, fn_name: str = "main", shape: Sequence[int] = ()) -> str:
+    """Textual MLIR in the StableHLO dialect: a module with ``func.func @fn_name`` taking
+    one tensor per input and returning one per output, elementwise over tensors of
+    ``shape`` (``()``: scalars, ``tensor<f64>``). Functions StableHLO lacks (``erf``,
+    ``asin``, ``sinh``, ...) use the CHLO dialect XLA accepts beside it.
+
+    >>> print(to_stablehlo(x * y, [x, y]))  # doctest: +SKIP
+    module @alkahest {
+      func.func public @main(%arg0: tensor<f64>, %arg1: tensor<f64>) -> (tensor<f64>) {
+        %t1 = "stablehlo.multiply"(%arg0, %arg1) : (tensor<f64>, tensor<f64>) -> tensor<f64>
+        "func.return"(%t1) : (tensor<f64>) -> ()
+      }
+    }
+    """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", fn_name):
+        raise ValueError(f"fn_name must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got {fn_name!r}")
+    dims = [int(d) for d in shape]
+    if any(d < 1 for d in dims):
+        raise ValueError(f"shape must hold positive sizes, got {tuple(shape)!r}")
+    outputs, inputs = normalise(expr_or_list, vars)
+    return _native.to_stablehlo(_native.lower(outputs, inputs), fn_name, dims)
 
 
 def horner(expr: Expr, var: Expr) -> Expr:

@@ -119,7 +119,7 @@ impl Namer {
             }
         }
         if base.is_empty() || base.starts_with(|c: char| c.is_ascii_digit()) || base.starts_with('_') {
-            base.insert_str(0, "v");
+            base.insert(0, 'v');
         }
         let mut name = base.clone();
         let mut k = 1;

@@ -15,6 +15,7 @@
 
 mod canon;
 pub mod emit_c;
+pub mod emit_hlo;
 pub mod error;
 pub mod ffi;
 pub mod horner;

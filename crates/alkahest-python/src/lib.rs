@@ -18,6 +18,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expr::horner, m)?)?;
     m.add_function(wrap_pyfunction!(tape::lower, m)?)?;
     m.add_function(wrap_pyfunction!(tape::emit_c, m)?)?;
+    m.add_function(wrap_pyfunction!(tape::to_stablehlo, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::compile_interpreter, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::compile_cranelift, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::default_threads, m)?)?;

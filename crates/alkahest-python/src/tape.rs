@@ -112,6 +112,12 @@ pub fn emit_c(
     alkahest_core::emit_c::emit_c(&tape.inner, &names, &options).py_err(py)
 }
 
+/// StableHLO text for `tape` (see `alkahest_core::emit_hlo`).
+#[pyfunction]
+pub fn to_stablehlo(tape: &PyTape, fn_name: &str, shape: Vec<usize>) -> String {
+    alkahest_core::emit_hlo::to_stablehlo(&tape.inner, fn_name, &shape)
+}
+
 /// Checks `vars` (symbols of one pool, each once) and lowers `outputs` to a tape.
 #[pyfunction]
 pub fn lower(
