@@ -135,3 +135,15 @@ def test_integer_powers_large_and_negative(xy):
     assert r[2] == pytest.approx(1.5**40, rel=1e-14)
     assert r[3] == 1.5**2.5
     assert ("powi", 0, 40) in ak.lower(x**40, [x]).instructions()
+
+
+def test_source_shows_what_each_tier_runs(xy):
+    x, y = xy
+    e = x**2 + ak.sin(y)
+    f = ak.compile_expr(e, [x, y], ak.CompileConfig(tier="interpreter"), cache=False)
+    assert "interpreter" in f.source() and "sin %1" in f.source() and str(f.tape) in f.source()
+    g = ak.compile_expr(e, [x, y], ak.CompileConfig(tier="cranelift"), cache=False)
+    clif = g.source()
+    assert "; alkahest_scalar" in clif and "; alkahest_bulk" in clif
+    assert "fmul" in clif and "call" in clif and "f64x2" in clif
+    assert g(1.5, 0.5) == f(1.5, 0.5)  # asking for the source leaves the function intact

@@ -218,6 +218,10 @@ impl Kernel for Interpreter {
         self.tape.outputs.len()
     }
 
+    fn source(&self) -> String {
+        format!("; interpreter: the tape, run block by block ({} slots)\n{}", self.n_slots, self.tape)
+    }
+
     fn eval(&self, args: &[f64], out: &mut [f64]) {
         const STACK_SLOTS: usize = 64;
         if self.n_slots <= STACK_SLOTS {

@@ -15,6 +15,9 @@ pub trait Kernel: Send + Sync {
     fn n_inputs(&self) -> usize;
     fn n_outputs(&self) -> usize;
 
+    /// What this kernel runs, as readable text (tape listing, compiler IR, ...).
+    fn source(&self) -> String;
+
     /// Evaluates at one point. `args.len() == n_inputs`, `out.len() == n_outputs`.
     fn eval(&self, args: &[f64], out: &mut [f64]);
 

@@ -106,6 +106,7 @@ fn define(
     body: impl FnOnce(&mut FunctionBuilder<'_>, &[Value], &Callees),
     imports: &Imports,
     fbc: &mut FunctionBuilderContext,
+    clif: &mut Option<String>,
 ) -> Result<FuncId, String> {
     let mut sig = module.make_signature();
     sig.params.extend((0..n_params).map(|_| AbiParam::new(types::I64)));
@@ -125,6 +126,9 @@ fn define(
         b.seal_all_blocks();
         b.finalize(frontend);
     }
+    if let Some(text) = clif {
+        text.push_str(&format!("; {name}\n{}\n", ctx.func.display()));
+    }
     module.define_function(id, ctx).map_err(|e| format!("{e:?}"))?;
     module.clear_context(ctx);
     Ok(id)
@@ -137,6 +141,7 @@ pub fn scalar(
     fbc: &mut FunctionBuilderContext,
     tape: &Tape,
     imports: &Imports,
+    clif: &mut Option<String>,
 ) -> Result<FuncId, String> {
     define(
         module,
@@ -163,6 +168,7 @@ pub fn scalar(
         },
         imports,
         fbc,
+        clif,
     )
 }
 
@@ -269,6 +275,7 @@ pub fn bulk(
     tape: &Tape,
     plan: &Plan,
     imports: &Imports,
+    clif: &mut Option<String>,
 ) -> Result<FuncId, String> {
     define(
         module,
@@ -373,5 +380,6 @@ pub fn bulk(
         },
         imports,
         fbc,
+        clif,
     )
 }

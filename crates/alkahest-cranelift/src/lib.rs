@@ -96,6 +96,7 @@ pub struct CraneliftKernel {
     scalar: ScalarFn,
     bulk: BulkFn,
     stages: usize,
+    vector_math: bool,
     _code: CodeMemory,
 }
 
@@ -123,6 +124,10 @@ impl Kernel for CraneliftKernel {
         assert!(args.len() == self.tape.n_inputs && out.len() == self.tape.outputs.len());
         // SAFETY: the lengths match what the code reads and writes.
         unsafe { (self.scalar)(args.as_ptr(), out.as_mut_ptr()) }
+    }
+
+    fn source(&self) -> String {
+        clif(&self.tape, self.vector_math).unwrap_or_else(|e| format!("; CLIF unavailable: {e}"))
     }
 
     unsafe fn bulk(&self, inputs: &[*const f64], strides: &[isize], outputs: &[*mut f64], n: usize) {
@@ -195,8 +200,9 @@ fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, S
     let imports = codegen::Imports::declare(&mut module, &tape, &plan)?;
     let mut ctx = module.make_context();
     let mut fbc = FunctionBuilderContext::new();
-    let scalar_id = codegen::scalar(&mut module, &mut ctx, &mut fbc, &tape, &imports)?;
-    let bulk_id = codegen::bulk(&mut module, &mut ctx, &mut fbc, &tape, &plan, &imports)?;
+    let mut no_text = None;
+    let scalar_id = codegen::scalar(&mut module, &mut ctx, &mut fbc, &tape, &imports, &mut no_text)?;
+    let bulk_id = codegen::bulk(&mut module, &mut ctx, &mut fbc, &tape, &plan, &imports, &mut no_text)?;
     module.finalize_definitions().map_err(|e| e.to_string())?;
     // SAFETY: both functions were defined with exactly these signatures.
     let (scalar, bulk) = unsafe {
@@ -205,5 +211,28 @@ fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, S
             std::mem::transmute::<*const u8, BulkFn>(module.get_finalized_function(bulk_id)),
         )
     };
-    Ok(CraneliftKernel { tape, scalar, bulk, stages: plan.stages.len(), _code: CodeMemory(Some(module)) })
+    Ok(CraneliftKernel {
+        tape,
+        scalar,
+        bulk,
+        stages: plan.stages.len(),
+        vector_math: options.vector_math,
+        _code: CodeMemory(Some(module)),
+    })
+}
+
+/// The Cranelift IR (CLIF) of both entries of `tape`, as `compile` would build them.
+/// Built afresh on request, so compiling never pays for the text.
+pub fn clif(tape: &Tape, vector_math: bool) -> Result<String, String> {
+    let builder = JITBuilder::with_isa(isa(false)?, cranelift_module::default_libcall_names());
+    let mut module = JITModule::new(builder);
+    let plan = Plan::new(tape, vector_math);
+    let imports = codegen::Imports::declare(&mut module, tape, &plan)?;
+    let mut ctx = module.make_context();
+    let mut fbc = FunctionBuilderContext::new();
+    let mut text = Some(String::new());
+    codegen::scalar(&mut module, &mut ctx, &mut fbc, tape, &imports, &mut text)?;
+    codegen::bulk(&mut module, &mut ctx, &mut fbc, tape, &plan, &imports, &mut text)?;
+    // Nothing was finalised: the module's memory holds no code to free.
+    Ok(text.unwrap_or_default())
 }

@@ -217,6 +217,13 @@ impl PyCompiledFn {
         self.var_names.clone()
     }
 
+    /// What this function runs, as text: the tape listing for the interpreter, Cranelift
+    /// IR (CLIF) for the Cranelift tier.
+    fn source(&self, py: Python<'_>) -> String {
+        let kernel = self.kernel.clone();
+        py.detach(move || kernel.source())
+    }
+
     /// The tape this function was compiled from.
     #[getter]
     fn tape(&self) -> PyTape {
