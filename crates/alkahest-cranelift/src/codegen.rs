@@ -98,16 +98,30 @@ impl Imports {
     }
 }
 
+/// What building functions into one JIT module needs.
+pub struct Session<'m> {
+    pub module: &'m mut JITModule,
+    pub ctx: Context,
+    pub fbc: FunctionBuilderContext,
+    /// When set, the CLIF of each function built is appended here.
+    pub clif: Option<String>,
+}
+
+impl<'m> Session<'m> {
+    pub fn new(module: &'m mut JITModule, keep_clif: bool) -> Self {
+        let ctx = module.make_context();
+        Session { module, ctx, fbc: FunctionBuilderContext::new(), clif: keep_clif.then(String::new) }
+    }
+}
+
 fn define(
-    module: &mut JITModule,
-    ctx: &mut Context,
+    session: &mut Session<'_>,
     name: &str,
     n_params: usize,
-    body: impl FnOnce(&mut FunctionBuilder<'_>, &[Value], &Callees),
     imports: &Imports,
-    fbc: &mut FunctionBuilderContext,
-    clif: &mut Option<String>,
+    body: impl FnOnce(&mut FunctionBuilder<'_>, &[Value], &Callees),
 ) -> Result<FuncId, String> {
+    let Session { module, ctx, fbc, clif } = session;
     let mut sig = module.make_signature();
     sig.params.extend((0..n_params).map(|_| AbiParam::new(types::I64)));
     let id = module.declare_function(name, Linkage::Local, &sig).map_err(|e| e.to_string())?;
@@ -126,7 +140,7 @@ fn define(
         b.seal_all_blocks();
         b.finalize(frontend);
     }
-    if let Some(text) = clif {
+    if let Some(text) = clif.as_mut() {
         text.push_str(&format!("; {name}\n{}\n", ctx.func.display()));
     }
     module.define_function(id, ctx).map_err(|e| format!("{e:?}"))?;
@@ -135,41 +149,25 @@ fn define(
 }
 
 /// `scalar(args, out)`: straight-line code, every function through libm.
-pub fn scalar(
-    module: &mut JITModule,
-    ctx: &mut Context,
-    fbc: &mut FunctionBuilderContext,
-    tape: &Tape,
-    imports: &Imports,
-    clif: &mut Option<String>,
-) -> Result<FuncId, String> {
-    define(
-        module,
-        ctx,
-        "alkahest_scalar",
-        2,
-        |b, params, callees| {
-            let (args, out) = (params[0], params[1]);
-            let mut vals: Vec<Value> = Vec::with_capacity(tape.instrs.len());
-            for ins in &tape.instrs {
-                let v = match *ins {
-                    Instr::Input(i) => b.ins().load(types::F64, TRUSTED, args, 8 * i as i32),
-                    Instr::Const(c) => b.ins().f64const(tape.consts[c as usize]),
-                    _ => {
-                        let ops: Vec<Value> = ins.operands().map(|a| vals[a as usize]).collect();
-                        emit(b, Width::Scalar, callees, ins, &ops)
-                    }
-                };
-                vals.push(v);
-            }
-            for (j, &o) in tape.outputs.iter().enumerate() {
-                b.ins().store(TRUSTED, vals[o as usize], out, 8 * j as i32);
-            }
-        },
-        imports,
-        fbc,
-        clif,
-    )
+pub fn scalar(session: &mut Session<'_>, tape: &Tape, imports: &Imports) -> Result<FuncId, String> {
+    define(session, "alkahest_scalar", 2, imports, |b, params, callees| {
+        let (args, out) = (params[0], params[1]);
+        let mut vals: Vec<Value> = Vec::with_capacity(tape.instrs.len());
+        for ins in &tape.instrs {
+            let v = match *ins {
+                Instr::Input(i) => b.ins().load(types::F64, TRUSTED, args, 8 * i as i32),
+                Instr::Const(c) => b.ins().f64const(tape.consts[c as usize]),
+                _ => {
+                    let ops: Vec<Value> = ins.operands().map(|a| vals[a as usize]).collect();
+                    emit(b, Width::Scalar, callees, ins, &ops)
+                }
+            };
+            vals.push(v);
+        }
+        for (j, &o) in tape.outputs.iter().enumerate() {
+            b.ins().store(TRUSTED, vals[o as usize], out, 8 * j as i32);
+        }
+    })
 }
 
 /// Values a bulk function reads from its entry block.
@@ -269,117 +267,103 @@ fn fused_stage(
 
 /// `bulk(in, stride, out, n)`: blocks of `plan.block` points, each run stage by stage.
 pub fn bulk(
-    module: &mut JITModule,
-    ctx: &mut Context,
-    fbc: &mut FunctionBuilderContext,
+    session: &mut Session<'_>,
     tape: &Tape,
     plan: &Plan,
     imports: &Imports,
-    clif: &mut Option<String>,
 ) -> Result<FuncId, String> {
-    define(
-        module,
-        ctx,
-        "alkahest_bulk",
-        4,
-        |b, params, callees| {
-            let (in_pp, stride_p, out_pp, n) = (params[0], params[1], params[2], params[3]);
-            let flags = TRUSTED;
-            let inputs: Vec<(Value, Value)> = (0..tape.n_inputs as i32)
-                .map(|i| {
-                    let base = b.ins().load(types::I64, flags, in_pp, 8 * i);
-                    let stride = b.ins().load(types::I64, flags, stride_p, 8 * i);
-                    (base, stride)
-                })
-                .collect();
-            let outputs = (0..tape.outputs.len() as i32)
-                .map(|j| b.ins().load(types::I64, flags, out_pp, 8 * j))
-                .collect();
-            let consts = tape
-                .instrs
-                .iter()
-                .map(|ins| match *ins {
-                    Instr::Const(c) => Some(fconst(b, Width::Pair, tape.consts[c as usize])),
-                    _ => None,
-                })
-                .collect();
-            // One stack area for all block buffers, aligned to 64 bytes at run time (the
-            // frame only guarantees 16): libmvec's AVX-512 loads then never split a cache
-            // line. Each buffer is a multiple of 64 bytes long (the block is a multiple of 8).
-            let bytes = plan.block * 8;
-            let area =
-                StackSlotData::new(StackSlotKind::ExplicitSlot, (plan.n_buffers * bytes + 64) as u32, 4);
-            let area = b.create_sized_stack_slot(area);
-            let raw = b.ins().stack_addr(types::I64, area, 0);
-            let bumped = b.ins().iadd_imm_s(raw, 63);
-            let base = b.ins().band_imm_s(bumped, -64);
-            let area = base;
-            let buffer_bytes = bytes as i32;
+    define(session, "alkahest_bulk", 4, imports, |b, params, callees| {
+        let (in_pp, stride_p, out_pp, n) = (params[0], params[1], params[2], params[3]);
+        let flags = TRUSTED;
+        let inputs: Vec<(Value, Value)> = (0..tape.n_inputs as i32)
+            .map(|i| {
+                let base = b.ins().load(types::I64, flags, in_pp, 8 * i);
+                let stride = b.ins().load(types::I64, flags, stride_p, 8 * i);
+                (base, stride)
+            })
+            .collect();
+        let outputs =
+            (0..tape.outputs.len() as i32).map(|j| b.ins().load(types::I64, flags, out_pp, 8 * j)).collect();
+        let consts = tape
+            .instrs
+            .iter()
+            .map(|ins| match *ins {
+                Instr::Const(c) => Some(fconst(b, Width::Pair, tape.consts[c as usize])),
+                _ => None,
+            })
+            .collect();
+        // One stack area for all block buffers, aligned to 64 bytes at run time (the
+        // frame only guarantees 16): libmvec's AVX-512 loads then never split a cache
+        // line. Each buffer is a multiple of 64 bytes long (the block is a multiple of 8).
+        let bytes = plan.block * 8;
+        let area = StackSlotData::new(StackSlotKind::ExplicitSlot, (plan.n_buffers * bytes + 64) as u32, 4);
+        let area = b.create_sized_stack_slot(area);
+        let raw = b.ins().stack_addr(types::I64, area, 0);
+        let bumped = b.ins().iadd_imm_s(raw, 63);
+        let base = b.ins().band_imm_s(bumped, -64);
+        let area = base;
+        let buffer_bytes = bytes as i32;
 
-            let outer = b.create_block();
-            let block_body = b.create_block();
-            let exit = b.create_block();
-            b.append_block_param(outer, types::I64);
-            let zero = b.ins().iconst(types::I64, 0);
-            b.ins().jump(outer, &[zero.into()]);
+        let outer = b.create_block();
+        let block_body = b.create_block();
+        let exit = b.create_block();
+        b.append_block_param(outer, types::I64);
+        let zero = b.ins().iconst(types::I64, 0);
+        b.ins().jump(outer, &[zero.into()]);
 
-            b.switch_to_block(outer);
-            let start = b.block_params(outer)[0];
-            let more = b.ins().icmp(IntCC::SignedLessThan, start, n);
-            b.ins().brif(more, block_body, &[], exit, &[]);
+        b.switch_to_block(outer);
+        let start = b.block_params(outer)[0];
+        let more = b.ins().icmp(IntCC::SignedLessThan, start, n);
+        b.ins().brif(more, block_body, &[], exit, &[]);
 
-            b.switch_to_block(block_body);
-            let rem = b.ins().isub(n, start);
-            let full = b.ins().iconst(types::I64, plan.block as i64);
-            let short = b.ins().icmp(IntCC::SignedLessThan, rem, full);
-            let len = b.ins().select(short, rem, full);
-            // Each input the fused loops read, as a contiguous run of this block's points:
-            // the array itself when its stride is 1, else gathered into its buffer.
-            let contiguous = (0..tape.n_inputs)
-                .map(|i| {
-                    let buf = plan.input_buffer[i]?;
-                    let (base, stride) = inputs[i];
-                    let off = b.ins().imul(start, stride);
-                    let off8 = b.ins().ishl_imm_u(off, 3);
-                    let src = b.ins().iadd(base, off8);
-                    let gather = callees.gather.expect("gather is always declared");
-                    let dst = b.ins().iadd_imm_s(area, i64::from(buf) * i64::from(buffer_bytes));
-                    let call = b.ins().call(gather, &[src, stride, dst, len]);
-                    Some(b.inst_results(call)[0])
-                })
-                .collect();
-            let frame = Frame { start, len, inputs, outputs, consts, contiguous, area, buffer_bytes };
-            for (s, stage) in plan.stages.iter().enumerate() {
-                match stage {
-                    Stage::Fused { values } => fused_stage(b, tape, plan, &frame, callees, s, values),
-                    Stage::Vector { value, op, src } => {
-                        let f = callees.vector_apply.expect("declared when the plan has vector stages");
-                        let buf = |b: &mut FunctionBuilder<'_>, v: u32| {
-                            let k = plan.buffer_of[v as usize].expect("buffered");
-                            b.ins().iadd_imm_s(frame.area, i64::from(frame.buffer_offset(k)))
-                        };
-                        let (src_addr, src_stride) = match tape.instrs[*src as usize] {
-                            Instr::Input(i) => {
-                                // Read in place: the block's first point, stride in elements.
-                                let (base, stride) = frame.inputs[i as usize];
-                                let off = b.ins().imul(start, stride);
-                                let off8 = b.ins().ishl_imm_u(off, 3);
-                                (b.ins().iadd(base, off8), stride)
-                            }
-                            _ => (buf(b, *src), b.ins().iconst(types::I64, 1)),
-                        };
-                        let op_index = b.ins().iconst(types::I32, *op as i64);
-                        let dst = buf(b, *value);
-                        b.ins().call(f, &[op_index, src_addr, src_stride, dst, frame.len]);
-                    }
+        b.switch_to_block(block_body);
+        let rem = b.ins().isub(n, start);
+        let full = b.ins().iconst(types::I64, plan.block as i64);
+        let short = b.ins().icmp(IntCC::SignedLessThan, rem, full);
+        let len = b.ins().select(short, rem, full);
+        // Each input the fused loops read, as a contiguous run of this block's points:
+        // the array itself when its stride is 1, else gathered into its buffer.
+        let contiguous = (0..tape.n_inputs)
+            .map(|i| {
+                let buf = plan.input_buffer[i]?;
+                let (base, stride) = inputs[i];
+                let off = b.ins().imul(start, stride);
+                let off8 = b.ins().ishl_imm_u(off, 3);
+                let src = b.ins().iadd(base, off8);
+                let gather = callees.gather.expect("gather is always declared");
+                let dst = b.ins().iadd_imm_s(area, i64::from(buf) * i64::from(buffer_bytes));
+                let call = b.ins().call(gather, &[src, stride, dst, len]);
+                Some(b.inst_results(call)[0])
+            })
+            .collect();
+        let frame = Frame { start, len, inputs, outputs, consts, contiguous, area, buffer_bytes };
+        for (s, stage) in plan.stages.iter().enumerate() {
+            match stage {
+                Stage::Fused { values } => fused_stage(b, tape, plan, &frame, callees, s, values),
+                Stage::Vector { value, op, src } => {
+                    let f = callees.vector_apply.expect("declared when the plan has vector stages");
+                    let buf = |b: &mut FunctionBuilder<'_>, v: u32| {
+                        let k = plan.buffer_of[v as usize].expect("buffered");
+                        b.ins().iadd_imm_s(frame.area, i64::from(frame.buffer_offset(k)))
+                    };
+                    let (src_addr, src_stride) = match tape.instrs[*src as usize] {
+                        Instr::Input(i) => {
+                            // Read in place: the block's first point, stride in elements.
+                            let (base, stride) = frame.inputs[i as usize];
+                            let off = b.ins().imul(start, stride);
+                            let off8 = b.ins().ishl_imm_u(off, 3);
+                            (b.ins().iadd(base, off8), stride)
+                        }
+                        _ => (buf(b, *src), b.ins().iconst(types::I64, 1)),
+                    };
+                    let op_index = b.ins().iconst(types::I32, *op as i64);
+                    let dst = buf(b, *value);
+                    b.ins().call(f, &[op_index, src_addr, src_stride, dst, frame.len]);
                 }
             }
-            let next = b.ins().iadd(start, len);
-            b.ins().jump(outer, &[next.into()]);
-            b.switch_to_block(exit);
-        },
-        imports,
-        fbc,
-        clif,
-    )
+        }
+        let next = b.ins().iadd(start, len);
+        b.ins().jump(outer, &[next.into()]);
+        b.switch_to_block(exit);
+    })
 }

@@ -28,9 +28,7 @@ use std::sync::{Arc, OnceLock};
 use alkahest_core::{Kernel, Tape};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::Module;
 
 use crate::plan::Plan;
 
@@ -198,11 +196,10 @@ fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, S
 
     let plan = Plan::new(&tape, options.vector_math);
     let imports = codegen::Imports::declare(&mut module, &tape, &plan)?;
-    let mut ctx = module.make_context();
-    let mut fbc = FunctionBuilderContext::new();
-    let mut no_text = None;
-    let scalar_id = codegen::scalar(&mut module, &mut ctx, &mut fbc, &tape, &imports, &mut no_text)?;
-    let bulk_id = codegen::bulk(&mut module, &mut ctx, &mut fbc, &tape, &plan, &imports, &mut no_text)?;
+    let mut session = codegen::Session::new(&mut module, false);
+    let scalar_id = codegen::scalar(&mut session, &tape, &imports)?;
+    let bulk_id = codegen::bulk(&mut session, &tape, &plan, &imports)?;
+    drop(session);
     module.finalize_definitions().map_err(|e| e.to_string())?;
     // SAFETY: both functions were defined with exactly these signatures.
     let (scalar, bulk) = unsafe {
@@ -228,11 +225,9 @@ pub fn clif(tape: &Tape, vector_math: bool) -> Result<String, String> {
     let mut module = JITModule::new(builder);
     let plan = Plan::new(tape, vector_math);
     let imports = codegen::Imports::declare(&mut module, tape, &plan)?;
-    let mut ctx = module.make_context();
-    let mut fbc = FunctionBuilderContext::new();
-    let mut text = Some(String::new());
-    codegen::scalar(&mut module, &mut ctx, &mut fbc, tape, &imports, &mut text)?;
-    codegen::bulk(&mut module, &mut ctx, &mut fbc, tape, &plan, &imports, &mut text)?;
+    let mut session = codegen::Session::new(&mut module, true);
+    codegen::scalar(&mut session, tape, &imports)?;
+    codegen::bulk(&mut session, tape, &plan, &imports)?;
     // Nothing was finalised: the module's memory holds no code to free.
-    Ok(text.unwrap_or_default())
+    Ok(session.clif.take().unwrap_or_default())
 }
