@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use alkahest_core::{BinaryOp, Instr, Tape, UnaryOp};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    types, AbiParam, Function, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, Value,
+    types, AbiParam, Block, Function, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName,
+    Value,
 };
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -204,19 +205,8 @@ fn fused_stage(
     values: &[u32],
 ) {
     let is_last = stage + 1 == plan.stages.len();
-    let header = b.create_block();
-    let body = b.create_block();
-    let after = b.create_block();
-    b.append_block_param(header, types::I64);
-    let zero = b.ins().iconst(types::I64, 0);
-    b.ins().jump(header, &[zero.into()]);
-
-    b.switch_to_block(header);
-    let k = b.block_params(header)[0];
-    let more = b.ins().icmp(IntCC::SignedLessThan, k, frame.len);
-    b.ins().brif(more, body, &[], after, &[]);
-
-    b.switch_to_block(body);
+    let points = open_loop(b, frame.len);
+    let k = points.counter;
     let idx = b.ins().iadd(frame.start, k);
     let k8 = b.ins().ishl_imm_u(k, 3);
     // Buffer accesses are `area + k*8 + constant`: one register for all buffers.
@@ -261,8 +251,33 @@ fn fused_stage(
         }
     }
     let next = b.ins().iadd_imm_s(k, 2);
-    b.ins().jump(header, &[next.into()]);
-    b.switch_to_block(after);
+    close_loop(b, points, next);
+}
+
+/// `for (counter = 0; counter < limit; ...)`: the builder is left in the loop body.
+struct Loop {
+    header: Block,
+    exit: Block,
+    counter: Value,
+}
+
+fn open_loop(b: &mut FunctionBuilder<'_>, limit: Value) -> Loop {
+    let (header, body, exit) = (b.create_block(), b.create_block(), b.create_block());
+    b.append_block_param(header, types::I64);
+    let zero = b.ins().iconst(types::I64, 0);
+    b.ins().jump(header, &[zero.into()]);
+    b.switch_to_block(header);
+    let counter = b.block_params(header)[0];
+    let more = b.ins().icmp(IntCC::SignedLessThan, counter, limit);
+    b.ins().brif(more, body, &[], exit, &[]);
+    b.switch_to_block(body);
+    Loop { header, exit, counter }
+}
+
+/// Ends the body with `counter = next` and continues after the loop.
+fn close_loop(b: &mut FunctionBuilder<'_>, lp: Loop, next: Value) {
+    b.ins().jump(lp.header, &[next.into()]);
+    b.switch_to_block(lp.exit);
 }
 
 /// `bulk(in, stride, out, n)`: blocks of `plan.block` points, each run stage by stage.
@@ -300,23 +315,11 @@ pub fn bulk(
         let area = b.create_sized_stack_slot(area);
         let raw = b.ins().stack_addr(types::I64, area, 0);
         let bumped = b.ins().iadd_imm_s(raw, 63);
-        let base = b.ins().band_imm_s(bumped, -64);
-        let area = base;
+        let area = b.ins().band_imm_s(bumped, -64);
         let buffer_bytes = bytes as i32;
 
-        let outer = b.create_block();
-        let block_body = b.create_block();
-        let exit = b.create_block();
-        b.append_block_param(outer, types::I64);
-        let zero = b.ins().iconst(types::I64, 0);
-        b.ins().jump(outer, &[zero.into()]);
-
-        b.switch_to_block(outer);
-        let start = b.block_params(outer)[0];
-        let more = b.ins().icmp(IntCC::SignedLessThan, start, n);
-        b.ins().brif(more, block_body, &[], exit, &[]);
-
-        b.switch_to_block(block_body);
+        let blocks = open_loop(b, n);
+        let start = blocks.counter;
         let rem = b.ins().isub(n, start);
         let full = b.ins().iconst(types::I64, plan.block as i64);
         let short = b.ins().icmp(IntCC::SignedLessThan, rem, full);
@@ -363,7 +366,6 @@ pub fn bulk(
             }
         }
         let next = b.ins().iadd(start, len);
-        b.ins().jump(outer, &[next.into()]);
-        b.switch_to_block(exit);
+        close_loop(b, blocks, next);
     })
 }
