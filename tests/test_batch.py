@@ -191,3 +191,19 @@ def test_broadcast_and_array_inputs_give_the_same_bits(xy):
     r2 = ak.numpy_eval(f, a, np.full(7, 1.0))
     r3 = np.array([ak.numpy_eval(f, v, 1.0) for v in a])
     assert r1.tobytes() == r2.tobytes() == r3.tobytes()
+
+
+def test_jax_arrays_are_read_through_dlpack_without_copy(f, monkeypatch):
+    jax = pytest.importorskip("jax", reason="JAX is a test dependency; not installable on this platform")
+    from alkahest import batch
+
+    jax.config.update("jax_enable_x64", True)
+    arr = jax.numpy.arange(6.0)
+    assert arr.dtype == np.float64
+    seen = []
+    real = batch._as_float64
+    monkeypatch.setattr(batch, "_as_float64", lambda a, i: seen.append(real(a, i)) or seen[-1])
+    np.testing.assert_array_equal(ak.numpy_eval(f, arr, 1.0), np.arange(6.0) * 2 - 1)
+    assert seen[0].ctypes.data == arr.unsafe_buffer_pointer()  # the JAX buffer itself
+    # float32 JAX arrays are converted (a copy is unavoidable) and still correct.
+    np.testing.assert_array_equal(ak.numpy_eval(f, jax.numpy.arange(3, dtype=jax.numpy.float32), 0.0), [0, 2, 4])
