@@ -11,7 +11,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyList, PyTuple};
 
-use crate::errors::{error, IntoPy};
+use crate::errors::{error, type_name, IntoPy};
 use crate::tape::PyTape;
 
 /// A compiled function. Call it with floats (`f(1.0, 2.0)` or `f([1.0, 2.0])`); use
@@ -47,7 +47,7 @@ impl PyCompiledFn {
                 PyTypeError::new_err(format!(
                     "argument {i} ({}) must be a real number, got {}",
                     self.var_names.get(i).map_or("?", |s| s.as_str()),
-                    item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    type_name(item)
                 ))
             })?;
             Ok(())

@@ -17,6 +17,11 @@ pub fn error(py: Python<'_>, class_name: &str, msg: impl Into<String>) -> PyErr 
     }
 }
 
+/// The Python type name of `obj`, for error messages.
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+}
+
 /// Maps a core error to its Python exception.
 pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let class_name = match &e {

@@ -11,7 +11,7 @@ use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyTuple};
 
-use crate::errors::{error, to_py, IntoPy};
+use crate::errors::{error, to_py, type_name, IntoPy};
 
 const STR_LIMIT: usize = 1_000_000;
 const REPR_LIMIT: usize = 2_000;
@@ -119,7 +119,7 @@ impl PyExprPool {
         if !n.is_instance_of::<PyInt>() {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "integer() takes a Python int, got {}",
-                n.get_type().name()?
+                type_name(n)
             )));
         }
         let id = integer_constant(py, &self.inner, n)?;
@@ -364,7 +364,7 @@ pub fn apply(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<
         ids.push(operand(py, &pool, &a)?.ok_or_else(|| {
             pyo3::exceptions::PyTypeError::new_err(format!(
                 "argument {i} of {name}() must be an expression or a number, not {}",
-                a.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                type_name(&a)
             ))
         })?);
     }

@@ -6,7 +6,7 @@ use alkahest_core::{Instr, Tape};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
-use crate::errors::{error, to_py, IntoPy};
+use crate::errors::{error, to_py, type_name, IntoPy};
 use crate::expr::PyExpr;
 
 /// A lowered program: `n_inputs` inputs, constants, instructions (instruction k defines
@@ -131,7 +131,7 @@ pub fn lower(
         let e = o.cast::<PyExpr>().map_err(|_| {
             pyo3::exceptions::PyTypeError::new_err(format!(
                 "output {i} is a {}, not an alkahest expression",
-                o.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                type_name(o)
             ))
         })?;
         let e = e.get();
@@ -153,7 +153,7 @@ pub fn lower(
                 "InvalidVarsError",
                 format!(
                     "vars[{i}] is a {}, not a symbol; vars must list symbols, e.g. [x, y]",
-                    v.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    type_name(v)
                 ),
             )
         })?;
