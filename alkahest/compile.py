@@ -61,11 +61,22 @@ def compile_uncached(outputs: List[Expr], inputs: List[Expr], config: CompileCon
     """Lowers and compiles for ``tier`` (already resolved from ``config``)."""
     tape = _native.lower(outputs, inputs)
     names = [v.name or str(v) for v in inputs]
+    # Each native tier falls back to the next cheaper one; the reasons accumulate.
+    reasons: List[str] = []
+    if tier == "llvm":
+        from .backends.llvm import compile_llvm
+
+        try:
+            return compile_llvm(tape, names, config)
+        except CompileError as e:
+            reasons.append(f"llvm: {e}")
+        tier = "cranelift"
     if tier == "cranelift":
         try:
-            return _native.compile_cranelift(tape, names, config.vector_math)
+            return _native.compile_cranelift(tape, names, config.vector_math, "; ".join(reasons) or None)
         except CompileError as e:
-            return _native.compile_interpreter(tape, names, config.vector_math, f"cranelift: {e}")
+            reasons.append(f"cranelift: {e}")
+        tier = "interpreter"
     if tier == "interpreter":
-        return _native.compile_interpreter(tape, names, config.vector_math)
+        return _native.compile_interpreter(tape, names, config.vector_math, "; ".join(reasons) or None)
     raise AssertionError(f"resolve_tier returned unbuilt tier {tier!r}")

@@ -112,6 +112,29 @@ pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
     Some((op.name(), f as *const u8))
 }
 
+/// Every routine native code may call, as (symbol name, address): `alkahest_<op>` for the
+/// libm calls of [`unary_symbol`] and [`binary_symbol`], `alkahest_powi`, `alkahest_round`,
+/// `alkahest_gather` and `alkahest_vector_apply`. A JIT registers these names so its code
+/// calls exactly what the interpreter calls.
+pub fn symbols() -> Vec<(String, usize)> {
+    let mut out = vec![
+        ("alkahest_powi".to_string(), alkahest_powi as *const () as usize),
+        ("alkahest_gather".to_string(), alkahest_gather as *const () as usize),
+        ("alkahest_vector_apply".to_string(), alkahest_vector_apply as *const () as usize),
+    ];
+    for &op in UnaryOp::ALL {
+        if let Some((_, p)) = unary_symbol(op) {
+            out.push((format!("alkahest_{}", op.name()), p as usize));
+        }
+    }
+    for &op in BinaryOp::ALL {
+        if let Some((_, p)) = binary_symbol(op) {
+            out.push((format!("alkahest_{}", op.name()), p as usize));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,12 @@
 //! [`Kernel`] is the same contract as a Rust trait, so the interpreter and native code
 //! are driven by one runner.
 
+/// The C type of the `scalar` entry point.
+pub type ScalarFn = unsafe extern "C" fn(*const f64, *mut f64);
+
+/// The C type of the `bulk` entry point (strides in elements, 0 broadcasts).
+pub type BulkFn = unsafe extern "C" fn(*const *const f64, *const i64, *const *mut f64, i64);
+
 /// A compiled function of `n_inputs` doubles to `n_outputs` doubles.
 pub trait Kernel: Send + Sync {
     fn n_inputs(&self) -> usize;
@@ -30,4 +36,47 @@ pub trait Kernel: Send + Sync {
     /// pointer writable for `n` contiguous doubles; outputs must not overlap inputs except
     /// at the same point.
     unsafe fn bulk(&self, inputs: &[*const f64], strides: &[isize], outputs: &[*mut f64], n: usize);
+}
+
+/// A kernel whose two entry points are native code made elsewhere (the LLVM tier's JIT):
+/// the runner calls `bulk` as it calls every other tier.
+pub struct NativeKernel {
+    n_inputs: usize,
+    n_outputs: usize,
+    scalar: ScalarFn,
+    bulk: BulkFn,
+}
+
+impl NativeKernel {
+    /// # Safety
+    /// `scalar` and `bulk` must implement the kernel ABI for `n_inputs` inputs and
+    /// `n_outputs` outputs, and stay callable (from any thread) as long as the kernel lives.
+    pub unsafe fn new(n_inputs: usize, n_outputs: usize, scalar: ScalarFn, bulk: BulkFn) -> Self {
+        NativeKernel { n_inputs, n_outputs, scalar, bulk }
+    }
+}
+
+impl Kernel for NativeKernel {
+    fn n_inputs(&self) -> usize {
+        self.n_inputs
+    }
+
+    fn n_outputs(&self) -> usize {
+        self.n_outputs
+    }
+
+    fn source(&self) -> String {
+        format!("; native code: scalar at {:p}, bulk at {:p}", self.scalar as *const u8, self.bulk as *const u8)
+    }
+
+    fn eval(&self, args: &[f64], out: &mut [f64]) {
+        assert!(args.len() == self.n_inputs && out.len() == self.n_outputs);
+        // SAFETY: the lengths match the ABI contract given to `new`.
+        unsafe { (self.scalar)(args.as_ptr(), out.as_mut_ptr()) }
+    }
+
+    unsafe fn bulk(&self, inputs: &[*const f64], strides: &[isize], outputs: &[*mut f64], n: usize) {
+        // isize and i64 have one layout on the 64-bit targets native code is made for.
+        (self.bulk)(inputs.as_ptr(), strides.as_ptr() as *const i64, outputs.as_ptr(), n as i64)
+    }
 }

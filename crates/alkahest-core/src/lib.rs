@@ -30,7 +30,7 @@ pub mod vecmath;
 
 pub use error::{Error, Result};
 pub use interp::Interpreter;
-pub use kernel::Kernel;
+pub use kernel::{BulkFn, Kernel, NativeKernel, ScalarFn};
 pub use op::{BinaryOp, UnaryOp};
 pub use pool::{ExprId, ExprPool, Node};
 pub use runner::{run, ArrayView};

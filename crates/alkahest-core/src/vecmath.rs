@@ -28,6 +28,7 @@ pub struct VectorFn {
 struct Table {
     _lib: Option<libloading::Library>,
     isa: &'static str,
+    prefix: &'static str,
     fns: Vec<Option<VectorFn>>,
 }
 
@@ -61,7 +62,7 @@ fn has_vector_variant(op: UnaryOp) -> bool {
 }
 
 fn load() -> Table {
-    let none = |isa| Table { _lib: None, isa, fns: vec![None; UnaryOp::ALL.len()] };
+    let none = |isa| Table { _lib: None, isa, prefix: "", fns: vec![None; UnaryOp::ALL.len()] };
     if std::env::var("ALKAHEST_VECTOR_MATH").is_ok_and(|v| v == "0") {
         return none("disabled");
     }
@@ -79,7 +80,7 @@ fn load() -> Table {
             return none("none");
         };
         let fns = resolve(&lib, prefix, width);
-        Table { _lib: Some(lib), isa, fns }
+        Table { _lib: Some(lib), isa, prefix, fns }
     }
     #[cfg(not(target_arch = "x86_64"))]
     none("none")
@@ -110,6 +111,23 @@ pub fn unary(op: UnaryOp) -> Option<VectorFn> {
 /// Which vector ISA is in use: "avx512", "avx2", "none" or "disabled".
 pub fn isa() -> &'static str {
     TABLE.get_or_init(load).isa
+}
+
+/// Every resolved routine as (operation, libmvec symbol name, address, lanes), for
+/// native tiers that call the same routines the interpreter does.
+pub fn functions() -> Vec<(UnaryOp, String, usize, usize)> {
+    let table = TABLE.get_or_init(load);
+    UnaryOp::ALL
+        .iter()
+        .filter_map(|&op| {
+            let f = table.fns[op as usize]?;
+            let lanes = match f.width {
+                Width::W8 => 8,
+                Width::W4 => 4,
+            };
+            Some((op, format!("{}{}", table.prefix, op.name()), f.addr, lanes))
+        })
+        .collect()
 }
 
 /// `dst[k] = f(src[k])` for every k.

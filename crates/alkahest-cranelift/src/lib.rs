@@ -25,7 +25,7 @@ pub mod plan;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
-use alkahest_core::{Kernel, Tape};
+use alkahest_core::{BulkFn, Kernel, ScalarFn, Tape};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -36,8 +36,6 @@ use crate::plan::Plan;
 /// interpreter or the LLVM tier serve them better).
 pub const MAX_OPS: usize = 200_000;
 
-type ScalarFn = unsafe extern "C" fn(*const f64, *mut f64);
-type BulkFn = unsafe extern "C" fn(*const *const f64, *const i64, *const *mut f64, i64);
 
 /// The host ISA, built once per setting (detecting CPU features costs more than
 /// compiling a small tape). The IR verifier costs ~20% of compile time: tests turn it on.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use alkahest_core::runner::{self, ArrayView};
-use alkahest_core::{Interpreter, Kernel, Tape};
+use alkahest_core::{BulkFn, Interpreter, Kernel, NativeKernel, ScalarFn, Tape};
 use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyList, PyTuple};
 
@@ -23,6 +23,9 @@ pub struct PyCompiledFn {
     tier: String,
     fallback_reason: Option<String>,
     var_names: Vec<String>,
+    /// The tier's own object for code made outside Rust (the LLVM tier's JIT module): it
+    /// owns the machine code, and answers `source()` and tier-specific inspection methods.
+    backend: Option<Py<PyAny>>,
 }
 
 const STACK_ARGS: usize = 16;
@@ -218,10 +221,36 @@ impl PyCompiledFn {
     }
 
     /// What this function runs, as text: the tape listing for the interpreter, Cranelift
-    /// IR (CLIF) for the Cranelift tier.
-    fn source(&self, py: Python<'_>) -> String {
+    /// IR (CLIF) for the Cranelift tier, optimised LLVM IR for the LLVM tier.
+    fn source(&self, py: Python<'_>) -> PyResult<String> {
+        if let Some(backend) = &self.backend {
+            return backend.call_method0(py, "source")?.extract(py);
+        }
         let kernel = self.kernel.clone();
-        py.detach(move || kernel.source())
+        Ok(py.detach(move || kernel.source()))
+    }
+
+    /// The tier's own object behind natively compiled code made in Python (the LLVM
+    /// tier's module), else None.
+    #[getter]
+    fn backend(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.backend.as_ref().map(|b| b.clone_ref(py))
+    }
+
+    /// Tier-specific inspection methods (`f.llvm_ir()`, `f.asm()` on the LLVM tier) are
+    /// the backend's; other names raise AttributeError.
+    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        if !name.starts_with('_') {
+            if let Some(backend) = &self.backend {
+                if let Ok(attr) = backend.getattr(py, name) {
+                    return Ok(attr);
+                }
+            }
+        }
+        Err(PyAttributeError::new_err(format!(
+            "'CompiledFn' object (tier '{}') has no attribute '{name}'",
+            self.tier
+        )))
     }
 
     /// The tape this function was compiled from.
@@ -258,18 +287,20 @@ pub fn compile_interpreter(
         tier: "interpreter".into(),
         fallback_reason,
         var_names,
+        backend: None,
     }
 }
 
 /// Compiles `tape` with Cranelift (GIL released). Raises `CompileError` if Cranelift
 /// cannot compile it; the caller decides what to fall back to.
 #[pyfunction]
-#[pyo3(signature = (tape, var_names, vector_math=true))]
+#[pyo3(signature = (tape, var_names, vector_math=true, fallback_reason=None))]
 pub fn compile_cranelift(
     py: Python<'_>,
     tape: &PyTape,
     var_names: Vec<String>,
     vector_math: bool,
+    fallback_reason: Option<String>,
 ) -> PyResult<PyCompiledFn> {
     let shared = tape.inner.clone();
     let kernel = py
@@ -279,9 +310,67 @@ pub fn compile_cranelift(
         kernel: Arc::new(kernel),
         tape: tape.inner.clone(),
         tier: "cranelift".into(),
+        fallback_reason,
+        var_names,
+        backend: None,
+    })
+}
+
+/// Wraps native entry points made by a tier in Python (the LLVM tier) as a function the
+/// runner drives like any other. `backend` must own the code at `scalar_addr` and
+/// `bulk_addr` (both implementing the kernel ABI for `tape`); the function keeps it alive.
+/// Internal: wrong addresses crash the process.
+#[pyfunction]
+#[pyo3(signature = (tape, var_names, tier, scalar_addr, bulk_addr, backend))]
+pub fn wrap_native(
+    tape: &PyTape,
+    var_names: Vec<String>,
+    tier: String,
+    scalar_addr: usize,
+    bulk_addr: usize,
+    backend: Py<PyAny>,
+) -> PyResult<PyCompiledFn> {
+    if scalar_addr == 0 || bulk_addr == 0 {
+        return Err(PyValueError::new_err("native entry points must be non-null"));
+    }
+    // SAFETY: the caller (alkahest.backends) passes the addresses of the JIT-compiled
+    // entry points of `tape`, owned by `backend`, which the function holds.
+    let kernel = unsafe {
+        NativeKernel::new(
+            tape.inner.n_inputs,
+            tape.inner.n_outputs(),
+            std::mem::transmute::<usize, ScalarFn>(scalar_addr),
+            std::mem::transmute::<usize, BulkFn>(bulk_addr),
+        )
+    };
+    Ok(PyCompiledFn {
+        kernel: Arc::new(kernel),
+        tape: tape.inner.clone(),
+        tier,
         fallback_reason: None,
         var_names,
+        backend: Some(backend),
     })
+}
+
+/// Every routine native code may call, `{symbol name: address}` (see
+/// `alkahest_core::ffi::symbols`), libmvec routines in use included.
+#[pyfunction]
+pub fn native_symbols() -> std::collections::HashMap<String, usize> {
+    let mut out: std::collections::HashMap<String, usize> = alkahest_core::ffi::symbols().into_iter().collect();
+    for (_, name, addr, _) in alkahest_core::vecmath::functions() {
+        out.insert(name, addr);
+    }
+    out
+}
+
+/// The vector-math routines bulk evaluation uses: `{op name: (libmvec symbol, lanes)}`.
+#[pyfunction]
+pub fn vector_math_functions() -> std::collections::HashMap<&'static str, (String, usize)> {
+    alkahest_core::vecmath::functions()
+        .into_iter()
+        .map(|(op, name, _, lanes)| (op.name(), (name, lanes)))
+        .collect()
 }
 
 /// Threads `numpy_eval_par` uses by default: `ALKAHEST_NUM_THREADS`, else all cores.

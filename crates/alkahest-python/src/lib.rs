@@ -21,6 +21,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tape::to_stablehlo, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::compile_interpreter, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::compile_cranelift, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::wrap_native, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::native_symbols, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::vector_math_functions, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::default_threads, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::vector_math_isa, m)?)?;
     m.add("BLOCK", alkahest_core::interp::BLOCK)?;

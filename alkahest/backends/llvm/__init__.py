@@ -1,0 +1,183 @@
+"""The LLVM tier: tape → LLVM IR (:mod:`.irgen`) → optimised for the host CPU → machine
+code through MCJIT, handed to the Rust runner as the two kernel-ABI entry points.
+
+Compiled objects go through MCJIT's object cache to disk (:mod:`.diskcache`), so a later
+process loads a kernel instead of compiling it.
+
+>>> f = compile_expr(sin(x) * cos(y), [x, y], CompileConfig(tier="llvm"))  # doctest: +SKIP
+>>> f.tier, f.llvm_ir()[:40]  # doctest: +SKIP
+('llvm', '; ModuleID = ...')
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional
+
+from ... import _native
+from ...errors import CompileError
+from . import diskcache, irgen, target
+
+__all__ = ["compile_llvm", "LLVMModule", "available"]
+
+
+def available() -> bool:
+    """True when llvmlite can be imported (the tier can compile)."""
+    try:
+        target.llvm()
+    except ImportError:
+        return False
+    return True
+
+
+def _generator_fingerprint() -> str:
+    """Hash of this tier's code generator, so a changed generator never loads old objects."""
+    h = hashlib.sha256()
+    for name in ("irgen.py", "__init__.py"):
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
+
+
+_GENERATOR = _generator_fingerprint()
+
+
+def _optimise(binding, module, tm, opt_level: int) -> None:
+    # The vector loop is explicit (irgen), so the loop and SLP vectorisers, which would
+    # dominate compile time on large tapes, are off; the body is not unrolled either.
+    pto = binding.create_pipeline_tuning_options(speed_level=opt_level)
+    pto.loop_vectorization = False
+    pto.slp_vectorization = False
+    pto.loop_unrolling = False
+    pb = binding.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(module, pb)
+
+
+class LLVMModule:
+    """The LLVM tier's side of a compiled function: it owns the machine code (the MCJIT
+    engine) and shows what runs. ``CompiledFn`` forwards ``llvm_ir()`` and ``asm()`` here.
+    """
+
+    def __init__(self, engine, view: irgen.TapeView, shape: irgen.CodeShape, opt_level: int, cache_path, loaded: bool):
+        self._engine = engine
+        self._view = view
+        self.shape = shape
+        self.opt_level = opt_level
+        #: Where the object code is cached on disk (None: no disk cache).
+        self.cache_path: Optional[Path] = cache_path
+        #: True when the code was loaded from the disk cache instead of compiled.
+        self.loaded_from_cache = loaded
+
+    def _module(self, optimised: bool):
+        binding = target.llvm()
+        h = target.host()
+        with target.LOCK:
+            tm = target.target_machine(self.opt_level)
+            module = binding.parse_assembly(irgen.generate(self._view, self.shape, h.triple, str(tm.target_data)))
+            if optimised:
+                _optimise(binding, module, tm, self.opt_level)
+        return module, tm
+
+    def llvm_ir(self, optimized: bool = True) -> str:
+        """The LLVM IR of this function, as optimised for this CPU (``optimized=False``:
+        as generated from the tape). Regenerated on request; compiling never pays for it."""
+        module, _ = self._module(optimized)
+        return str(module)
+
+    def asm(self) -> str:
+        """The machine code as assembly text for this CPU."""
+        module, tm = self._module(True)
+        with target.LOCK:
+            return tm.emit_assembly(module)
+
+    def source(self) -> str:
+        return self.llvm_ir()
+
+    def __repr__(self) -> str:
+        s = self.shape
+        return (
+            f"LLVMModule(width={s.width}, interleave={s.interleave}, opt_level={self.opt_level}, "
+            f"fastmath={s.fastmath}, loaded_from_cache={self.loaded_from_cache})"
+        )
+
+
+def _cache_path(view: irgen.TapeView, shape: irgen.CodeShape, opt_level: int, cache_dir) -> Optional[Path]:
+    directory = diskcache.resolve_dir(cache_dir)
+    if directory is None:
+        return None
+    h = target.host()
+    k = diskcache.key(
+        [
+            "alkahest-llvm-object-v1",
+            _GENERATOR,
+            h.llvm_version,
+            h.triple,
+            h.cpu,
+            h.features,
+            repr((opt_level, shape.width, shape.interleave, shape.fastmath, sorted(shape.vector_fns.items()))),
+            diskcache.tape_fingerprint(view),
+        ]
+    )
+    return directory / f"{k}.o"
+
+
+def _jit(view, shape, opt_level: int, cache_path: Optional[Path], cached: Optional[bytes]):
+    """(engine, scalar address, bulk address). With ``cached`` object code, the module is
+    an empty stub and MCJIT's object cache supplies the code; otherwise the tape is
+    compiled and the object written to ``cache_path``."""
+    binding = target.llvm()
+    h = target.host()
+
+    def notify(module, data):
+        if cache_path is not None and cached is None:
+            diskcache.store(cache_path, bytes(data))
+
+    def getbuffer(module):
+        return cached
+
+    with target.LOCK:
+        tm = target.target_machine(opt_level)
+        layout = str(tm.target_data)
+        if cached is not None:
+            module = binding.parse_assembly(f'target triple = "{h.triple}"\ntarget datalayout = "{layout}"\n')
+        else:
+            module = binding.parse_assembly(irgen.generate(view, shape, h.triple, layout))
+            module.verify()
+            _optimise(binding, module, tm, opt_level)
+        engine = binding.create_mcjit_compiler(module, tm)
+        engine.set_object_cache(notify, getbuffer)
+        engine.finalize_object()
+        return (
+            engine,
+            engine.get_function_address("alkahest_scalar"),
+            engine.get_function_address("alkahest_bulk"),
+        )
+
+
+def compile_llvm(tape, var_names, config) -> "_native.CompiledFn":
+    """Compiles ``tape`` with LLVM for this CPU. Raises :class:`CompileError` when llvmlite
+    is missing or the tape cannot be compiled; the caller picks the fallback."""
+    try:
+        target.llvm()
+    except ImportError as e:
+        raise CompileError(f"llvmlite is not installed ({e}); pip install llvmlite") from None
+    view = irgen.TapeView.of(tape)
+    h = target.host()
+    shape = irgen.make_shape(tape.n_ops, h.width, h.vector_fns if config.vector_math else {}, config.fastmath)
+    try:
+        irgen.check(view)
+        cache_path = _cache_path(view, shape, config.opt_level, config.cache_dir)
+        cached = diskcache.load(cache_path) if cache_path is not None else None
+        engine, scalar, bulk = _jit(view, shape, config.opt_level, cache_path, cached)
+        if cached is not None and not (scalar and bulk):
+            # A well-formed file without our entry points: compile afresh (and overwrite it).
+            cached = None
+            engine, scalar, bulk = _jit(view, shape, config.opt_level, cache_path, None)
+    except irgen.UnsupportedTape as e:
+        raise CompileError(str(e)) from None
+    except RuntimeError as e:  # llvmlite reports LLVM's parse/verify/codegen errors so
+        raise CompileError(f"LLVM failed: {e}") from None
+    if not (scalar and bulk):
+        raise CompileError("LLVM produced no entry points")
+    module = LLVMModule(engine, view, shape, config.opt_level, cache_path, cached is not None)
+    return _native.wrap_native(tape, var_names, "llvm", scalar, bulk, module)

@@ -1,0 +1,452 @@
+"""Tape → LLVM IR text for the kernel ABI.
+
+One emitter computes the tape's values on ``width``-lane values (``double`` when the width
+is 1, ``<W x double>`` otherwise), ``interleave`` independent vectors at a time. It serves
+both entries:
+
+* ``alkahest_scalar(args, out)``: one point, width 1.
+* ``alkahest_bulk(in, stride, out, n)``: when every stride is 1 it calls the vector body
+  on the caller's pointers; otherwise it gathers blocks of strided or broadcast inputs
+  into stack buffers (``alkahest_gather``, the interpreter's own routine) and calls the
+  body per block.
+* ``alkahest_body(ins, outs, n)`` (internal): the vector loop. Its last, partial
+  iteration copies the remaining points into zero-padded buffers and runs the same code
+  once more, so there is one copy of the computation (compile time) and a point's result
+  never depends on where it falls (no scalar tail with other math).
+
+The vector loop is written out here rather than left to LLVM's loop vectoriser: that
+pass dominates compile time on large tapes and cannot use glibc's vector math for a
+masked or scalar tail. Semantics follow ``alkahest_core::op`` exactly: IEEE ``minimum`` /
+``maximum``, conditions as 1.0/0.0 with NaN true, ``powi`` by the interpreter's binary
+powering, libm and libmvec through the very symbols the interpreter calls. Without
+``fastmath`` no instruction carries fast-math flags, so arithmetic is bit-identical to
+the interpreter.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+#: Tape operations computed by an LLVM intrinsic (exact, like the interpreter's).
+UNARY_INTRINSICS = {"sqrt": "sqrt", "abs": "fabs", "floor": "floor", "ceil": "ceil", "round": "round"}
+BINARY_INTRINSICS = {"min": "minimum", "max": "maximum", "copysign": "copysign"}
+ARITHMETIC = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
+COMPARISONS = {"lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge", "eq": "oeq", "ne": "une"}
+#: Tape operations that are calls to the interpreter's libm symbols (``alkahest_<op>``).
+UNARY_CALLS = frozenset(
+    "cbrt exp expm1 log log1p log2 log10 sin cos tan asin acos atan sinh cosh tanh "
+    "asinh acosh atanh erf erfc".split()
+)
+BINARY_CALLS = frozenset({"pow", "atan2"})
+OTHER = frozenset({"input", "const", "neg", "not", "and", "or", "powi", "select"})
+
+#: Every tape operation this generator handles; anything else is refused before LLVM.
+SUPPORTED_OPS = (
+    frozenset(UNARY_INTRINSICS) | frozenset(BINARY_INTRINSICS) | frozenset(ARITHMETIC)
+    | frozenset(COMPARISONS) | UNARY_CALLS | BINARY_CALLS | OTHER
+)
+
+FAST_FLAGS = "reassoc nsz arcp contract afn "
+
+# Stack use of the bulk entry: gather buffers, and the body's padded tail buffers.
+GATHER_BUDGET = 128 * 1024
+STACK_BUDGET = 256 * 1024
+
+
+class UnsupportedTape(Exception):
+    """The tape cannot be compiled by this generator (the message says why)."""
+
+
+@dataclass(frozen=True)
+class CodeShape:
+    """How the bulk loop is laid out and which math it calls.
+
+    ``width``: lanes per vector. ``interleave``: vectors computed per loop iteration (for
+    instruction-level parallelism). ``vector_fns``: ``{op: libmvec symbol}`` of routines
+    with ``width`` lanes; other transcendental operations call libm lane by lane.
+    ``fastmath``: allow reassociation and FMA contraction.
+    """
+
+    width: int
+    interleave: int
+    vector_fns: Mapping[str, str] = field(default_factory=dict)
+    fastmath: bool = False
+
+    @property
+    def points_per_iteration(self) -> int:
+        return self.width * self.interleave
+
+
+@dataclass(frozen=True)
+class TapeView:
+    """The tape as plain Python data (from ``Tape.instructions()`` and friends)."""
+
+    n_inputs: int
+    consts: Sequence[float]
+    instrs: Sequence[tuple]
+    outputs: Sequence[int]
+
+    @classmethod
+    def of(cls, tape) -> "TapeView":
+        return cls(tape.n_inputs, tape.consts, tape.instructions(), tape.outputs)
+
+
+def hex_double(value: float) -> str:
+    """LLVM's exact spelling of a double: its IEEE bits in hex."""
+    return "0x%016X" % struct.unpack("<Q", struct.pack("<d", value))[0]
+
+
+class _Values:
+    """Emits instructions on values of one width into ``lines``; names are fresh SSA names."""
+
+    def __init__(self, width: int, vector_fns: Mapping[str, str], fastmath: bool, decls: Dict[str, str]):
+        self.width = width
+        self.vector_fns = vector_fns
+        self.flags = FAST_FLAGS if fastmath else ""
+        self.decls = decls
+        self.lines: List[str] = []
+        self.counter = 0
+        if width == 1:
+            self.ty, self.cond_ty, self.suffix = "double", "i1", "f64"
+            self.zero, self.one = "0.0", "1.0"
+        else:
+            self.ty, self.cond_ty, self.suffix = f"<{width} x double>", f"<{width} x i1>", f"v{width}f64"
+            self.zero, self.one = "zeroinitializer", "splat (double 1.0)"
+
+    def fresh(self) -> str:
+        self.counter += 1
+        return f"%t{self.counter}"
+
+    def emit(self, text: str) -> str:
+        name = self.fresh()
+        self.lines.append(f"  {name} = {text}")
+        return name
+
+    def const(self, value: float) -> str:
+        h = hex_double(value)
+        return h if self.width == 1 else f"splat (double {h})"
+
+    def intrinsic(self, name: str, *args: str) -> str:
+        fn = f"llvm.{name}.{self.suffix}"
+        params = ", ".join([self.ty] * len(args))
+        self.decls[fn] = f"declare {self.ty} @{fn}({params})"
+        return self.emit(f"call {self.flags}{self.ty} @{fn}(" + ", ".join(f"{self.ty} {a}" for a in args) + ")")
+
+    def truth(self, a: str) -> str:
+        """Non-zero (NaN included) as i1 lanes."""
+        return self.emit(f"fcmp une {self.ty} {a}, {self.zero}")
+
+    def from_cond(self, c: str) -> str:
+        return self.emit(f"uitofp {self.cond_ty} {c} to {self.ty}")
+
+    def libm(self, op: str, *args: str) -> str:
+        """``alkahest_<op>`` per lane (the interpreter's scalar routine)."""
+        fn = f"alkahest_{op}"
+        self.decls[fn] = f"declare double @{fn}({', '.join(['double'] * len(args))}) #1"
+        if self.width == 1:
+            return self.emit(f"call double @{fn}(" + ", ".join(f"double {a}" for a in args) + ")")
+        result = "poison"
+        for lane in range(self.width):
+            lane_args = [self.emit(f"extractelement {self.ty} {a}, i32 {lane}") for a in args]
+            r = self.emit(f"call double @{fn}(" + ", ".join(f"double {x}" for x in lane_args) + ")")
+            result = self.emit(f"insertelement {self.ty} {result}, double {r}, i32 {lane}")
+        return result
+
+    def op(self, name: str, args: Sequence[str], n: int = 0) -> str:
+        """The value of tape operation ``name`` on ``args`` (``n``: the exponent of powi)."""
+        ty, fl = self.ty, self.flags
+        if name in ARITHMETIC:
+            return self.emit(f"{ARITHMETIC[name]} {fl}{ty} {args[0]}, {args[1]}")
+        if name == "neg":
+            return self.emit(f"fneg {fl}{ty} {args[0]}")
+        if name in UNARY_INTRINSICS:
+            return self.intrinsic(UNARY_INTRINSICS[name], args[0])
+        if name in BINARY_INTRINSICS:
+            return self.intrinsic(BINARY_INTRINSICS[name], args[0], args[1])
+        if name in COMPARISONS:
+            return self.from_cond(self.emit(f"fcmp {COMPARISONS[name]} {ty} {args[0]}, {args[1]}"))
+        if name in ("and", "or"):
+            a, b = self.truth(args[0]), self.truth(args[1])
+            return self.from_cond(self.emit(f"{name} {self.cond_ty} {a}, {b}"))
+        if name == "not":
+            return self.from_cond(self.emit(f"fcmp oeq {ty} {args[0]}, {self.zero}"))
+        if name == "select":
+            c = self.truth(args[0])
+            return self.emit(f"select {self.cond_ty} {c}, {ty} {args[1]}, {ty} {args[2]}")
+        if name == "powi":
+            return self.powi(args[0], n)
+        if name in UNARY_CALLS:
+            symbol = self.vector_fns.get(name) if self.width > 1 else None
+            if symbol is None:
+                return self.libm(name, args[0])
+            self.decls[symbol] = f"declare {ty} @{symbol}({ty}) #1"
+            return self.emit(f"call {ty} @{symbol}({ty} {args[0]})")
+        if name in BINARY_CALLS:
+            return self.libm(name, args[0], args[1])
+        raise UnsupportedTape(f"the LLVM tier has no code for the tape operation {name!r}")
+
+    def powi(self, x: str, n: int) -> str:
+        """``x**n`` by binary powering in the interpreter's order (compiler-rt's __powidf2)."""
+        m = abs(n)
+        result = None
+        square = x
+        while m:
+            if m & 1:
+                result = square if result is None else self.emit(f"fmul {self.flags}{self.ty} {result}, {square}")
+            m >>= 1
+            if m:
+                square = self.emit(f"fmul {self.flags}{self.ty} {square}, {square}")
+        if result is None:
+            return self.const(1.0)
+        if n < 0:
+            return self.emit(f"fdiv {self.flags}{self.ty} {self.one}, {result}")
+        return result
+
+
+def _compute(tape: TapeView, em: _Values, inputs: Sequence[Sequence[str]], copies: int) -> List[List[str]]:
+    """Values of the tape's outputs, ``copies`` independent sets of them.
+
+    ``inputs[i][u]``: input ``i`` in copy ``u``. Operations are emitted copy after copy
+    for each instruction, so independent work sits side by side.
+    """
+    vals: List[List[str]] = []
+    for ins in tape.instrs:
+        name = ins[0]
+        if name == "input":
+            vals.append(list(inputs[ins[1]]))
+        elif name == "const":
+            vals.append([em.const(tape.consts[ins[1]])] * copies)
+        elif name == "powi":
+            vals.append([em.op("powi", [vals[ins[1]][u]], ins[2]) for u in range(copies)])
+        else:
+            vals.append([em.op(name, [vals[a][u] for a in ins[1:]]) for u in range(copies)])
+    return [vals[o] for o in tape.outputs]
+
+
+def used_inputs(tape: TapeView) -> List[int]:
+    """Inputs some instruction or output reads (the rest are never loaded)."""
+    used = set()
+    for ins in tape.instrs:
+        if ins[0] not in ("input", "const"):
+            args = ins[1:2] if ins[0] == "powi" else ins[1:]
+            used.update(a for a in args if a < tape.n_inputs)
+    used.update(o for o in tape.outputs if o < tape.n_inputs)
+    return sorted(used)
+
+
+def check(tape: TapeView) -> None:
+    """Raises :class:`UnsupportedTape` for an operation this generator does not know."""
+    for ins in tape.instrs:
+        if ins[0] not in SUPPORTED_OPS:
+            raise UnsupportedTape(f"the LLVM tier has no code for the tape operation {ins[0]!r}")
+
+
+def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
+    em = _Values(1, {}, shape.fastmath, decls)
+    out = ["define void @alkahest_scalar(ptr %args, ptr %out) #0 {", "entry:"]
+    inputs = []
+    for i in range(tape.n_inputs):
+        p = em.emit(f"getelementptr inbounds double, ptr %args, i64 {i}")
+        inputs.append([em.emit(f"load double, ptr {p}, align 8")])
+    results = _compute(tape, em, inputs, 1)
+    for j, (v,) in enumerate(results):
+        p = em.emit(f"getelementptr inbounds double, ptr %out, i64 {j}")
+        em.lines.append(f"  store double {v}, ptr {p}, align 8")
+    return out + em.lines + ["  ret void", "}"]
+
+
+def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
+    w, u_count, step = shape.width, shape.interleave, shape.points_per_iteration
+    em = _Values(w, shape.vector_fns, shape.fastmath, decls)
+    ty = em.ty
+    used = used_inputs(tape)
+    n_out = len(tape.outputs)
+    decls["llvm.memcpy"] = "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)"
+    decls["llvm.memset"] = "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
+    L = em.lines
+    L += ["define internal void @alkahest_body(ptr %ins, ptr %outs, i64 %n) #2 {", "entry:"]
+    for i in used:
+        L.append(f"  %ins.{i} = getelementptr inbounds ptr, ptr %ins, i64 {i}")
+        L.append(f"  %a.{i} = load ptr, ptr %ins.{i}, align 8")
+    for j in range(n_out):
+        L.append(f"  %outs.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
+        L.append(f"  %r.{j} = load ptr, ptr %outs.{j}, align 8")
+    L.append(f"  %tin = alloca double, i64 {max(1, len(used)) * step}, align 64")
+    L.append(f"  %tout = alloca double, i64 {max(1, n_out) * step}, align 64")
+    for slot, i in enumerate(used):
+        L.append(f"  %ti.{i} = getelementptr inbounds double, ptr %tin, i64 {slot * step}")
+    for j in range(n_out):
+        L.append(f"  %to.{j} = getelementptr inbounds double, ptr %tout, i64 {j * step}")
+    L += [
+        "  br label %head",
+        "head:",
+        "  %k = phi i64 [ 0, %entry ], [ %k.next, %latch ]",
+        "  %rem = sub i64 %n, %k",
+        f"  %full = icmp sge i64 %rem, {step}",
+        "  br i1 %full, label %direct, label %tailcheck",
+        "tailcheck:",
+        "  %some = icmp sgt i64 %rem, 0",
+        "  br i1 %some, label %tail, label %exit",
+        "tail:",
+        f"  call void @llvm.memset.p0.i64(ptr align 64 %tin, i8 0, i64 {max(1, len(used)) * step * 8}, i1 false)",
+        "  %bytes = shl i64 %rem, 3",
+    ]
+    for i in used:
+        L.append(f"  %src.{i} = getelementptr inbounds double, ptr %a.{i}, i64 %k")
+        L.append(f"  call void @llvm.memcpy.p0.p0.i64(ptr align 8 %ti.{i}, ptr align 8 %src.{i}, i64 %bytes, i1 false)")
+    L += ["  br label %compute", "direct:"]
+    for i in used:
+        L.append(f"  %da.{i} = getelementptr inbounds double, ptr %a.{i}, i64 %k")
+    for j in range(n_out):
+        L.append(f"  %dr.{j} = getelementptr inbounds double, ptr %r.{j}, i64 %k")
+    L += ["  br label %compute", "compute:"]
+    for i in used:
+        L.append(f"  %pa.{i} = phi ptr [ %da.{i}, %direct ], [ %ti.{i}, %tail ]")
+    for j in range(n_out):
+        L.append(f"  %pr.{j} = phi ptr [ %dr.{j}, %direct ], [ %to.{j}, %tail ]")
+    L.append("  %istail = phi i1 [ false, %direct ], [ true, %tail ]")
+    inputs: List[List[str]] = [[] for _ in range(tape.n_inputs)]
+    for i in used:
+        for u in range(u_count):
+            p = em.emit(f"getelementptr inbounds double, ptr %pa.{i}, i64 {u * w}")
+            inputs[i].append(em.emit(f"load {ty}, ptr {p}, align 8"))
+    results = _compute(tape, em, inputs, u_count)
+    for j, copies in enumerate(results):
+        for u, v in enumerate(copies):
+            p = em.emit(f"getelementptr inbounds double, ptr %pr.{j}, i64 {u * w}")
+            L.append(f"  store {ty} {v}, ptr {p}, align 8")
+    L += ["  br i1 %istail, label %tailout, label %latch", "tailout:", "  %tbytes = shl i64 %rem, 3"]
+    for j in range(n_out):
+        L.append(f"  %dst.{j} = getelementptr inbounds double, ptr %r.{j}, i64 %k")
+        L.append(f"  call void @llvm.memcpy.p0.p0.i64(ptr align 8 %dst.{j}, ptr align 8 %to.{j}, i64 %tbytes, i1 false)")
+    L += [
+        "  br label %exit",
+        "latch:",
+        f"  %k.next = add nuw nsw i64 %k, {step}",
+        "  br label %head",
+        "exit:",
+        "  ret void",
+        "}",
+    ]
+    return L
+
+
+def gather_block(tape: TapeView, shape: CodeShape) -> int:
+    """Points per block when inputs are gathered: a multiple of the loop step, with the
+    gather buffers of all inputs within ``GATHER_BUDGET``."""
+    step = shape.points_per_iteration
+    per_point = 8 * max(1, tape.n_inputs)
+    return max(step, min(1024, GATHER_BUDGET // per_point) // step * step)
+
+
+def stack_bytes(tape: TapeView, shape: CodeShape) -> int:
+    """Stack the bulk entry needs: gather buffers, pointer arrays and padded tail buffers."""
+    step = shape.points_per_iteration
+    n_in, n_out = tape.n_inputs, len(tape.outputs)
+    return 8 * (n_in * gather_block(tape, shape) + n_in + n_out + (len(used_inputs(tape)) + n_out + 2) * step)
+
+
+def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
+    n_in, n_out = tape.n_inputs, len(tape.outputs)
+    block = gather_block(tape, shape)
+    used = set(used_inputs(tape))
+    decls["alkahest_gather"] = "declare ptr @alkahest_gather(ptr, i64, ptr, i64) #3"
+    L = ["define void @alkahest_bulk(ptr %in, ptr %stride, ptr %out, i64 %n) #0 {", "entry:"]
+    contiguous = "true"
+    for i in sorted(used):
+        L.append(f"  %sp.{i} = getelementptr inbounds i64, ptr %stride, i64 {i}")
+        L.append(f"  %s.{i} = load i64, ptr %sp.{i}, align 8")
+        L.append(f"  %unit.{i} = icmp eq i64 %s.{i}, 1")
+        L.append(f"  %c.{i} = and i1 {contiguous}, %unit.{i}")
+        contiguous = f"%c.{i}"
+    L += [
+        f"  br i1 {contiguous}, label %direct, label %strided",
+        "direct:",
+        "  call void @alkahest_body(ptr %in, ptr %out, i64 %n)",
+        "  ret void",
+        "strided:",
+        f"  %ins = alloca ptr, i64 {max(1, n_in)}, align 8",
+        f"  %outs = alloca ptr, i64 {max(1, n_out)}, align 8",
+        f"  %buf = alloca double, i64 {max(1, n_in) * block}, align 64",
+    ]
+    for i in sorted(used):
+        L.append(f"  %ip.{i} = getelementptr inbounds ptr, ptr %in, i64 {i}")
+        L.append(f"  %p.{i} = load ptr, ptr %ip.{i}, align 8")
+    for j in range(n_out):
+        L.append(f"  %op.{j} = getelementptr inbounds ptr, ptr %out, i64 {j}")
+        L.append(f"  %o.{j} = load ptr, ptr %op.{j}, align 8")
+    L += [
+        "  br label %block",
+        "block:",
+        "  %k = phi i64 [ 0, %strided ], [ %k.next, %block ]",
+        "  %rem = sub i64 %n, %k",
+        f"  %short = icmp slt i64 %rem, {block}",
+        f"  %len = select i1 %short, i64 %rem, i64 {block}",
+    ]
+    for i in sorted(used):
+        L.append(f"  %off.{i} = mul i64 %k, %s.{i}")
+        L.append(f"  %src.{i} = getelementptr double, ptr %p.{i}, i64 %off.{i}")
+        L.append(f"  %b.{i} = getelementptr inbounds double, ptr %buf, i64 {i * block}")
+        L.append(f"  %q.{i} = call ptr @alkahest_gather(ptr %src.{i}, i64 %s.{i}, ptr %b.{i}, i64 %len)")
+        L.append(f"  %qs.{i} = getelementptr inbounds ptr, ptr %ins, i64 {i}")
+        L.append(f"  store ptr %q.{i}, ptr %qs.{i}, align 8")
+    for j in range(n_out):
+        L.append(f"  %dst.{j} = getelementptr inbounds double, ptr %o.{j}, i64 %k")
+        L.append(f"  %ds.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
+        L.append(f"  store ptr %dst.{j}, ptr %ds.{j}, align 8")
+    L += [
+        "  call void @alkahest_body(ptr %ins, ptr %outs, i64 %len)",
+        "  %k.next = add nuw nsw i64 %k, %len",
+        "  %more = icmp slt i64 %k.next, %n",
+        "  br i1 %more, label %block, label %done",
+        "done:",
+        "  ret void",
+        "}",
+    ]
+    return L
+
+
+def generate(tape: TapeView, shape: CodeShape, triple: str = "", datalayout: str = "") -> str:
+    """The module's IR text: ``alkahest_scalar``, ``alkahest_bulk`` and their helpers.
+
+    Raises :class:`UnsupportedTape` for an unknown operation or a tape whose buffers would
+    not fit on the stack.
+    """
+    check(tape)
+    need = stack_bytes(tape, shape)
+    if need > STACK_BUDGET:
+        raise UnsupportedTape(
+            f"{tape.n_inputs} inputs and {len(tape.outputs)} outputs need {need // 1024} KiB of stack "
+            f"in the LLVM tier's bulk loop (limit {STACK_BUDGET // 1024} KiB)"
+        )
+    decls: Dict[str, str] = {}
+    parts = [_scalar_entry(tape, shape, decls), _body(tape, shape, decls), _bulk_entry(tape, shape, decls)]
+    head = ["; alkahest LLVM tier"]
+    if triple:
+        head.append(f'target triple = "{triple}"')
+    if datalayout:
+        head.append(f'target datalayout = "{datalayout}"')
+    lines = head + [""]
+    for part in parts:
+        lines += part + [""]
+    lines += sorted(decls.values())
+    lines += [
+        "",
+        "attributes #0 = { nounwind }",
+        "attributes #1 = { nounwind willreturn memory(none) }",
+        "attributes #2 = { nounwind noinline }",
+        "attributes #3 = { nounwind }",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def make_shape(n_ops: int, width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool) -> CodeShape:
+    """The code shape for a tape of ``n_ops`` operations on a machine with ``width``-lane
+    vectors; ``vector_fns`` are the available ``{op: (libmvec symbol, lanes)}``."""
+    fns = {op: sym for op, (sym, lanes) in vector_fns.items() if lanes == width}
+    # Two vectors per iteration hide the latency of dependent chains; large bodies have
+    # enough independent work already and would only double the register pressure.
+    interleave = 2 if n_ops <= 200 else 1
+    return CodeShape(width=width, interleave=interleave, vector_fns=fns, fastmath=fastmath)

@@ -1,0 +1,84 @@
+"""The host as LLVM sees it: initialisation, CPU, vector width, the routines JIT code calls."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from typing import Mapping, Tuple
+
+from ... import _native
+
+#: LLVM is not thread-safe across one context; every llvmlite call of this tier holds it.
+LOCK = threading.RLock()
+
+
+@dataclass(frozen=True)
+class Host:
+    """What code is generated for: triple, CPU name and features, vector lanes, and the
+    libmvec routines bulk evaluation uses (``{op: (symbol, lanes)}``)."""
+
+    triple: str
+    cpu: str
+    features: str
+    width: int
+    vector_fns: Mapping[str, Tuple[str, int]]
+    llvm_version: str
+
+
+def llvm():
+    """``llvmlite.binding``, initialised once, with alkahest's routines registered.
+
+    Raises ImportError when llvmlite is not installed.
+    """
+    return _initialise()
+
+
+@functools.lru_cache(maxsize=None)
+def _initialise():
+    import llvmlite.binding as binding
+
+    with LOCK:
+        binding.initialize_native_target()
+        binding.initialize_native_asmprinter()
+        # JIT code calls the interpreter's own routines (libm, libmvec, powi, gather),
+        # resolved by name: registering them makes every tier compute the same bits.
+        for name, address in _native.native_symbols().items():
+            binding.add_symbol(name, address)
+    return binding
+
+
+@functools.lru_cache(maxsize=None)
+def host() -> Host:
+    """The host's description (computed once per process)."""
+    binding = llvm()
+    import llvmlite
+
+    with LOCK:
+        cpu = binding.get_host_cpu_name()
+        features = binding.get_host_cpu_features().flatten()
+        triple = binding.get_process_triple()
+    enabled = set(f[1:] for f in features.split(",") if f.startswith("+"))
+    vector_fns = dict(_native.vector_math_functions())
+    lanes = {n for _, n in vector_fns.values()}
+    if lanes:
+        # The interpreter chose these routines for this CPU; use vectors of their width.
+        width = max(lanes)
+    elif "avx512f" in enabled:
+        width = 8
+    elif "avx" in enabled:
+        width = 4
+    else:
+        width = 2
+    return Host(triple, cpu, features, width, vector_fns, f"llvmlite {llvmlite.__version__}")
+
+
+def target_machine(opt_level: int):
+    """A fresh target machine for the host (MCJIT takes ownership of the one it gets)."""
+    binding = llvm()
+    h = host()
+    with LOCK:
+        target = binding.Target.from_triple(h.triple)
+        return target.create_target_machine(
+            cpu=h.cpu, features=h.features, opt=opt_level, codemodel="jitdefault", jit=True
+        )
