@@ -1,4 +1,8 @@
 import os
+import tempfile
+
+# The LLVM tier's disk cache goes to a fresh directory per test session, never ~/.cache.
+os.environ["ALKAHEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="alkahest-test-cache-")
 
 import pytest
 from hypothesis import settings

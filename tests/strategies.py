@@ -48,9 +48,9 @@ def canonical_bits(a):
 SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow])
 
 
-def setup_case(tree, pts):
+def setup_case(tree, pts, use_mpmath=False):
     pool = ak.ExprPool()
     syms = pool.symbols("x y z")
     inputs = [np.array([p[i] for p in pts], dtype=np.float64) for i in range(N_VARS)]
-    expr, ref = build(tree, syms, inputs)
+    expr, ref = build(tree, syms, inputs, use_mpmath)
     return syms, inputs, expr, ref

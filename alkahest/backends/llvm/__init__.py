@@ -42,17 +42,6 @@ def _generator_fingerprint() -> str:
 _GENERATOR = _generator_fingerprint()
 
 
-def _optimise(binding, module, tm, opt_level: int) -> None:
-    # The vector loop is explicit (irgen), so the loop and SLP vectorisers, which would
-    # dominate compile time on large tapes, are off; the body is not unrolled either.
-    pto = binding.create_pipeline_tuning_options(speed_level=opt_level)
-    pto.loop_vectorization = False
-    pto.slp_vectorization = False
-    pto.loop_unrolling = False
-    pb = binding.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(module, pb)
-
-
 class LLVMModule:
     """The LLVM tier's side of a compiled function: it owns the machine code (the MCJIT
     engine) and shows what runs. ``CompiledFn`` forwards ``llvm_ir()`` and ``asm()`` here.
@@ -68,27 +57,20 @@ class LLVMModule:
         #: True when the code was loaded from the disk cache instead of compiled.
         self.loaded_from_cache = loaded
 
-    def _module(self, optimised: bool):
-        binding = target.llvm()
+    def llvm_ir(self) -> str:
+        """The LLVM IR this function was compiled from (regenerated from the tape on
+        request, so compiling never pays for it)."""
         h = target.host()
         with target.LOCK:
-            tm = target.target_machine(self.opt_level)
-            module = binding.parse_assembly(irgen.generate(self._view, self.shape, h.triple, str(tm.target_data)))
-            if optimised:
-                _optimise(binding, module, tm, self.opt_level)
-        return module, tm
-
-    def llvm_ir(self, optimized: bool = True) -> str:
-        """The LLVM IR of this function, as optimised for this CPU (``optimized=False``:
-        as generated from the tape). Regenerated on request; compiling never pays for it."""
-        module, _ = self._module(optimized)
-        return str(module)
+            layout = str(target.target_machine(self.opt_level).target_data)
+        return irgen.generate(self._view, self.shape, h.triple, layout)
 
     def asm(self) -> str:
         """The machine code as assembly text for this CPU."""
-        module, tm = self._module(True)
+        binding = target.llvm()
+        ir = self.llvm_ir()
         with target.LOCK:
-            return tm.emit_assembly(module)
+            return target.target_machine(self.opt_level).emit_assembly(binding.parse_assembly(ir))
 
     def source(self) -> str:
         return self.llvm_ir()
@@ -141,9 +123,11 @@ def _jit(view, shape, opt_level: int, cache_path: Optional[Path], cached: Option
         if cached is not None:
             module = binding.parse_assembly(f'target triple = "{h.triple}"\ntarget datalayout = "{layout}"\n')
         else:
+            # No IR optimisation pipeline: the generated IR is already what should run
+            # (explicit vectors, CSE'd by the tape), and llvmlite 0.50's pass builder keeps
+            # ~90 KiB per run alive. The code generator still optimises at `opt_level`.
             module = binding.parse_assembly(irgen.generate(view, shape, h.triple, layout))
             module.verify()
-            _optimise(binding, module, tm, opt_level)
         engine = binding.create_mcjit_compiler(module, tm)
         engine.set_object_cache(notify, getbuffer)
         engine.finalize_object()

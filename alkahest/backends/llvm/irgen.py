@@ -108,12 +108,13 @@ class _Values:
         self.decls = decls
         self.lines: List[str] = []
         self.counter = 0
+        self.conds: Dict[str, str] = {}  # value of a condition (1.0/0.0) -> its i1 lanes
         if width == 1:
             self.ty, self.cond_ty, self.suffix = "double", "i1", "f64"
-            self.zero, self.one = "0.0", "1.0"
+            self.zero, self.one, self.true = "0.0", "1.0", "true"
         else:
             self.ty, self.cond_ty, self.suffix = f"<{width} x double>", f"<{width} x i1>", f"v{width}f64"
-            self.zero, self.one = "zeroinitializer", "splat (double 1.0)"
+            self.zero, self.one, self.true = "zeroinitializer", "splat (double 1.0)", "splat (i1 true)"
 
     def fresh(self) -> str:
         self.counter += 1
@@ -135,11 +136,16 @@ class _Values:
         return self.emit(f"call {self.flags}{self.ty} @{fn}(" + ", ".join(f"{self.ty} {a}" for a in args) + ")")
 
     def truth(self, a: str) -> str:
-        """Non-zero (NaN included) as i1 lanes."""
+        """Non-zero (NaN included) as i1 lanes; a condition's own i1 lanes when ``a`` is one
+        (LLVM's code generator does not always see through the 1.0/0.0 round trip)."""
+        if a in self.conds:
+            return self.conds[a]
         return self.emit(f"fcmp une {self.ty} {a}, {self.zero}")
 
     def from_cond(self, c: str) -> str:
-        return self.emit(f"uitofp {self.cond_ty} {c} to {self.ty}")
+        value = self.emit(f"uitofp {self.cond_ty} {c} to {self.ty}")
+        self.conds[value] = c
+        return value
 
     def libm(self, op: str, *args: str) -> str:
         """``alkahest_<op>`` per lane (the interpreter's scalar routine)."""
@@ -171,6 +177,8 @@ class _Values:
             a, b = self.truth(args[0]), self.truth(args[1])
             return self.from_cond(self.emit(f"{name} {self.cond_ty} {a}, {b}"))
         if name == "not":
+            if args[0] in self.conds:
+                return self.from_cond(self.emit(f"xor {self.cond_ty} {self.conds[args[0]]}, {self.true}"))
             return self.from_cond(self.emit(f"fcmp oeq {ty} {args[0]}, {self.zero}"))
         if name == "select":
             c = self.truth(args[0])
