@@ -127,9 +127,9 @@ def _mp_functions():
 
 
 def exact(name: str, numpy_value: np.ndarray, *args: np.ndarray) -> np.ndarray:
-    """``name`` of ``args`` by mpmath at 113 bits, rounded once to double. Non-finite
-    arguments and results outside the reals (where IEEE gives NaN or a pole) keep
-    NumPy's IEEE value."""
+    """``name`` of ``args`` by mpmath at 113 bits, rounded once to double. Non-finite or
+    zero arguments (mpmath has no signed zero) and results outside the reals (where IEEE
+    gives NaN or a pole) keep NumPy's IEEE value."""
     import mpmath
 
     fns, mp = _mp_functions()
@@ -140,7 +140,7 @@ def exact(name: str, numpy_value: np.ndarray, *args: np.ndarray) -> np.ndarray:
     with mp.workprec(113):
         for k in range(flat.size):
             xs = [float(a[k]) for a in flat_args]
-            if not all(math.isfinite(v) for v in xs) or not math.isfinite(flat[k]):
+            if not all(math.isfinite(v) and v != 0 for v in xs) or not math.isfinite(flat[k]):
                 continue
             try:
                 r = f(*[mpmath.mpf(v) for v in xs])

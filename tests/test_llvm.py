@@ -84,6 +84,7 @@ def test_every_operation_on_edge_values_and_every_tail_length(pool, vm):
              ak.copysign(x, y), x < y, x <= y, x > y, x >= y, ak.eq(x, y), ak.ne(x, y), x & y, x | y,
              ak.where(x, y, x), x**-3, x**21, x**-40, y, pool.constant(-0.0)]
     f, g = _pair(outs, [x, y], vm)
+    assert g.backend.shape.staged == vm  # many vector-math calls: one loop per call
     vals = np.array(EDGE + [2.5, -2.5, 0.3, 3.0, -7.25, 1.5, -0.5])
     a, b = (m.ravel() for m in np.meshgrid(vals, vals))
     for n in [0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 33, len(a)]:
@@ -97,6 +98,7 @@ def test_results_do_not_depend_on_position_threads_or_layout(xy):
     x, y = xy
     e = [ak.sin(x) * ak.cos(y) + ak.exp(-x * x), ak.where(x > y, x**3, ak.erf(y))]
     f, g = _pair(e, [x, y], True)
+    assert not g.backend.shape.staged  # few calls: inline in one fused loop
     rng = np.random.default_rng(3)
     for n in (1, 3, 1023, 1025, 200_001):
         a, b = rng.uniform(-4, 4, n), rng.uniform(-4, 4, n)
@@ -168,7 +170,7 @@ def test_too_many_inputs_for_the_stack_fall_back_with_a_reason(pool):
 
 
 def test_unknown_operation_is_refused_before_llvm_sees_it():
-    view = irgen.TapeView(1, [], [("input", 0), ("gamma", 0)], [1])
+    view = irgen.TapeView(1, [], [("input", 0), ("gamma", 0)], [1], {"stages": [("fused", [1])], "buffer_of": [None, None], "stores": [[]]})
     with pytest.raises(irgen.UnsupportedTape, match="gamma"):
         irgen.generate(view, irgen.CodeShape(width=4, interleave=1))
 

@@ -78,7 +78,7 @@ class LLVMModule:
     def __repr__(self) -> str:
         s = self.shape
         return (
-            f"LLVMModule(width={s.width}, interleave={s.interleave}, opt_level={self.opt_level}, "
+            f"LLVMModule(width={s.width}, interleave={s.interleave}, staged={s.staged}, opt_level={self.opt_level}, "
             f"fastmath={s.fastmath}, loaded_from_cache={self.loaded_from_cache})"
         )
 
@@ -96,7 +96,8 @@ def _cache_path(view: irgen.TapeView, shape: irgen.CodeShape, opt_level: int, ca
             h.triple,
             h.cpu,
             h.features,
-            repr((opt_level, shape.width, shape.interleave, shape.fastmath, sorted(shape.vector_fns.items()))),
+            repr((opt_level, shape.width, shape.interleave, shape.fastmath, shape.staged,
+                  sorted(shape.vector_fns.items()))),
             diskcache.tape_fingerprint(view),
         ]
     )
@@ -145,9 +146,9 @@ def compile_llvm(tape, var_names, config) -> "_native.CompiledFn":
         target.llvm()
     except ImportError as e:
         raise CompileError(f"llvmlite is not installed ({e}); pip install llvmlite") from None
-    view = irgen.TapeView.of(tape)
     h = target.host()
-    shape = irgen.make_shape(tape.n_ops, h.width, h.vector_fns if config.vector_math else {}, config.fastmath)
+    shape = irgen.make_shape(tape.instructions(), h.width, h.vector_fns if config.vector_math else {}, config.fastmath)
+    view = irgen.TapeView.of(tape, staged=shape.staged)
     try:
         irgen.check(view)
         cache_path = _cache_path(view, shape, config.opt_level, config.cache_dir)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 #: Tape operations computed by an LLVM intrinsic (exact, like the interpreter's).
 UNARY_INTRINSICS = {"sqrt": "sqrt", "abs": "fabs", "floor": "floor", "ceil": "ceil", "round": "round"}
@@ -66,13 +66,16 @@ class CodeShape:
     ``width``: lanes per vector. ``interleave``: vectors computed per loop iteration (for
     instruction-level parallelism). ``vector_fns``: ``{op: libmvec symbol}`` of routines
     with ``width`` lanes; other transcendental operations call libm lane by lane.
-    ``fastmath``: allow reassociation and FMA contraction.
+    ``fastmath``: allow reassociation and FMA contraction. ``staged``: see below.
     """
 
     width: int
     interleave: int
     vector_fns: Mapping[str, str] = field(default_factory=dict)
     fastmath: bool = False
+    #: Run each block of points in stages (``Tape.plan``): one loop per run of fused
+    #: operations, one per vector-math call. Else one fused loop per block, calls inline.
+    staged: bool = False
 
     @property
     def points_per_iteration(self) -> int:
@@ -81,16 +84,21 @@ class CodeShape:
 
 @dataclass(frozen=True)
 class TapeView:
-    """The tape as plain Python data (from ``Tape.instructions()`` and friends)."""
+    """The tape as plain Python data (from ``Tape.instructions()`` and friends).
+
+    The bulk loop's stages come from the plan the Cranelift tier uses as well."""
 
     n_inputs: int
     consts: Sequence[float]
     instrs: Sequence[tuple]
     outputs: Sequence[int]
+    #: ``Tape.plan(staged)``: the stages of the bulk loop (a single fused stage when not
+    #: staged).
+    plan: dict
 
     @classmethod
-    def of(cls, tape) -> "TapeView":
-        return cls(tape.n_inputs, tape.consts, tape.instructions(), tape.outputs)
+    def of(cls, tape, staged: bool = False) -> "TapeView":
+        return cls(tape.n_inputs, tape.consts, tape.instructions(), tape.outputs, tape.plan(staged))
 
 
 def hex_double(value: float) -> str:
@@ -265,12 +273,82 @@ def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> Li
     return out + em.lines + ["  ret void", "}"]
 
 
+class _Block:
+    """Emits loads, stores and computation at one point index of a block."""
+
+    def __init__(self, tape: TapeView, shape: CodeShape, em: _Values):
+        self.tape, self.em = tape, em
+        self.w, self.copies = shape.width, shape.interleave
+
+    def address(self, base: str, index: str, u: int) -> str:
+        if index == "0":
+            offset = str(u * self.w)
+        elif u == 0:
+            offset = index
+        else:
+            offset = self.em.emit(f"add nuw nsw i64 {index}, {u * self.w}")
+        return self.em.emit(f"getelementptr inbounds double, ptr {base}, i64 {offset}")
+
+    def load(self, base: str, index: str) -> List[str]:
+        return [self.em.emit(f"load {self.em.ty}, ptr {self.address(base, index, u)}, align 8")
+                for u in range(self.copies)]
+
+    def store(self, values: Sequence[str], base: str, index: str) -> None:
+        for u, v in enumerate(values):
+            self.em.lines.append(f"  store {self.em.ty} {v}, ptr {self.address(base, index, u)}, align 8")
+
+    def fused(self, index: str, values: Sequence[int], buffer: Mapping[int, str],
+              stores: Sequence[int], outputs: bool) -> None:
+        """Computes ``values`` at ``index``; values of earlier stages come from their block
+        buffers (``buffer[v]``, a pointer), inputs from ``%pa.<i>``. Then stores ``stores``
+        into their buffers and, if ``outputs``, every output to ``%pr.<j>``."""
+        tape, em = self.tape, self.em
+        local: Dict[int, List[str]] = {}
+
+        def get(v: int) -> List[str]:
+            if v not in local:
+                ins = tape.instrs[v]
+                if ins[0] == "input":
+                    local[v] = self.load(f"%pa.{ins[1]}", index)
+                elif ins[0] == "const":
+                    local[v] = [em.const(tape.consts[ins[1]])] * self.copies
+                else:
+                    local[v] = self.load(buffer[v], index)
+            return local[v]
+
+        for v in values:
+            ins = tape.instrs[v]
+            if ins[0] == "powi":
+                local[v] = [em.op("powi", [x], ins[2]) for x in get(ins[1])]
+            else:
+                args = [get(a) for a in ins[1:]]
+                local[v] = [em.op(ins[0], [a[u] for a in args]) for u in range(self.copies)]
+        for v in stores:
+            self.store(get(v), buffer[v], index)
+        if outputs:
+            for j, o in enumerate(tape.outputs):
+                self.store(get(o), f"%pr.{j}", index)
+
+
+def staged_block(tape: TapeView, shape: CodeShape) -> int:
+    """Points per block: buffers for values crossing stages, padded inputs and outputs
+    within ``GATHER_BUDGET``, at most 512, a multiple of the loop step."""
+    step = shape.points_per_iteration
+    n_buffers = 1 + max((b for b in tape.plan["buffer_of"] if b is not None), default=-1)
+    per_point = 8 * (n_buffers + len(used_inputs(tape)) + len(tape.outputs))
+    return max(step, min(512, GATHER_BUDGET // per_point) // step * step)
+
+
 def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
-    w, u_count, step = shape.width, shape.interleave, shape.points_per_iteration
-    em = _Values(w, shape.vector_fns, shape.fastmath, decls)
-    ty = em.ty
+    """``alkahest_body(ins, outs, n)``: blocks of points (one loop step when fused, more
+    when staged) over contiguous inputs; the last, partial block runs on zero-padded
+    copies, so results never depend on a point's position."""
+    step = shape.points_per_iteration
+    em = _Values(shape.width, shape.vector_fns, shape.fastmath, decls)
+    at = _Block(tape, shape, em)
     used = used_inputs(tape)
     n_out = len(tape.outputs)
+    block = staged_block(tape, shape)
     decls["llvm.memcpy"] = "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)"
     decls["llvm.memset"] = "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
     L = em.lines
@@ -281,25 +359,37 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     for j in range(n_out):
         L.append(f"  %outs.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
         L.append(f"  %r.{j} = load ptr, ptr %outs.{j}, align 8")
-    L.append(f"  %tin = alloca double, i64 {max(1, len(used)) * step}, align 64")
-    L.append(f"  %tout = alloca double, i64 {max(1, n_out) * step}, align 64")
+    L.append(f"  %tin = alloca double, i64 {max(1, len(used)) * block}, align 64")
+    L.append(f"  %tout = alloca double, i64 {max(1, n_out) * block}, align 64")
     for slot, i in enumerate(used):
-        L.append(f"  %ti.{i} = getelementptr inbounds double, ptr %tin, i64 {slot * step}")
+        L.append(f"  %ti.{i} = getelementptr inbounds double, ptr %tin, i64 {slot * block}")
     for j in range(n_out):
-        L.append(f"  %to.{j} = getelementptr inbounds double, ptr %tout, i64 {j * step}")
+        L.append(f"  %to.{j} = getelementptr inbounds double, ptr %tout, i64 {j * block}")
+    buffer_of = tape.plan["buffer_of"]
+    n_buffers = 1 + max((b for b in buffer_of if b is not None), default=-1)
+    if n_buffers:
+        L.append(f"  %buf = alloca double, i64 {n_buffers * block}, align 64")
+    for b in range(n_buffers):
+        L.append(f"  %vb.{b} = getelementptr inbounds double, ptr %buf, i64 {b * block}")
+    buffer = {v: f"%vb.{b}" for v, b in enumerate(buffer_of) if b is not None}
     L += [
         "  br label %head",
         "head:",
         "  %k = phi i64 [ 0, %entry ], [ %k.next, %latch ]",
         "  %rem = sub i64 %n, %k",
-        f"  %full = icmp sge i64 %rem, {step}",
+        f"  %full = icmp sge i64 %rem, {block}",
         "  br i1 %full, label %direct, label %tailcheck",
         "tailcheck:",
         "  %some = icmp sgt i64 %rem, 0",
         "  br i1 %some, label %tail, label %exit",
         "tail:",
-        f"  call void @llvm.memset.p0.i64(ptr align 64 %tin, i8 0, i64 {max(1, len(used)) * step * 8}, i1 false)",
+        f"  call void @llvm.memset.p0.i64(ptr align 64 %tin, i8 0, i64 {max(1, len(used)) * block * 8}, i1 false)",
         "  %bytes = shl i64 %rem, 3",
+        f"  %steps = udiv i64 %rem, {step}",
+        f"  %padded.lo = mul i64 %steps, {step}",
+        "  %exact = icmp eq i64 %padded.lo, %rem",
+        f"  %padded.hi = add i64 %padded.lo, {step}",
+        "  %padded = select i1 %exact, i64 %rem, i64 %padded.hi",
     ]
     for i in used:
         L.append(f"  %src.{i} = getelementptr inbounds double, ptr %a.{i}, i64 %k")
@@ -315,30 +405,48 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     for j in range(n_out):
         L.append(f"  %pr.{j} = phi ptr [ %dr.{j}, %direct ], [ %to.{j}, %tail ]")
     L.append("  %istail = phi i1 [ false, %direct ], [ true, %tail ]")
-    inputs: List[List[str]] = [[] for _ in range(tape.n_inputs)]
-    for i in used:
-        for u in range(u_count):
-            p = em.emit(f"getelementptr inbounds double, ptr %pa.{i}, i64 {u * w}")
-            inputs[i].append(em.emit(f"load {ty}, ptr {p}, align 8"))
-    results = _compute(tape, em, inputs, u_count)
-    for j, copies in enumerate(results):
-        for u, v in enumerate(copies):
-            p = em.emit(f"getelementptr inbounds double, ptr %pr.{j}, i64 {u * w}")
-            L.append(f"  store {ty} {v}, ptr {p}, align 8")
-    L += ["  br i1 %istail, label %tailout, label %latch", "tailout:", "  %tbytes = shl i64 %rem, 3"]
+    L.append(f"  %cnt = phi i64 [ {block}, %direct ], [ %padded, %tail ]")
+    _stages(tape, shape, at, buffer)
+    L += ["  br i1 %istail, label %tailout, label %latch", "tailout:", "  %bytes.out = shl i64 %rem, 3"]
     for j in range(n_out):
         L.append(f"  %dst.{j} = getelementptr inbounds double, ptr %r.{j}, i64 %k")
-        L.append(f"  call void @llvm.memcpy.p0.p0.i64(ptr align 8 %dst.{j}, ptr align 8 %to.{j}, i64 %tbytes, i1 false)")
+        L.append(f"  call void @llvm.memcpy.p0.p0.i64(ptr align 8 %dst.{j}, ptr align 8 %to.{j}, i64 %bytes.out, i1 false)")
     L += [
         "  br label %exit",
         "latch:",
-        f"  %k.next = add nuw nsw i64 %k, {step}",
+        f"  %k.next = add nuw nsw i64 %k, {block}",
         "  br label %head",
         "exit:",
         "  ret void",
         "}",
     ]
     return L
+
+
+def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, str]) -> None:
+    """One loop over the block's ``%cnt`` points per stage of the plan."""
+    em, L, step = at.em, at.em.lines, shape.points_per_iteration
+    plan = tape.plan
+    prev = "compute"
+    n_stages = len(plan["stages"])
+    L.append("  br label %s0")
+    for s, (stage, stores) in enumerate(zip(plan["stages"], plan["stores"])):
+        label = f"s{s}"
+        L += [f"{label}:", f"  %j{s} = phi i64 [ 0, %{prev} ], [ %j{s}.next, %{label} ]"]
+        index = f"%j{s}"
+        if stage[0] == "fused":
+            at.fused(index, stage[1], buffer, stores, outputs=(s == n_stages - 1))
+        else:
+            _, value, op, src = stage
+            at.fused(index, [value], buffer, stores, outputs=False)
+        nxt = f"s{s + 1}" if s + 1 < n_stages else "stages.done"
+        L += [
+            f"  %j{s}.next = add nuw nsw i64 %j{s}, {step}",
+            f"  %more{s} = icmp ult i64 %j{s}.next, %cnt",
+            f"  br i1 %more{s}, label %{label}, label %{nxt}",
+        ]
+        prev = label
+    L.append("stages.done:")
 
 
 def gather_block(tape: TapeView, shape: CodeShape) -> int:
@@ -450,11 +558,21 @@ def generate(tape: TapeView, shape: CodeShape, triple: str = "", datalayout: str
     return "\n".join(lines) + "\n"
 
 
-def make_shape(n_ops: int, width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool) -> CodeShape:
-    """The code shape for a tape of ``n_ops`` operations on a machine with ``width``-lane
-    vectors; ``vector_fns`` are the available ``{op: (libmvec symbol, lanes)}``."""
+#: Tapes with more vector-math calls than this run staged (see CodeShape.staged).
+STAGED_CALLS = 4
+
+
+def make_shape(instrs: Sequence[tuple], width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool) -> CodeShape:
+    """The code shape for a tape with instructions ``instrs`` on a machine with
+    ``width``-lane vectors; ``vector_fns`` are the available ``{op: (libmvec symbol, lanes)}``."""
     fns = {op: sym for op, (sym, lanes) in vector_fns.items() if lanes == width}
+    n_ops = sum(1 for ins in instrs if ins[0] not in ("input", "const"))
+    n_calls = sum(1 for ins in instrs if ins[0] in fns)
     # Two vectors per iteration hide the latency of dependent chains; large bodies have
     # enough independent work already and would only double the register pressure.
     interleave = 2 if n_ops <= 200 else 1
-    return CodeShape(width=width, interleave=interleave, vector_fns=fns, fastmath=fastmath)
+    # Fused code interleaves the routines point by point: past a few calls their tables
+    # and code no longer stay in cache and every call spills the live registers (measured
+    # on the suite: 3-4 calls run faster inline, 5 and more 1.5-2x faster staged).
+    staged = n_calls > STAGED_CALLS
+    return CodeShape(width=width, interleave=interleave, vector_fns=fns, fastmath=fastmath, staged=staged)

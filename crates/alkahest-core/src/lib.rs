@@ -22,6 +22,7 @@ pub mod horner;
 pub mod interp;
 pub mod kernel;
 pub mod op;
+pub mod plan;
 pub mod pool;
 pub mod print;
 pub mod runner;

@@ -19,7 +19,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 
 use crate::emit::{emit, fconst, Callees, Width};
-use crate::plan::{Plan, Stage};
+use alkahest_core::plan::{Plan, Stage};
 
 /// Loads and stores of addresses the caller guarantees aligned and valid.
 const TRUSTED: MemFlagsData = MemFlagsData::trusted();

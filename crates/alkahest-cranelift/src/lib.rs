@@ -20,7 +20,6 @@
 
 mod codegen;
 mod emit;
-pub mod plan;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
@@ -30,7 +29,7 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 
-use crate::plan::Plan;
+use alkahest_core::plan::Plan;
 
 /// Tapes larger than this are refused (compile time and memory grow with size; the
 /// interpreter or the LLVM tier serve them better).

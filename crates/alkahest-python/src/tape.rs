@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use alkahest_core::{Instr, Tape};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::errors::{error, to_py, type_name, IntoPy};
 use crate::expr::PyExpr;
@@ -71,6 +71,30 @@ impl PyTape {
             PyTuple::new(py, parts)
         });
         PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)
+    }
+
+    /// The staged bulk plan native tiers share (see `alkahest_core::plan`), as plain data:
+    /// `{"stages": [("fused", [values]) | ("vector", value, op, src)], "buffer_of":
+    /// [buffer or None per value], "stores": [[values stored by each stage]],
+    /// "n_buffers": int}`. `vector_math=False` gives one fused stage.
+    #[pyo3(signature = (vector_math=true))]
+    fn plan<'py>(&self, py: Python<'py>, vector_math: bool) -> PyResult<Bound<'py, PyDict>> {
+        use alkahest_core::plan::{Plan, Stage};
+        let plan = Plan::new(&self.inner, vector_math);
+        let stages = PyList::empty(py);
+        for stage in &plan.stages {
+            let item = match stage {
+                Stage::Fused { values } => ("fused", values.clone()).into_pyobject(py)?.into_any(),
+                Stage::Vector { value, op, src } => ("vector", *value, op.name(), *src).into_pyobject(py)?.into_any(),
+            };
+            stages.append(item)?;
+        }
+        let d = PyDict::new(py);
+        d.set_item("stages", stages)?;
+        d.set_item("buffer_of", plan.buffer_of.clone())?;
+        d.set_item("stores", plan.stores.clone())?;
+        d.set_item("n_buffers", plan.n_buffers)?;
+        Ok(d)
     }
 
     fn __len__(&self) -> usize {

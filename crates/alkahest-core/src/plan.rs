@@ -1,14 +1,16 @@
-//! How the bulk entry runs a tape: a loop over blocks of points, each block a sequence
-//! of stages.
+//! How a native tier's bulk entry runs a tape: a loop over blocks of points, each block
+//! a sequence of stages (used by Cranelift always, by LLVM for tapes with many
+//! vector-math calls).
 //!
 //! A *fused* stage is one loop over the block's points that computes a run of
 //! instructions in registers. A *vector* stage is one call of a vector-math routine over
-//! the whole block (libmvec, through the same dispatch as the interpreter, so both tiers
-//! give the same bits). Values that cross stages live in per-block stack buffers,
-//! reused once dead. Without vector math the whole tape is a single fused stage.
+//! the whole block (libmvec, the interpreter's own routines, so every tier gives the same
+//! bits). Values that cross stages live in per-block stack buffers, reused once dead.
+//! Without vector math the whole tape is a single fused stage. Calling one routine over
+//! a whole block keeps its tables and code hot and no registers live across the calls.
 
-use alkahest_core::tape::{Instr, Tape};
-use alkahest_core::{vecmath, UnaryOp};
+use crate::tape::{Instr, Tape};
+use crate::{vecmath, UnaryOp};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stage {
@@ -155,7 +157,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alkahest_core::{lower, BinaryOp, ExprPool};
+    use crate::{lower, BinaryOp, ExprPool};
 
     #[test]
     fn without_vector_math_everything_fuses() {
