@@ -280,28 +280,31 @@ class _Block:
         self.tape, self.em = tape, em
         self.w, self.copies = shape.width, shape.interleave
 
-    def address(self, base: str, index: str, u: int) -> str:
+    def address(self, base: str, index: str, u: int, offset: int = 0) -> str:
+        """``base + index + offset + u * width`` (doubles). Constant offsets stay
+        constants, so one base pointer serves every block buffer."""
+        extra = offset + u * self.w
         if index == "0":
-            offset = str(u * self.w)
-        elif u == 0:
-            offset = index
+            at = str(extra)
+        elif extra == 0:
+            at = index
         else:
-            offset = self.em.emit(f"add nuw nsw i64 {index}, {u * self.w}")
-        return self.em.emit(f"getelementptr inbounds double, ptr {base}, i64 {offset}")
+            at = self.em.emit(f"add nuw nsw i64 {index}, {extra}")
+        return self.em.emit(f"getelementptr inbounds double, ptr {base}, i64 {at}")
 
-    def load(self, base: str, index: str) -> List[str]:
-        return [self.em.emit(f"load {self.em.ty}, ptr {self.address(base, index, u)}, align 8")
+    def load(self, base: str, index: str, offset: int = 0) -> List[str]:
+        return [self.em.emit(f"load {self.em.ty}, ptr {self.address(base, index, u, offset)}, align 8")
                 for u in range(self.copies)]
 
-    def store(self, values: Sequence[str], base: str, index: str) -> None:
+    def store(self, values: Sequence[str], base: str, index: str, offset: int = 0) -> None:
         for u, v in enumerate(values):
-            self.em.lines.append(f"  store {self.em.ty} {v}, ptr {self.address(base, index, u)}, align 8")
+            self.em.lines.append(f"  store {self.em.ty} {v}, ptr {self.address(base, index, u, offset)}, align 8")
 
-    def fused(self, index: str, values: Sequence[int], buffer: Mapping[int, str],
+    def fused(self, index: str, values: Sequence[int], buffer: Mapping[int, int],
               stores: Sequence[int], outputs: bool) -> None:
         """Computes ``values`` at ``index``; values of earlier stages come from their block
-        buffers (``buffer[v]``, a pointer), inputs from ``%pa.<i>``. Then stores ``stores``
-        into their buffers and, if ``outputs``, every output to ``%pr.<j>``."""
+        buffers (``%buf + buffer[v]``), inputs from ``%pa.<i>``. Then stores ``stores`` into
+        their buffers and, if ``outputs``, every output to ``%pr.<j>``."""
         tape, em = self.tape, self.em
         local: Dict[int, List[str]] = {}
 
@@ -313,7 +316,7 @@ class _Block:
                 elif ins[0] == "const":
                     local[v] = [em.const(tape.consts[ins[1]])] * self.copies
                 else:
-                    local[v] = self.load(buffer[v], index)
+                    local[v] = self.load("%buf", index, buffer[v])
             return local[v]
 
         for v in values:
@@ -324,7 +327,7 @@ class _Block:
                 args = [get(a) for a in ins[1:]]
                 local[v] = [em.op(ins[0], [a[u] for a in args]) for u in range(self.copies)]
         for v in stores:
-            self.store(get(v), buffer[v], index)
+            self.store(get(v), "%buf", index, buffer[v])
         if outputs:
             for j, o in enumerate(tape.outputs):
                 self.store(get(o), f"%pr.{j}", index)
@@ -367,11 +370,13 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
         L.append(f"  %to.{j} = getelementptr inbounds double, ptr %tout, i64 {j * block}")
     buffer_of = tape.plan["buffer_of"]
     n_buffers = 1 + max((b for b in buffer_of if b is not None), default=-1)
-    if n_buffers:
-        L.append(f"  %buf = alloca double, i64 {n_buffers * block}, align 64")
-    for b in range(n_buffers):
-        L.append(f"  %vb.{b} = getelementptr inbounds double, ptr %buf, i64 {b * block}")
-    buffer = {v: f"%vb.{b}" for v, b in enumerate(buffer_of) if b is not None}
+    # Values crossing stages: one area, addressed from one pointer (a pointer per buffer
+    # would keep hundreds of values live across every call, and the register allocator's
+    # time grows much faster than the code).
+    L.append(f"  %buf = alloca double, i64 {max(1, n_buffers) * block}, align 64")
+    L.append(f"  %pins = alloca ptr, i64 {max(1, tape.n_inputs)}, align 8")
+    L.append(f"  %pouts = alloca ptr, i64 {max(1, n_out)}, align 8")
+    buffer = {v: b * block for v, b in enumerate(buffer_of) if b is not None}
     L += [
         "  br label %head",
         "head:",
@@ -406,7 +411,13 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
         L.append(f"  %pr.{j} = phi ptr [ %dr.{j}, %direct ], [ %to.{j}, %tail ]")
     L.append("  %istail = phi i1 [ false, %direct ], [ true, %tail ]")
     L.append(f"  %cnt = phi i64 [ {block}, %direct ], [ %padded, %tail ]")
-    _stages(tape, shape, at, buffer)
+    for i in used:
+        L.append(f"  %pins.{i} = getelementptr inbounds ptr, ptr %pins, i64 {i}")
+        L.append(f"  store ptr %pa.{i}, ptr %pins.{i}, align 8")
+    for j in range(n_out):
+        L.append(f"  %pouts.{j} = getelementptr inbounds ptr, ptr %pouts, i64 {j}")
+        L.append(f"  store ptr %pr.{j}, ptr %pouts.{j}, align 8")
+    stage_functions = _stages(tape, shape, at, buffer)
     L += ["  br i1 %istail, label %tailout, label %latch", "tailout:", "  %bytes.out = shl i64 %rem, 3"]
     for j in range(n_out):
         L.append(f"  %dst.{j} = getelementptr inbounds double, ptr %r.{j}, i64 %k")
@@ -419,34 +430,87 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
         "exit:",
         "  ret void",
         "}",
+        "",
     ]
-    return L
+    return L + stage_functions
 
 
-def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, str]) -> None:
-    """One loop over the block's ``%cnt`` points per stage of the plan."""
-    em, L, step = at.em, at.em.lines, shape.points_per_iteration
-    plan = tape.plan
-    prev = "compute"
-    n_stages = len(plan["stages"])
-    L.append("  br label %s0")
-    for s, (stage, stores) in enumerate(zip(plan["stages"], plan["stores"])):
-        label = f"s{s}"
-        L += [f"{label}:", f"  %j{s} = phi i64 [ 0, %{prev} ], [ %j{s}.next, %{label} ]"]
-        index = f"%j{s}"
-        if stage[0] == "fused":
-            at.fused(index, stage[1], buffer, stores, outputs=(s == n_stages - 1))
+def _loops(plan: dict) -> List[Tuple[List[int], List[int]]]:
+    """The plan's stages as loops ``(values computed, values stored)``: a vector stage and
+    the fused stage after it share a loop. The call comes first in the loop, so no value
+    is live across it, and the loop count (compile time) halves. The plan's buffers stay
+    valid: within an iteration every load precedes the stores of the same points."""
+    loops: List[Tuple[List[int], List[int]]] = []
+    merge = False
+    for stage, stores in zip(plan["stages"], plan["stores"]):
+        values = list(stage[1]) if stage[0] == "fused" else [stage[1]]
+        if merge and stage[0] == "fused":
+            loops[-1][0].extend(values)
+            loops[-1][1].extend(stores)
+            merge = False
         else:
-            _, value, op, src = stage
-            at.fused(index, [value], buffer, stores, outputs=False)
-        nxt = f"s{s + 1}" if s + 1 < n_stages else "stages.done"
-        L += [
-            f"  %j{s}.next = add nuw nsw i64 %j{s}, {step}",
-            f"  %more{s} = icmp ult i64 %j{s}.next, %cnt",
-            f"  br i1 %more{s}, label %{label}, label %{nxt}",
-        ]
-        prev = label
-    L.append("stages.done:")
+            loops.append((values, list(stores)))
+            merge = stage[0] == "vector"
+    return loops
+
+
+#: Stages per generated function (see ``_stages``).
+STAGES_PER_FUNCTION = 16
+
+
+def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, int]) -> List[str]:
+    """The plan's stages, each a loop over the block's ``%cnt`` points, in functions of
+    ``STAGES_PER_FUNCTION`` stages; ``%ins`` / ``%outs`` hold the block's input and output
+    pointers. Returns the functions' code and appends their calls to the body.
+
+    The stages are spread over several functions because LLVM's loop analyses (scalar
+    evolution, for loop strength reduction) grow quadratically with the loops of one
+    function, while each function costs the code generator a fixed ~1 ms."""
+    em, step = at.em, shape.points_per_iteration
+    body_lines = em.lines
+    out: List[str] = []
+    used = used_inputs(tape)
+    stages = _loops(tape.plan)
+    groups = [list(range(g, min(g + STAGES_PER_FUNCTION, len(stages))))
+              for g in range(0, len(stages), STAGES_PER_FUNCTION)]
+    for g, group in enumerate(groups):
+        last = g == len(groups) - 1
+
+        reads = {a for s in group for v in stages[s][0] for a in
+                 (tape.instrs[v][1:2] if tape.instrs[v][0] == "powi" else tape.instrs[v][1:])}
+        if last:
+            reads |= set(tape.outputs)
+        em.lines = L = [f"define internal void @alkahest_stages{g}(ptr %buf, ptr %ins, ptr %outs, i64 %cnt) #2 {{",
+                        "entry:"]
+        for i in used:
+            if i in reads:
+                L.append(f"  %pi.{i} = getelementptr inbounds ptr, ptr %ins, i64 {i}")
+                L.append(f"  %pa.{i} = load ptr, ptr %pi.{i}, align 8")
+        if last:
+            for j in range(len(tape.outputs)):
+                L.append(f"  %po.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
+                L.append(f"  %pr.{j} = load ptr, ptr %po.{j}, align 8")
+        prev = "entry"
+        L.append(f"  br label %s{group[0]}")
+        for s in group:
+            stage, stores = stages[s]
+            em.conds.clear()  # condition lanes do not cross loops
+            L += [f"s{s}:", f"  %j{s} = phi i64 [ 0, %{prev} ], [ %j{s}.next, %s{s} ]"]
+            at.fused(f"%j{s}", stage, buffer, stores, outputs=last and s == group[-1])
+            nxt = f"s{s + 1}" if s != group[-1] else "done"
+            L += [
+                f"  %j{s}.next = add nuw nsw i64 %j{s}, {step}",
+                f"  %more{s} = icmp ult i64 %j{s}.next, %cnt",
+                f"  br i1 %more{s}, label %s{s}, label %{nxt}",
+            ]
+            prev = f"s{s}"
+        L += ["done:", "  ret void", "}", ""]
+        out += L
+    em.lines = body_lines
+    em.conds.clear()
+    for g in range(len(groups)):
+        body_lines.append(f"  call void @alkahest_stages{g}(ptr %buf, ptr %pins, ptr %pouts, i64 %cnt)")
+    return out
 
 
 def gather_block(tape: TapeView, shape: CodeShape) -> int:
