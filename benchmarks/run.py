@@ -1,4 +1,4 @@
-"""Benchmark runner: alkahest's tiers against NumPy and numexpr, in one run.
+"""Benchmark runner: alkahest's tiers against NumPy, numexpr and numba, in one run.
 
     ./dev.sh bench                       # full suite at 1e3, 1e5, 1e6, 1e7 points
     ./dev.sh bench --sizes 1e6 --cases where,axpy
@@ -13,19 +13,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import timeit
 from pathlib import Path
 
-import numpy as np
+# OpenBLAS's idle worker spins on one of the cores and adds noise to every engine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import alkahest as ak  # noqa: E402
 from engines import engines, machine  # noqa: E402
 from suite import SUITE, dag_expr, scalar_case  # noqa: E402
+
+DAG_10K_STEPS = 5850  # steps of the generated DAG that make ~10,000 operations
 
 
 def best_time(fn, budget: float) -> float:
@@ -68,27 +76,66 @@ def bulk(cases, sizes, budget):
     return rows
 
 
-def compile_times(cases, repeat=50):
+def compile_times(cases, repeat=30):
+    """Median time from expression to callable, every tier, no cache of any kind."""
     out = {}
-    sources = [(c.name, c.build) for c in cases] + [("dag100", lambda p: dag_expr(p, 58))]
-    for name, build in sources:
+    sources = [(c.name, c.build, repeat) for c in cases] + [
+        ("dag100", lambda p: dag_expr(p, 58), repeat),
+        ("dag10k", lambda p: dag_expr(p, DAG_10K_STEPS), 3),
+    ]
+    for name, build, times in sources:
         for tier in ak.AVAILABLE_TIERS:
             samples, ops = [], 0
-            for _ in range(repeat):
+            for _ in range(times):
                 expr, vars = build(ak.ExprPool())  # fresh pool: nothing cached
                 t0 = time.perf_counter()
-                f = ak.compile_expr(expr, vars, ak.CompileConfig(tier=tier), cache=False)
+                f = ak.compile_expr(expr, vars, ak.CompileConfig(tier=tier, cache_dir=False), cache=False)
                 samples.append(time.perf_counter() - t0)
                 ops = f.tape.n_ops
+                assert f.tier == tier, f.fallback_reason
             out[f"{name}/{tier}"] = {"median_seconds": statistics.median(samples), "ops": ops}
     return out
+
+
+# One process compiles the 500-op DAG with the disk cache in argv[1]; it prints the
+# seconds taken and whether the code came from the cache. LLVM is initialised first (a
+# one-off cost of every process, cached or not).
+_CACHE_CHILD = """
+import sys, time
+sys.path.insert(0, {bench!r})
+import alkahest as ak
+from suite import dag_expr
+p = ak.ExprPool(); q = p.symbol("q")
+ak.compile_expr(q + 1, [q], ak.CompileConfig(tier="llvm", cache_dir=False), cache=False)
+expr, vars = dag_expr(ak.ExprPool(), 292)
+t0 = time.perf_counter()
+f = ak.compile_expr(expr, vars, ak.CompileConfig(tier="llvm", cache_dir=sys.argv[1]), cache=False)
+print(time.perf_counter() - t0, f.backend.loaded_from_cache)
+"""
+
+
+def disk_cache_times(rounds=5):
+    """Median seconds to get the 500-op DAG in a fresh process: compiled (empty cache) and
+    loaded from the LLVM tier's disk cache (written by the previous process)."""
+    if "llvm" not in ak.AVAILABLE_TIERS:
+        return {}
+    code = _CACHE_CHILD.format(bench=str(Path(__file__).parent))
+    compiled, loaded = [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as d:
+            for bucket, want in ((compiled, "False"), (loaded, "True")):
+                out = subprocess.run([sys.executable, "-c", code, d], capture_output=True, text=True, check=True)
+                sec, hit = out.stdout.split()
+                assert hit == want, out.stdout
+                bucket.append(float(sec))
+    return {"compile_seconds": statistics.median(compiled), "load_seconds": statistics.median(loaded)}
 
 
 def scalar_call_times():
     expr, vars, py = scalar_case(ak.ExprPool())
     out = {}
     for tier in ak.AVAILABLE_TIERS:
-        f = ak.compile_expr(expr, vars, ak.CompileConfig(tier=tier), cache=False)
+        f = ak.compile_expr(expr, vars, ak.CompileConfig(tier=tier, cache_dir=False), cache=False)
         for label, stmt in (("positional", lambda: f(3.0, 0.5)), ("list", lambda: f([3.0, 0.5]))):
             per = [t / 100_000 for t in timeit.repeat(stmt, number=100_000, repeat=7)]
             out[f"{tier}/{label}"] = statistics.median(per)
@@ -97,24 +144,35 @@ def scalar_call_times():
     return out
 
 
+PEERS = ("numpy", "numexpr", "numba")
+
+
 def tables(rows):
-    """Times of every engine, then ratios: each peer's time over each alkahest tier's
-    (one thread), each tier's parallel speed-up, and the interpreter over each tier."""
+    """Times of every engine; then ratios, one thread: each peer's time over each alkahest
+    tier's, the interpreter's over each native tier's; then all threads: each tier's
+    speed-up over its one-thread time and each multi-threaded peer's time over the tier's."""
     by = {}
     for r in rows:
         by.setdefault((r["case"], r["n"]), {})[(r["engine"], r["threads"])] = r["seconds"]
     engines_seen = sorted({(r["engine"], r["threads"]) for r in rows}, key=lambda e: (not e[0].startswith("alkahest"), e))
     t_all = max(t for _, t in engines_seen)
     tiers = [e for e, t in engines_seen if e.startswith("alkahest") and t == 1]
+    peers = [p for p in PEERS if any(e == p for e, _ in engines_seen)]
+    par_peers = [p for p in peers if (p, t_all) in engines_seen and t_all > 1]
     heads = [f"{e} {t}t" for e, t in engines_seen]
-    times = ["| case | n | " + " | ".join(f"{h} (ms)" for h in heads) + " |", "|" + "---|" * (len(heads) + 2)]
-    ratio_heads = []
+
+    def header(cols):
+        return ["| case | n | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+
+    times = header([f"{h} (ms)" for h in heads])
+    one_heads, par_heads = [], []
     for tier in tiers:
         short = tier.removeprefix("alkahest-")
-        ratio_heads += [f"numpy / {short}", f"numexpr 1t / {short}", f"{short} 1t / {t_all}t"]
+        one_heads += [f"{p} / {short}" for p in peers]
         if tier != "alkahest-interpreter":
-            ratio_heads.append(f"interpreter / {short}")
-    ratios = ["| case | n | " + " | ".join(ratio_heads) + " |", "|" + "---|" * (len(ratio_heads) + 2)]
+            one_heads.append(f"interpreter / {short}")
+        par_heads += [f"{short} 1t / {t_all}t"] + [f"{p} {t_all}t / {short} {t_all}t" for p in par_peers]
+    one, par = header(one_heads), header(par_heads)
 
     def ratio(a, b):
         return f"{a / b:.2f}" if a and b else "—"
@@ -122,14 +180,16 @@ def tables(rows):
     for (case, n), t in by.items():
         cells = [f"{t[e] * 1e3:.3f}" if e in t else "—" for e in engines_seen]
         times.append(f"| {case} | {n:.0e} | " + " | ".join(cells) + " |")
-        rc = []
+        oc, pc = [], []
         for tier in tiers:
-            mine = t.get((tier, 1))
-            rc += [ratio(t.get(("numpy", 1)), mine), ratio(t.get(("numexpr", 1)), mine), ratio(mine, t.get((tier, t_all)))]
+            mine, mine_par = t.get((tier, 1)), t.get((tier, t_all))
+            oc += [ratio(t.get((p, 1)), mine) for p in peers]
             if tier != "alkahest-interpreter":
-                rc.append(ratio(t.get(("alkahest-interpreter", 1)), mine))
-        ratios.append(f"| {case} | {n:.0e} | " + " | ".join(rc) + " |")
-    return "\n".join(times), "\n".join(ratios)
+                oc.append(ratio(t.get(("alkahest-interpreter", 1)), mine))
+            pc += [ratio(mine, mine_par)] + [ratio(t.get((p, t_all)), mine_par) for p in par_peers]
+        one.append(f"| {case} | {n:.0e} | " + " | ".join(oc) + " |")
+        par.append(f"| {case} | {n:.0e} | " + " | ".join(pc) + " |")
+    return "\n".join(times), "\n".join(one), "\n".join(par)
 
 
 def main(argv=None):
@@ -150,25 +210,34 @@ def main(argv=None):
     print(f"machine: {info}", file=sys.stderr)
     rows = bulk(cases, sizes, args.budget)
     comp = compile_times(cases)
+    disk = disk_cache_times()
     scal = scalar_call_times()
 
-    times, ratios = tables(rows)
+    times, one, par = tables(rows)
     print("\n## Bulk evaluation: times (best of repeats)\n")
     print(times)
-    print("\n## Bulk evaluation: ratios (> 1 means the alkahest tier is faster)\n")
-    print(ratios)
+    print("\n## Bulk evaluation: ratios, one thread (> 1 means the alkahest tier is faster)\n")
+    print(one)
+    print(f"\n## Bulk evaluation: ratios, {info['threads']} threads\n")
+    print(par)
     print("\n## Compile time (median, expression to callable)\n")
     print("| expression | tier | ops | ms |\n|---|---|---|---|")
     for key, v in comp.items():
         name, tier = key.split("/")
         print(f"| {name} | {tier} | {v['ops']} | {v['median_seconds'] * 1e3:.3f} |")
+    if disk:
+        print("\n## LLVM disk cache: the 500-op DAG in a fresh process (median)\n")
+        print("| compiled (ms) | loaded from the cache (ms) | speed-up |\n|---|---|---|")
+        print(f"| {disk['compile_seconds'] * 1e3:.2f} | {disk['load_seconds'] * 1e3:.2f} | "
+              f"{disk['compile_seconds'] / disk['load_seconds']:.1f} |")
     print("\n## Scalar call of x**2 + sin(y) from Python (median)\n")
     print("| callable | ns per call |\n|---|---|")
     for key, v in scal.items():
         print(f"| {key} | {v * 1e9:.0f} |")
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"machine": info, "bulk": rows, "compile": comp, "scalar_call_seconds": scal}, indent=1))
+    Path(args.out).write_text(json.dumps({"machine": info, "bulk": rows, "compile": comp, "disk_cache": disk,
+                                          "scalar_call_seconds": scal}, indent=1))
     print(f"\nwrote {args.out}", file=sys.stderr)
 
 

@@ -1,5 +1,6 @@
 """The benchmark suite: each case is an alkahest expression plus the same computation for
-every peer that can express it (NumPy always; numexpr where it has the functions)."""
+every peer that can express it (NumPy always; numexpr where it has the functions; a
+scalar Python function over ``math`` for the per-point compilers, numba)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ class Case:
     numpy: Callable[..., np.ndarray]
     numexpr: Optional[str]  # None: numexpr cannot express it
     inputs: Callable[[np.random.Generator, int], List[np.ndarray]]
+    # Source of `def kernel(<names>)` computing one point with `math` (helpers may be
+    # defined beside it), for numba and other per-point compilers.
+    scalar: Optional[str] = None
 
 
 def _uniform(*ranges):
@@ -76,6 +80,22 @@ def _bs_numexpr():
     return f"S * {cnd(d1)} - K * exp(-{RATE} * T) * {cnd(d2)}"
 
 
+_BS_SCALAR = f"""
+def cnd(d):
+    k = 1.0 / (1.0 + 0.2316419 * abs(d))
+    poly = k * ({A1} + k * ({A2} + k * ({A3} + k * ({A4} + k * {A5}))))
+    w = 1.0 - {RSQRT2PI} * math.exp(-0.5 * d * d) * poly
+    return w if d > 0 else 1.0 - w
+
+
+def kernel(S, K, T):
+    sq = {VOL} * math.sqrt(T)
+    d1 = (math.log(S / K) + {RATE + 0.5 * VOL * VOL} * T) / sq
+    d2 = d1 - sq
+    return S * cnd(d1) - K * math.exp(-{RATE} * T) * cnd(d2)
+"""
+
+
 # --- A generated DAG: each node reads the previous one and a random earlier one, so
 # every node is live; values stay bounded (inputs in [-1, 1], sin/cos/tanh squash).
 DAG_OPS = ["add", "sub", "mul", "sin", "cos", "tanh", "mul"]
@@ -121,6 +141,15 @@ def dag_numpy(n_ops: int, seed: int = 0):
     return run
 
 
+def dag_scalar(n_ops: int, seed: int = 0) -> str:
+    lines = ["def kernel(x, y):", "    n0 = x", "    n1 = y"]
+    for k, (op, a, b) in enumerate(dag_recipe(n_ops, seed), start=2):
+        rhs = {"add": f"n{a} + n{b}", "sub": f"n{a} - n{b}", "mul": f"n{a} * n{b} * 0.75"}.get(op, f"math.{op}(n{a} + n{b})")
+        lines.append(f"    n{k} = {rhs}")
+    lines.append(f"    return n{k}")
+    return "\n".join(lines) + "\n"
+
+
 def _poly(pool):
     (x,) = pool.symbols("x")
     return 0.5 * x**5 - 1.5 * x**4 + 2 * x**3 - x**2 + 3 * x - 7, [x]
@@ -129,25 +158,31 @@ def _poly(pool):
 SUITE = [
     Case("polynomial", ["x"], _poly,
          lambda x: 0.5 * x**5 - 1.5 * x**4 + 2 * x**3 - x**2 + 3 * x - 7,
-         "0.5*x**5 - 1.5*x**4 + 2*x**3 - x**2 + 3*x - 7", _uniform((-2, 2))),
+         "0.5*x**5 - 1.5*x**4 + 2*x**3 - x**2 + 3*x - 7", _uniform((-2, 2)),
+         "def kernel(x):\n    return 0.5 * x**5 - 1.5 * x**4 + 2 * x**3 - x**2 + 3 * x - 7\n"),
     Case("where", ["x"],
          lambda p: (lambda x: (ak.where(x > 0, ak.sqrt(ak.abs(x)) + ak.sin(x), 0), [x]))(p.symbol("x")),
          lambda x: np.where(x > 0, np.sqrt(np.abs(x)) + np.sin(x), 0),
-         "where(x > 0, sqrt(abs(x)) + sin(x), 0)", _uniform((-3, 3))),
+         "where(x > 0, sqrt(abs(x)) + sin(x), 0)", _uniform((-3, 3)),
+         "def kernel(x):\n    return math.sqrt(abs(x)) + math.sin(x) if x > 0 else 0.0\n"),
     Case("transcendental", ["x", "y"],
          lambda p: (lambda x, y: (ak.sin(x) * ak.cos(y) + ak.exp(-x * x), [x, y]))(*p.symbols("x y")),
          lambda x, y: np.sin(x) * np.cos(y) + np.exp(-x * x),
-         "sin(x)*cos(y) + exp(-x*x)", _uniform((-3, 3), (-3, 3))),
+         "sin(x)*cos(y) + exp(-x*x)", _uniform((-3, 3), (-3, 3)),
+         "def kernel(x, y):\n    return math.sin(x) * math.cos(y) + math.exp(-x * x)\n"),
     Case("black_scholes", ["S", "K", "T"], _bs_expr, _bs_np, _bs_numexpr(),
-         _uniform((10, 50), (10, 50), (0.25, 2))),
+         _uniform((10, 50), (10, 50), (0.25, 2)), _BS_SCALAR),
     Case("lennard_jones", ["r"],
          lambda p: (lambda r: (4 * ((1 / r) ** 12 - (1 / r) ** 6), [r]))(p.symbol("r")),
          lambda r: 4 * ((1 / r) ** 12 - (1 / r) ** 6),
-         "4*((1/r)**12 - (1/r)**6)", _uniform((0.8, 3))),
+         "4*((1/r)**12 - (1/r)**6)", _uniform((0.8, 3)),
+         "def kernel(r):\n    return 4 * ((1 / r)**12 - (1 / r)**6)\n"),
     Case("axpy", ["x", "y"],
          lambda p: (lambda x, y: (2.5 * x + y, [x, y]))(*p.symbols("x y")),
-         lambda x, y: 2.5 * x + y, "2.5*x + y", _uniform((-1, 1), (-1, 1))),
-    Case("dag500", ["x", "y"], lambda p: dag_expr(p, 292), dag_numpy(292), None, _uniform((-1, 1), (-1, 1))),
+         lambda x, y: 2.5 * x + y, "2.5*x + y", _uniform((-1, 1), (-1, 1)),
+         "def kernel(x, y):\n    return 2.5 * x + y\n"),
+    Case("dag500", ["x", "y"], lambda p: dag_expr(p, 292), dag_numpy(292), None, _uniform((-1, 1), (-1, 1)),
+         dag_scalar(292)),
 ]
 
 

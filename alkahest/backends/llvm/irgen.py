@@ -276,34 +276,36 @@ def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> Li
 class _Block:
     """Emits loads, stores and computation at one point index of a block."""
 
-    def __init__(self, tape: TapeView, shape: CodeShape, em: _Values):
-        self.tape, self.em = tape, em
+    def __init__(self, tape: TapeView, shape: CodeShape, em: _Values, block: int):
+        self.tape, self.em, self.block = tape, em, block
         self.w, self.copies = shape.width, shape.interleave
 
-    def address(self, base: str, index: str, u: int, offset: int = 0) -> str:
-        """``base + index + offset + u * width`` (doubles). Constant offsets stay
-        constants, so one base pointer serves every block buffer."""
-        extra = offset + u * self.w
+    def address(self, base: str, index: str, u: int, row: Optional[int] = None) -> str:
+        """Address of copy ``u`` at ``index``: ``base[index + u * width]``, or with ``row``
+        the block buffer ``base[row][index + u * width]`` (one instruction either way)."""
+        extra = u * self.w
         if index == "0":
             at = str(extra)
         elif extra == 0:
             at = index
         else:
             at = self.em.emit(f"add nuw nsw i64 {index}, {extra}")
-        return self.em.emit(f"getelementptr inbounds double, ptr {base}, i64 {at}")
+        if row is None:
+            return self.em.emit(f"getelementptr inbounds double, ptr {base}, i64 {at}")
+        return self.em.emit(f"getelementptr inbounds [{self.block} x double], ptr {base}, i64 {row}, i64 {at}")
 
-    def load(self, base: str, index: str, offset: int = 0) -> List[str]:
-        return [self.em.emit(f"load {self.em.ty}, ptr {self.address(base, index, u, offset)}, align 8")
+    def load(self, base: str, index: str, row: Optional[int] = None) -> List[str]:
+        return [self.em.emit(f"load {self.em.ty}, ptr {self.address(base, index, u, row)}, align 8")
                 for u in range(self.copies)]
 
-    def store(self, values: Sequence[str], base: str, index: str, offset: int = 0) -> None:
+    def store(self, values: Sequence[str], base: str, index: str, row: Optional[int] = None) -> None:
         for u, v in enumerate(values):
-            self.em.lines.append(f"  store {self.em.ty} {v}, ptr {self.address(base, index, u, offset)}, align 8")
+            self.em.lines.append(f"  store {self.em.ty} {v}, ptr {self.address(base, index, u, row)}, align 8")
 
     def fused(self, index: str, values: Sequence[int], buffer: Mapping[int, int],
               stores: Sequence[int], outputs: bool) -> None:
         """Computes ``values`` at ``index``; values of earlier stages come from their block
-        buffers (``%buf + buffer[v]``), inputs from ``%pa.<i>``. Then stores ``stores`` into
+        buffers (row ``buffer[v]`` of ``%buf``), inputs from ``%pa.<i>``. Then stores ``stores`` into
         their buffers and, if ``outputs``, every output to ``%pr.<j>``."""
         tape, em = self.tape, self.em
         local: Dict[int, List[str]] = {}
@@ -348,10 +350,10 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     copies, so results never depend on a point's position."""
     step = shape.points_per_iteration
     em = _Values(shape.width, shape.vector_fns, shape.fastmath, decls)
-    at = _Block(tape, shape, em)
     used = used_inputs(tape)
     n_out = len(tape.outputs)
     block = staged_block(tape, shape)
+    at = _Block(tape, shape, em, block)
     decls["llvm.memcpy"] = "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)"
     decls["llvm.memset"] = "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
     L = em.lines
@@ -376,7 +378,7 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     L.append(f"  %buf = alloca double, i64 {max(1, n_buffers) * block}, align 64")
     L.append(f"  %pins = alloca ptr, i64 {max(1, tape.n_inputs)}, align 8")
     L.append(f"  %pouts = alloca ptr, i64 {max(1, n_out)}, align 8")
-    buffer = {v: b * block for v, b in enumerate(buffer_of) if b is not None}
+    buffer = {v: b for v, b in enumerate(buffer_of) if b is not None}
     L += [
         "  br label %head",
         "head:",
@@ -435,22 +437,30 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     return L + stage_functions
 
 
+#: Vector-math calls per loop of staged code (see ``_loops``).
+CALLS_PER_LOOP = 1
+
+
 def _loops(plan: dict) -> List[Tuple[List[int], List[int]]]:
-    """The plan's stages as loops ``(values computed, values stored)``: a vector stage and
-    the fused stage after it share a loop. The call comes first in the loop, so no value
-    is live across it, and the loop count (compile time) halves. The plan's buffers stay
-    valid: within an iteration every load precedes the stores of the same points."""
+    """The plan's stages packed into loops ``(values computed, values stored)``: a loop
+    holds up to ``CALLS_PER_LOOP`` vector stages and the fused stages after each. Fewer
+    loops compile faster; a few calls per loop still keep their routines in cache. The
+    plan's buffers stay valid: a stage never writes a buffer an earlier stage of the same
+    loop still reads at a later point (each iteration loads its points before it stores
+    them, and buffers are per point)."""
     loops: List[Tuple[List[int], List[int]]] = []
-    merge = False
+    calls = CALLS_PER_LOOP  # start a new loop at the first stage
     for stage, stores in zip(plan["stages"], plan["stores"]):
         values = list(stage[1]) if stage[0] == "fused" else [stage[1]]
-        if merge and stage[0] == "fused":
-            loops[-1][0].extend(values)
-            loops[-1][1].extend(stores)
-            merge = False
-        else:
-            loops.append((values, list(stores)))
-            merge = stage[0] == "vector"
+        if stage[0] == "vector":
+            if calls >= CALLS_PER_LOOP:
+                loops.append(([], []))
+                calls = 0
+            calls += 1
+        elif not loops:
+            loops.append(([], []))
+        loops[-1][0].extend(values)
+        loops[-1][1].extend(stores)
     return loops
 
 
