@@ -336,23 +336,28 @@ class _Block:
 
 
 def staged_block(tape: TapeView, shape: CodeShape) -> int:
-    """Points per block: buffers for values crossing stages, padded inputs and outputs
-    within ``GATHER_BUDGET``, at most 512, a multiple of the loop step."""
+    """Points per block of staged code: buffers for values crossing stages within
+    ``GATHER_BUDGET``, at most 512, a multiple of the loop step."""
     step = shape.points_per_iteration
     n_buffers = 1 + max((b for b in tape.plan["buffer_of"] if b is not None), default=-1)
-    per_point = 8 * (n_buffers + len(used_inputs(tape)) + len(tape.outputs))
+    per_point = 8 * max(1, n_buffers)
     return max(step, min(512, GATHER_BUDGET // per_point) // step * step)
 
 
 def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
-    """``alkahest_body(ins, outs, n)``: blocks of points (one loop step when fused, more
-    when staged) over contiguous inputs; the last, partial block runs on zero-padded
+    """``alkahest_body(ins, outs, n)`` over contiguous inputs: passes over the stages, each
+    of up to ``block`` points (the whole array when no value crosses stages), in whole
+    loop steps; the last few points (less than a step) run once more on zero-padded
     copies, so results never depend on a point's position."""
     step = shape.points_per_iteration
     em = _Values(shape.width, shape.vector_fns, shape.fastmath, decls)
     used = used_inputs(tape)
     n_out = len(tape.outputs)
-    block = staged_block(tape, shape)
+    buffer_of = tape.plan["buffer_of"]
+    n_buffers = 1 + max((b for b in buffer_of if b is not None), default=-1)
+    # Points per pass over the stages: bounded by the block buffers when values cross
+    # stages; otherwise one pass takes every whole loop step.
+    block = staged_block(tape, shape) if n_buffers else 1 << 62
     at = _Block(tape, shape, em, block)
     decls["llvm.memcpy"] = "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)"
     decls["llvm.memset"] = "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
@@ -364,18 +369,16 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     for j in range(n_out):
         L.append(f"  %outs.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
         L.append(f"  %r.{j} = load ptr, ptr %outs.{j}, align 8")
-    L.append(f"  %tin = alloca double, i64 {max(1, len(used)) * block}, align 64")
-    L.append(f"  %tout = alloca double, i64 {max(1, n_out) * block}, align 64")
+    L.append(f"  %tin = alloca double, i64 {max(1, len(used)) * step}, align 64")
+    L.append(f"  %tout = alloca double, i64 {max(1, n_out) * step}, align 64")
     for slot, i in enumerate(used):
-        L.append(f"  %ti.{i} = getelementptr inbounds double, ptr %tin, i64 {slot * block}")
+        L.append(f"  %ti.{i} = getelementptr inbounds double, ptr %tin, i64 {slot * step}")
     for j in range(n_out):
-        L.append(f"  %to.{j} = getelementptr inbounds double, ptr %tout, i64 {j * block}")
-    buffer_of = tape.plan["buffer_of"]
-    n_buffers = 1 + max((b for b in buffer_of if b is not None), default=-1)
+        L.append(f"  %to.{j} = getelementptr inbounds double, ptr %tout, i64 {j * step}")
     # Values crossing stages: one area, addressed from one pointer (a pointer per buffer
     # would keep hundreds of values live across every call, and the register allocator's
     # time grows much faster than the code).
-    L.append(f"  %buf = alloca double, i64 {max(1, n_buffers) * block}, align 64")
+    L.append(f"  %buf = alloca double, i64 {max(1, n_buffers * block if n_buffers else 1)}, align 64")
     L.append(f"  %pins = alloca ptr, i64 {max(1, tape.n_inputs)}, align 8")
     L.append(f"  %pouts = alloca ptr, i64 {max(1, n_out)}, align 8")
     buffer = {v: b for v, b in enumerate(buffer_of) if b is not None}
@@ -384,19 +387,17 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
         "head:",
         "  %k = phi i64 [ 0, %entry ], [ %k.next, %latch ]",
         "  %rem = sub i64 %n, %k",
-        f"  %full = icmp sge i64 %rem, {block}",
-        "  br i1 %full, label %direct, label %tailcheck",
+        f"  %short = icmp slt i64 %rem, {block}",
+        f"  %avail = select i1 %short, i64 %rem, i64 {block}",
+        f"  %cnt.direct = and i64 %avail, {-step}",
+        "  %whole = icmp sgt i64 %cnt.direct, 0",
+        "  br i1 %whole, label %direct, label %tailcheck",
         "tailcheck:",
         "  %some = icmp sgt i64 %rem, 0",
         "  br i1 %some, label %tail, label %exit",
         "tail:",
-        f"  call void @llvm.memset.p0.i64(ptr align 64 %tin, i8 0, i64 {max(1, len(used)) * block * 8}, i1 false)",
+        f"  call void @llvm.memset.p0.i64(ptr align 64 %tin, i8 0, i64 {max(1, len(used)) * step * 8}, i1 false)",
         "  %bytes = shl i64 %rem, 3",
-        f"  %steps = udiv i64 %rem, {step}",
-        f"  %padded.lo = mul i64 %steps, {step}",
-        "  %exact = icmp eq i64 %padded.lo, %rem",
-        f"  %padded.hi = add i64 %padded.lo, {step}",
-        "  %padded = select i1 %exact, i64 %rem, i64 %padded.hi",
     ]
     for i in used:
         L.append(f"  %src.{i} = getelementptr inbounds double, ptr %a.{i}, i64 %k")
@@ -412,7 +413,7 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     for j in range(n_out):
         L.append(f"  %pr.{j} = phi ptr [ %dr.{j}, %direct ], [ %to.{j}, %tail ]")
     L.append("  %istail = phi i1 [ false, %direct ], [ true, %tail ]")
-    L.append(f"  %cnt = phi i64 [ {block}, %direct ], [ %padded, %tail ]")
+    L.append(f"  %cnt = phi i64 [ %cnt.direct, %direct ], [ {step}, %tail ]")
     for i in used:
         L.append(f"  %pins.{i} = getelementptr inbounds ptr, ptr %pins, i64 {i}")
         L.append(f"  store ptr %pa.{i}, ptr %pins.{i}, align 8")
@@ -427,7 +428,7 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     L += [
         "  br label %exit",
         "latch:",
-        f"  %k.next = add nuw nsw i64 %k, {block}",
+        "  %k.next = add nuw nsw i64 %k, %cnt",
         "  br label %head",
         "exit:",
         "  ret void",
@@ -532,10 +533,14 @@ def gather_block(tape: TapeView, shape: CodeShape) -> int:
 
 
 def stack_bytes(tape: TapeView, shape: CodeShape) -> int:
-    """Stack the bulk entry needs: gather buffers, pointer arrays and padded tail buffers."""
+    """Stack the bulk entry needs: gather buffers, pointer arrays, padded tail buffers and
+    the block buffers of staged code."""
     step = shape.points_per_iteration
     n_in, n_out = tape.n_inputs, len(tape.outputs)
-    return 8 * (n_in * gather_block(tape, shape) + n_in + n_out + (len(used_inputs(tape)) + n_out + 2) * step)
+    n_buffers = 1 + max((b for b in tape.plan["buffer_of"] if b is not None), default=-1)
+    staged = n_buffers * staged_block(tape, shape) if n_buffers else 0
+    return 8 * (n_in * gather_block(tape, shape) + 2 * (n_in + n_out) + (len(used_inputs(tape)) + n_out + 2) * step
+                + staged)
 
 
 def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
