@@ -66,7 +66,10 @@ impl Kernel for NativeKernel {
     }
 
     fn source(&self) -> String {
-        format!("; native code: scalar at {:p}, bulk at {:p}", self.scalar as *const u8, self.bulk as *const u8)
+        format!(
+            "; native code: scalar at {:p}, bulk at {:p}",
+            self.scalar as *const u8, self.bulk as *const u8
+        )
     }
 
     fn eval(&self, args: &[f64], out: &mut [f64]) {

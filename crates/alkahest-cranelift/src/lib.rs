@@ -35,7 +35,6 @@ use alkahest_core::plan::Plan;
 /// interpreter or the LLVM tier serve them better).
 pub const MAX_OPS: usize = 200_000;
 
-
 /// The host ISA, built once per setting (detecting CPU features costs more than
 /// compiling a small tape). The IR verifier costs ~20% of compile time: tests turn it on.
 fn isa(verify: bool) -> Result<OwnedTargetIsa, String> {

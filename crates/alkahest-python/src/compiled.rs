@@ -357,7 +357,8 @@ pub fn wrap_native(
 /// `alkahest_core::ffi::symbols`), libmvec routines in use included.
 #[pyfunction]
 pub fn native_symbols() -> std::collections::HashMap<String, usize> {
-    let mut out: std::collections::HashMap<String, usize> = alkahest_core::ffi::symbols().into_iter().collect();
+    let mut out: std::collections::HashMap<String, usize> =
+        alkahest_core::ffi::symbols().into_iter().collect();
     for (_, name, addr, _) in alkahest_core::vecmath::functions() {
         out.insert(name, addr);
     }

@@ -85,7 +85,9 @@ impl PyTape {
         for stage in &plan.stages {
             let item = match stage {
                 Stage::Fused { values } => ("fused", values.clone()).into_pyobject(py)?.into_any(),
-                Stage::Vector { value, op, src } => ("vector", *value, op.name(), *src).into_pyobject(py)?.into_any(),
+                Stage::Vector { value, op, src } => {
+                    ("vector", *value, op.name(), *src).into_pyobject(py)?.into_any()
+                }
             };
             stages.append(item)?;
         }
@@ -175,10 +177,7 @@ pub fn lower(
             error(
                 py,
                 "InvalidVarsError",
-                format!(
-                    "vars[{i}] is a {}, not a symbol; vars must list symbols, e.g. [x, y]",
-                    type_name(v)
-                ),
+                format!("vars[{i}] is a {}, not a symbol; vars must list symbols, e.g. [x, y]", type_name(v)),
             )
         })?;
         let e = e.get();
