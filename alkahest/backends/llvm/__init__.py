@@ -34,7 +34,7 @@ def available() -> bool:
 def _generator_fingerprint() -> str:
     """Hash of this tier's code generator, so a changed generator never loads old objects."""
     h = hashlib.sha256()
-    for name in ("irgen.py", "__init__.py"):
+    for name in ("emitter.py", "irgen.py", "__init__.py"):
         h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()
 

@@ -25,38 +25,14 @@ the interpreter.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-#: Tape operations computed by an LLVM intrinsic (exact, like the interpreter's).
-UNARY_INTRINSICS = {"sqrt": "sqrt", "abs": "fabs", "floor": "floor", "ceil": "ceil", "round": "round"}
-BINARY_INTRINSICS = {"min": "minimum", "max": "maximum", "copysign": "copysign"}
-ARITHMETIC = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
-COMPARISONS = {"lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge", "eq": "oeq", "ne": "une"}
-#: Tape operations that are calls to the interpreter's libm symbols (``alkahest_<op>``).
-UNARY_CALLS = frozenset(
-    "cbrt exp expm1 log log1p log2 log10 sin cos tan asin acos atan sinh cosh tanh "
-    "asinh acosh atanh erf erfc".split()
-)
-BINARY_CALLS = frozenset({"pow", "atan2"})
-OTHER = frozenset({"input", "const", "neg", "not", "and", "or", "powi", "select"})
-
-#: Every tape operation this generator handles; anything else is refused before LLVM.
-SUPPORTED_OPS = (
-    frozenset(UNARY_INTRINSICS) | frozenset(BINARY_INTRINSICS) | frozenset(ARITHMETIC)
-    | frozenset(COMPARISONS) | UNARY_CALLS | BINARY_CALLS | OTHER
-)
-
-FAST_FLAGS = "reassoc nsz arcp contract afn "
+from .emitter import HOST_MATH, SUPPORTED_OPS, Emitter, UnsupportedTape, hex_double  # noqa: F401
 
 # Stack use of the bulk entry: gather buffers, and the body's padded tail buffers.
 GATHER_BUDGET = 128 * 1024
 STACK_BUDGET = 256 * 1024
-
-
-class UnsupportedTape(Exception):
-    """The tape cannot be compiled by this generator (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -101,127 +77,7 @@ class TapeView:
         return cls(tape.n_inputs, tape.consts, tape.instructions(), tape.outputs, tape.plan(staged))
 
 
-def hex_double(value: float) -> str:
-    """LLVM's exact spelling of a double: its IEEE bits in hex."""
-    return "0x%016X" % struct.unpack("<Q", struct.pack("<d", value))[0]
-
-
-class _Values:
-    """Emits instructions on values of one width into ``lines``; names are fresh SSA names."""
-
-    def __init__(self, width: int, vector_fns: Mapping[str, str], fastmath: bool, decls: Dict[str, str]):
-        self.width = width
-        self.vector_fns = vector_fns
-        self.flags = FAST_FLAGS if fastmath else ""
-        self.decls = decls
-        self.lines: List[str] = []
-        self.counter = 0
-        self.conds: Dict[str, str] = {}  # value of a condition (1.0/0.0) -> its i1 lanes
-        if width == 1:
-            self.ty, self.cond_ty, self.suffix = "double", "i1", "f64"
-            self.zero, self.one, self.true = "0.0", "1.0", "true"
-        else:
-            self.ty, self.cond_ty, self.suffix = f"<{width} x double>", f"<{width} x i1>", f"v{width}f64"
-            self.zero, self.one, self.true = "zeroinitializer", "splat (double 1.0)", "splat (i1 true)"
-
-    def fresh(self) -> str:
-        self.counter += 1
-        return f"%t{self.counter}"
-
-    def emit(self, text: str) -> str:
-        name = self.fresh()
-        self.lines.append(f"  {name} = {text}")
-        return name
-
-    def const(self, value: float) -> str:
-        h = hex_double(value)
-        return h if self.width == 1 else f"splat (double {h})"
-
-    def intrinsic(self, name: str, *args: str) -> str:
-        fn = f"llvm.{name}.{self.suffix}"
-        params = ", ".join([self.ty] * len(args))
-        self.decls[fn] = f"declare {self.ty} @{fn}({params})"
-        return self.emit(f"call {self.flags}{self.ty} @{fn}(" + ", ".join(f"{self.ty} {a}" for a in args) + ")")
-
-    def truth(self, a: str) -> str:
-        """Non-zero (NaN included) as i1 lanes; a condition's own i1 lanes when ``a`` is one
-        (LLVM's code generator does not always see through the 1.0/0.0 round trip)."""
-        if a in self.conds:
-            return self.conds[a]
-        return self.emit(f"fcmp une {self.ty} {a}, {self.zero}")
-
-    def from_cond(self, c: str) -> str:
-        value = self.emit(f"uitofp {self.cond_ty} {c} to {self.ty}")
-        self.conds[value] = c
-        return value
-
-    def libm(self, op: str, *args: str) -> str:
-        """``alkahest_<op>`` per lane (the interpreter's scalar routine)."""
-        fn = f"alkahest_{op}"
-        self.decls[fn] = f"declare double @{fn}({', '.join(['double'] * len(args))}) #1"
-        if self.width == 1:
-            return self.emit(f"call double @{fn}(" + ", ".join(f"double {a}" for a in args) + ")")
-        result = "poison"
-        for lane in range(self.width):
-            lane_args = [self.emit(f"extractelement {self.ty} {a}, i32 {lane}") for a in args]
-            r = self.emit(f"call double @{fn}(" + ", ".join(f"double {x}" for x in lane_args) + ")")
-            result = self.emit(f"insertelement {self.ty} {result}, double {r}, i32 {lane}")
-        return result
-
-    def op(self, name: str, args: Sequence[str], n: int = 0) -> str:
-        """The value of tape operation ``name`` on ``args`` (``n``: the exponent of powi)."""
-        ty, fl = self.ty, self.flags
-        if name in ARITHMETIC:
-            return self.emit(f"{ARITHMETIC[name]} {fl}{ty} {args[0]}, {args[1]}")
-        if name == "neg":
-            return self.emit(f"fneg {fl}{ty} {args[0]}")
-        if name in UNARY_INTRINSICS:
-            return self.intrinsic(UNARY_INTRINSICS[name], args[0])
-        if name in BINARY_INTRINSICS:
-            return self.intrinsic(BINARY_INTRINSICS[name], args[0], args[1])
-        if name in COMPARISONS:
-            return self.from_cond(self.emit(f"fcmp {COMPARISONS[name]} {ty} {args[0]}, {args[1]}"))
-        if name in ("and", "or"):
-            a, b = self.truth(args[0]), self.truth(args[1])
-            return self.from_cond(self.emit(f"{name} {self.cond_ty} {a}, {b}"))
-        if name == "not":
-            if args[0] in self.conds:
-                return self.from_cond(self.emit(f"xor {self.cond_ty} {self.conds[args[0]]}, {self.true}"))
-            return self.from_cond(self.emit(f"fcmp oeq {ty} {args[0]}, {self.zero}"))
-        if name == "select":
-            c = self.truth(args[0])
-            return self.emit(f"select {self.cond_ty} {c}, {ty} {args[1]}, {ty} {args[2]}")
-        if name == "powi":
-            return self.powi(args[0], n)
-        if name in UNARY_CALLS:
-            symbol = self.vector_fns.get(name) if self.width > 1 else None
-            if symbol is None:
-                return self.libm(name, args[0])
-            self.decls[symbol] = f"declare {ty} @{symbol}({ty}) #1"
-            return self.emit(f"call {ty} @{symbol}({ty} {args[0]})")
-        if name in BINARY_CALLS:
-            return self.libm(name, args[0], args[1])
-        raise UnsupportedTape(f"the LLVM tier has no code for the tape operation {name!r}")
-
-    def powi(self, x: str, n: int) -> str:
-        """``x**n`` by binary powering in the interpreter's order (compiler-rt's __powidf2)."""
-        m = abs(n)
-        result = None
-        square = x
-        while m:
-            if m & 1:
-                result = square if result is None else self.emit(f"fmul {self.flags}{self.ty} {result}, {square}")
-            m >>= 1
-            if m:
-                square = self.emit(f"fmul {self.flags}{self.ty} {square}, {square}")
-        if result is None:
-            return self.const(1.0)
-        if n < 0:
-            return self.emit(f"fdiv {self.flags}{self.ty} {self.one}, {result}")
-        return result
-
-
-def _compute(tape: TapeView, em: _Values, inputs: Sequence[Sequence[str]], copies: int) -> List[List[str]]:
+def _compute(tape: TapeView, em: Emitter, inputs: Sequence[Sequence[str]], copies: int) -> List[List[str]]:
     """Values of the tape's outputs, ``copies`` independent sets of them.
 
     ``inputs[i][u]``: input ``i`` in copy ``u``. Operations are emitted copy after copy
@@ -260,7 +116,7 @@ def check(tape: TapeView) -> None:
 
 
 def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
-    em = _Values(1, {}, shape.fastmath, decls)
+    em = Emitter(1, {}, shape.fastmath, decls)
     out = ["define void @alkahest_scalar(ptr %args, ptr %out) #0 {", "entry:"]
     inputs = []
     for i in range(tape.n_inputs):
@@ -276,7 +132,7 @@ def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> Li
 class _Block:
     """Emits loads, stores and computation at one point index of a block."""
 
-    def __init__(self, tape: TapeView, shape: CodeShape, em: _Values, block: int):
+    def __init__(self, tape: TapeView, shape: CodeShape, em: Emitter, block: int):
         self.tape, self.em, self.block = tape, em, block
         self.w, self.copies = shape.width, shape.interleave
 
@@ -350,7 +206,7 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     loop steps; the last few points (less than a step) run once more on zero-padded
     copies, so results never depend on a point's position."""
     step = shape.points_per_iteration
-    em = _Values(shape.width, shape.vector_fns, shape.fastmath, decls)
+    em = Emitter(shape.width, shape.vector_fns, shape.fastmath, decls)
     used = used_inputs(tape)
     n_out = len(tape.outputs)
     buffer_of = tape.plan["buffer_of"]
