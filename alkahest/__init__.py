@@ -14,6 +14,7 @@ array([1., 4.])
 from . import errors
 from ._native import CompiledFn, Expr, ExprPool, Tape
 from .api import compile_expr, eval_expr
+from .backends.cuda import CudaConfig, CudaFn, compile_cuda
 from .batch import numpy_eval, numpy_eval_par
 from .cache import CacheStats, CompileCache, default_cache
 from .compile import lower
@@ -29,4 +30,5 @@ __all__ = [
     "ExprPool", "Expr", "Tape", "CompiledFn", "CompileConfig", "CompileCache", "CacheStats",
     "compile_expr", "eval_expr", "lower", "numpy_eval", "numpy_eval_par", "default_cache",
     "KNOWN_TIERS", "AVAILABLE_TIERS", "errors", "emit_c", "horner", "to_stablehlo",
+    "compile_cuda", "CudaConfig", "CudaFn",
 ] + errors.__all__ + _functions

@@ -51,4 +51,24 @@ class TierUnavailableError(AlkahestError, RuntimeError):
     """The requested tier exists but cannot be used in this build or on this machine."""
 
 
+class CudaError(AlkahestError, RuntimeError):
+    """The GPU tier cannot run: the base of the CUDA errors below."""
+
+
+class CudaToolkitError(CudaError):
+    """A CUDA tool alkahest needs (ptxas, libdevice) or cuda-python is not installed."""
+
+
+class CudaDriverError(CudaError):
+    """No NVIDIA driver could be loaded, or the driver reported an error."""
+
+
+class CudaDeviceError(CudaError):
+    """The driver works but there is no usable CUDA device (or not the one asked for)."""
+
+
+class PTXVersionError(CudaError):
+    """The driver cannot load the PTX: it is newer than the driver supports."""
+
+
 __all__ = [name for name in dir() if name.endswith("Error")]

@@ -96,7 +96,7 @@ def _cache_path(view: irgen.TapeView, shape: irgen.CodeShape, opt_level: int, ca
             h.triple,
             h.cpu,
             h.features,
-            repr((opt_level, shape.width, shape.interleave, shape.fastmath, shape.staged,
+            repr((opt_level, shape.width, shape.interleave, shape.fastmath, shape.staged, shape.quick_stages,
                   sorted(shape.vector_fns.items()))),
             diskcache.tape_fingerprint(view),
         ]
@@ -147,7 +147,8 @@ def compile_llvm(tape, var_names, config) -> "_native.CompiledFn":
     except ImportError as e:
         raise CompileError(f"llvmlite is not installed ({e}); pip install llvmlite") from None
     h = target.host()
-    shape = irgen.make_shape(tape.instructions(), h.width, h.vector_fns if config.vector_math else {}, config.fastmath)
+    shape = irgen.make_shape(tape.instructions(), h.width, h.vector_fns if config.vector_math else {}, config.fastmath,
+                             config.opt_level)
     view = irgen.TapeView.of(tape, staged=shape.staged)
     try:
         irgen.check(view)

@@ -52,6 +52,10 @@ class CodeShape:
     #: Run each block of points in stages (``Tape.plan``): one loop per run of fused
     #: operations, one per vector-math call. Else one fused loop per block, calls inline.
     staged: bool = False
+    #: Compile the stage loops without optimisation (``optnone``: fast instruction
+    #: selection and register allocation): for tapes with so many stages that optimising
+    #: each loop would take seconds.
+    quick_stages: bool = False
 
     @property
     def points_per_iteration(self) -> int:
@@ -347,7 +351,8 @@ def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, i
                  (tape.instrs[v][1:2] if tape.instrs[v][0] == "powi" else tape.instrs[v][1:])}
         if last:
             reads |= set(tape.outputs)
-        em.lines = L = [f"define internal void @alkahest_stages{g}(ptr %buf, ptr %ins, ptr %outs, i64 %cnt) #2 {{",
+        attrs = "#4" if shape.quick_stages else "#2"
+        em.lines = L = [f"define internal void @alkahest_stages{g}(ptr %buf, ptr %ins, ptr %outs, i64 %cnt) {attrs} {{",
                         "entry:"]
         for i in used:
             if i in reads:
@@ -488,6 +493,7 @@ def generate(tape: TapeView, shape: CodeShape, triple: str = "", datalayout: str
         "attributes #0 = { nounwind }",
         "attributes #1 = { nounwind willreturn memory(none) }",
         "attributes #2 = { nounwind noinline }",
+        "attributes #4 = { nounwind noinline optnone }",
         "attributes #3 = { nounwind }",
     ]
     return "\n".join(lines) + "\n"
@@ -497,17 +503,29 @@ def generate(tape: TapeView, shape: CodeShape, triple: str = "", datalayout: str
 STAGED_CALLS = 4
 
 
-def make_shape(instrs: Sequence[tuple], width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool) -> CodeShape:
+#: Staged tapes with more vector-math calls than this compile their stages ``optnone``
+#: (unless opt_level=3). Measured: LLVM's code generator takes ~1.2 ms per stage loop at
+#: O2 and ~0.3 ms with optnone; on the 10,000-op DAG (2,450 calls) that is 3.1 s against
+#: 1.3 s, for the same run time (the calls dominate). Small tapes lose 20-50% with
+#: optnone, so it is only for the very large.
+QUICK_STAGE_CALLS = 512
+
+
+def make_shape(instrs: Sequence[tuple], width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool,
+               opt_level: int = 2) -> CodeShape:
     """The code shape for a tape with instructions ``instrs`` on a machine with
     ``width``-lane vectors; ``vector_fns`` are the available ``{op: (libmvec symbol, lanes)}``."""
     fns = {op: sym for op, (sym, lanes) in vector_fns.items() if lanes == width}
     n_ops = sum(1 for ins in instrs if ins[0] not in ("input", "const"))
     n_calls = sum(1 for ins in instrs if ins[0] in fns)
-    # Two vectors per iteration hide the latency of dependent chains; large bodies have
-    # enough independent work already and would only double the register pressure.
-    interleave = 2 if n_ops <= 200 else 1
+    # Several vectors per iteration hide the latency of dependent chains (4 measured ~5%
+    # faster than 2 on the polynomial); large bodies have enough independent work already
+    # and would only multiply the register pressure.
+    interleave = 4 if n_ops <= 32 else 2 if n_ops <= 200 else 1
     # Fused code interleaves the routines point by point: past a few calls their tables
     # and code no longer stay in cache and every call spills the live registers (measured
     # on the suite: 3-4 calls run faster inline, 5 and more 1.5-2x faster staged).
     staged = n_calls > STAGED_CALLS
-    return CodeShape(width=width, interleave=interleave, vector_fns=fns, fastmath=fastmath, staged=staged)
+    quick = staged and n_calls > QUICK_STAGE_CALLS and opt_level < 3
+    return CodeShape(width=width, interleave=interleave, vector_fns=fns, fastmath=fastmath, staged=staged,
+                     quick_stages=quick)
