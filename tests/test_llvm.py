@@ -193,6 +193,20 @@ def test_every_opt_level_computes_the_same(xy, opt):
     assert f.tier == "llvm" and _same(ak.numpy_eval(f, a, b), ak.numpy_eval(g, a, b))
 
 
+def test_stage_loops_are_optimised_only_at_opt_level_3(pool):
+    x, y = pool.symbols("x y")
+    e = x
+    for k in range(8):
+        e = ak.sin(e * 0.5 + y) + ak.tanh(x * k - e)
+    a, b = np.linspace(-2, 2, 1003), np.linspace(1, -1, 1003)
+    want = ak.numpy_eval(ak.compile_expr(e, [x, y], INTERP[True], cache=False), a, b)
+    for opt, quick in ((2, True), (3, False)):
+        f = ak.compile_expr(e, [x, y], ak.CompileConfig(tier="llvm", opt_level=opt, cache_dir=False), cache=False)
+        assert f.backend.shape.staged and f.backend.shape.quick_stages == quick
+        assert (") #4 {" in f.llvm_ir()) == quick  # #4: the optnone attribute group
+        assert _same(ak.numpy_eval(f, a, b), want)
+
+
 def test_compiles_from_several_threads(xy):
     from concurrent.futures import ThreadPoolExecutor
 

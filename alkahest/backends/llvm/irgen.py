@@ -53,8 +53,7 @@ class CodeShape:
     #: operations, one per vector-math call. Else one fused loop per block, calls inline.
     staged: bool = False
     #: Compile the stage loops without optimisation (``optnone``: fast instruction
-    #: selection and register allocation): for tapes with so many stages that optimising
-    #: each loop would take seconds.
+    #: selection and register allocation; see ``make_shape``).
     quick_stages: bool = False
 
     @property
@@ -503,12 +502,11 @@ def generate(tape: TapeView, shape: CodeShape, triple: str = "", datalayout: str
 STAGED_CALLS = 4
 
 
-#: Staged tapes with more vector-math calls than this compile their stages ``optnone``
-#: (unless opt_level=3). Measured: LLVM's code generator takes ~1.2 ms per stage loop at
-#: O2 and ~0.3 ms with optnone; on the 10,000-op DAG (2,450 calls) that is 3.1 s against
-#: 1.3 s, for the same run time (the calls dominate). Small tapes lose 20-50% with
-#: optnone, so it is only for the very large.
-QUICK_STAGE_CALLS = 512
+# Staged code compiles its stage loops ``optnone`` (fast instruction selection and
+# register allocation) unless opt_level=3. A stage loop is mostly one libmvec call, so
+# optimising it buys little at run time and costs ~1.2 ms of LLVM's code generator per
+# loop (measured, generated DAGs: 100 ops 41 -> 27 ms, 500 ops 114 -> 70 ms, 10,000 ops
+# 3.1 -> 1.4 s to compile; run times within the machine's noise, -12% to +10%).
 
 
 def make_shape(instrs: Sequence[tuple], width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool,
@@ -526,6 +524,6 @@ def make_shape(instrs: Sequence[tuple], width: int, vector_fns: Mapping[str, Tup
     # and code no longer stay in cache and every call spills the live registers (measured
     # on the suite: 3-4 calls run faster inline, 5 and more 1.5-2x faster staged).
     staged = n_calls > STAGED_CALLS
-    quick = staged and n_calls > QUICK_STAGE_CALLS and opt_level < 3
+    quick = staged and opt_level < 3
     return CodeShape(width=width, interleave=interleave, vector_fns=fns, fastmath=fastmath, staged=staged,
                      quick_stages=quick)
