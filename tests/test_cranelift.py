@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import alkahest as ak
+from memory import rss_bytes
 from strategies import N_VARS, SETTINGS, canonical_bits, points, setup_case, trees
 from reference import build
 
@@ -70,21 +71,16 @@ def test_oversized_tape_falls_back_to_the_interpreter(pool):
     assert f(0.0) == ak.compile_expr(e, [x], INTERP[True], cache=False)(0.0)
 
 
-def _rss_bytes():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4096
-
-
 def test_compiled_code_is_freed(xy):
     x, y = xy
     e = ak.sin(x) * y + x**3 - ak.where(x > y, x, y)
     for _ in range(500):  # warm up allocators
         ak.compile_expr(e, [x, y], CRANE[True], cache=False)
-    before = _rss_bytes()
+    before = rss_bytes()
     for _ in range(10_000):
         f = ak.compile_expr(e, [x, y], CRANE[True], cache=False)
         del f
-    grown = _rss_bytes() - before
+    grown = rss_bytes() - before
     assert grown < 50 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over 10,000 compile/drop cycles"
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import alkahest as ak
 from reference import assert_close, build
+from memory import rss_bytes
 from strategies import EDGE, N_VARS, SETTINGS, canonical_bits, points, setup_case, trees
 
 pytest.importorskip("llvmlite", reason="the LLVM tier needs llvmlite (in requirements-dev.txt)")
@@ -219,21 +220,16 @@ def test_compiles_from_several_threads(xy):
             f(0.5, 1.5), math.sin(0.5 * k) + 1.5**k, rel_tol=1e-15)
 
 
-def _rss_bytes():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * 4096
-
-
 def test_compiled_code_is_freed(xy):
     x, y = xy
     e = ak.sin(x) * y + x**3 - ak.where(x > y, x, y)
     for _ in range(100):  # warm up allocators
         ak.compile_expr(e, [x, y], LLVM[True], cache=False)
-    before = _rss_bytes()
+    before = rss_bytes()
     for _ in range(1000):
         f = ak.compile_expr(e, [x, y], LLVM[True], cache=False)
         del f
-    grown = _rss_bytes() - before
+    grown = rss_bytes() - before
     assert grown < 30 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over 1,000 compile/drop cycles"
 
 

@@ -132,6 +132,20 @@ def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> Li
     return out + em.lines + ["  ret void", "}"]
 
 
+def _load_pointers(L: List[str], array: str, indices, slot: str, name: str) -> None:
+    """``%<name>.<k> = array[k]`` for each k (through ``%<slot>.<k>`` addresses)."""
+    for k in indices:
+        L.append(f"  %{slot}.{k} = getelementptr inbounds ptr, ptr {array}, i64 {k}")
+        L.append(f"  %{name}.{k} = load ptr, ptr %{slot}.{k}, align 8")
+
+
+def _store_pointers(L: List[str], array: str, indices, slot: str, name: str) -> None:
+    """``array[k] = %<name>.<k>`` for each k (through ``%<slot>.<k>`` addresses)."""
+    for k in indices:
+        L.append(f"  %{slot}.{k} = getelementptr inbounds ptr, ptr {array}, i64 {k}")
+        L.append(f"  store ptr %{name}.{k}, ptr %{slot}.{k}, align 8")
+
+
 class _Block:
     """Emits loads, stores and computation at one point index of a block."""
 
@@ -222,12 +236,8 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     decls["llvm.memset"] = "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
     L = em.lines
     L += ["define internal void @alkahest_body(ptr %ins, ptr %outs, i64 %n) #2 {", "entry:"]
-    for i in used:
-        L.append(f"  %ins.{i} = getelementptr inbounds ptr, ptr %ins, i64 {i}")
-        L.append(f"  %a.{i} = load ptr, ptr %ins.{i}, align 8")
-    for j in range(n_out):
-        L.append(f"  %outs.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
-        L.append(f"  %r.{j} = load ptr, ptr %outs.{j}, align 8")
+    _load_pointers(L, "%ins", used, "ins", "a")
+    _load_pointers(L, "%outs", range(n_out), "outs", "r")
     L.append(f"  %tin = alloca double, i64 {max(1, len(used)) * step}, align 64")
     L.append(f"  %tout = alloca double, i64 {max(1, n_out) * step}, align 64")
     for slot, i in enumerate(used):
@@ -273,12 +283,8 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
         L.append(f"  %pr.{j} = phi ptr [ %dr.{j}, %direct ], [ %to.{j}, %tail ]")
     L.append("  %istail = phi i1 [ false, %direct ], [ true, %tail ]")
     L.append(f"  %cnt = phi i64 [ %cnt.direct, %direct ], [ {step}, %tail ]")
-    for i in used:
-        L.append(f"  %pins.{i} = getelementptr inbounds ptr, ptr %pins, i64 {i}")
-        L.append(f"  store ptr %pa.{i}, ptr %pins.{i}, align 8")
-    for j in range(n_out):
-        L.append(f"  %pouts.{j} = getelementptr inbounds ptr, ptr %pouts, i64 {j}")
-        L.append(f"  store ptr %pr.{j}, ptr %pouts.{j}, align 8")
+    _store_pointers(L, "%pins", used, "pins", "pa")
+    _store_pointers(L, "%pouts", range(n_out), "pouts", "pr")
     stage_functions = _stages(tape, shape, at, buffer)
     L += ["  br i1 %istail, label %tailout, label %latch", "tailout:", "  %bytes.out = shl i64 %rem, 3"]
     for j in range(n_out):
@@ -353,14 +359,9 @@ def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, i
         attrs = "#4" if shape.quick_stages else "#2"
         em.lines = L = [f"define internal void @alkahest_stages{g}(ptr %buf, ptr %ins, ptr %outs, i64 %cnt) {attrs} {{",
                         "entry:"]
-        for i in used:
-            if i in reads:
-                L.append(f"  %pi.{i} = getelementptr inbounds ptr, ptr %ins, i64 {i}")
-                L.append(f"  %pa.{i} = load ptr, ptr %pi.{i}, align 8")
+        _load_pointers(L, "%ins", [i for i in used if i in reads], "pi", "pa")
         if last:
-            for j in range(len(tape.outputs)):
-                L.append(f"  %po.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
-                L.append(f"  %pr.{j} = load ptr, ptr %po.{j}, align 8")
+            _load_pointers(L, "%outs", range(len(tape.outputs)), "po", "pr")
         prev = "entry"
         L.append(f"  br label %s{group[0]}")
         for s in group:
@@ -426,12 +427,8 @@ def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List
         f"  %outs = alloca ptr, i64 {max(1, n_out)}, align 8",
         f"  %buf = alloca double, i64 {max(1, n_in) * block}, align 64",
     ]
-    for i in sorted(used):
-        L.append(f"  %ip.{i} = getelementptr inbounds ptr, ptr %in, i64 {i}")
-        L.append(f"  %p.{i} = load ptr, ptr %ip.{i}, align 8")
-    for j in range(n_out):
-        L.append(f"  %op.{j} = getelementptr inbounds ptr, ptr %out, i64 {j}")
-        L.append(f"  %o.{j} = load ptr, ptr %op.{j}, align 8")
+    _load_pointers(L, "%in", sorted(used), "ip", "p")
+    _load_pointers(L, "%out", range(n_out), "op", "o")
     L += [
         "  br label %block",
         "block:",
