@@ -279,3 +279,112 @@ def test_device_inputs_strides_broadcasting_and_several_outputs(xy):
     wide = np.repeat(a, 2)
     got = f(wide[::2], 0.5)
     np.testing.assert_allclose(got[0], ak.numpy_eval(g, a, 0.5)[0], rtol=1e-14)
+
+
+# --- the run path against a simulated driver (host memory, kernel computed on the CPU) ---
+
+
+class _SimulatedDriver:
+    """Just enough of cuda.bindings.driver: 'device memory' is host memory and a launch
+    evaluates the function with the CPU interpreter on the pointers and strides the
+    kernel would receive, so the marshalling, copies, strides and outputs are exercised."""
+
+    def __init__(self, real, fn, cpu):
+        self.CUresult, self.CUdevice_attribute = real.CUresult, real.CUdevice_attribute
+        self.fn, self.cpu = fn, cpu
+        self.buffers = {}
+        self.launches = []
+        ok = real.CUresult.CUDA_SUCCESS
+        self.cuInit = lambda flags: (ok,)
+        self.cuDeviceGetCount = lambda: (ok, 1)
+        self.cuDeviceGet = lambda ordinal: (ok, ordinal)
+        self.cuDeviceGetAttribute = lambda attr, dev: (ok, {75: 8, 76: 0}.get(int(attr), 108))
+        self.cuDevicePrimaryCtxRetain = lambda dev: (ok, "ctx")
+        self.cuCtxSetCurrent = lambda ctx: (ok,)
+        self.cuModuleLoadData = lambda image: (ok, image)
+        self.cuModuleGetFunction = lambda module, name: (ok, (module, name))
+        self.cuCtxSynchronize = lambda: (ok,)
+        self.cuGetErrorName = lambda result: (ok, b"SIMULATED")
+
+    def cuMemAlloc(self, nbytes):
+        buf = ctypes.create_string_buffer(nbytes)
+        self.buffers[ctypes.addressof(buf)] = buf
+        return (self.CUresult.CUDA_SUCCESS, ctypes.addressof(buf))
+
+    def cuMemFree(self, ptr):
+        self.buffers.pop(int(ptr), None)
+        return (self.CUresult.CUDA_SUCCESS,)
+
+    def cuMemcpyHtoD(self, dst, src, nbytes):
+        ctypes.memmove(dst, src, nbytes)
+        return (self.CUresult.CUDA_SUCCESS,)
+
+    def cuMemcpyDtoH(self, dst, src, nbytes):
+        ctypes.memmove(dst, src, nbytes)
+        return (self.CUresult.CUDA_SUCCESS,)
+
+    def cuLaunchKernel(self, function, gx, gy, gz, bx, by, bz, shared, stream, params, extra):
+        module, name = function
+        assert name == b"alkahest_kernel" and module.endswith(b"\0") and bx == 256 and gx >= 1
+        f = self.fn
+        slots = (ctypes.c_void_p * (2 * f.n_inputs + f.n_outputs + 1)).from_address(params)
+        value = iter(slots)
+        ins = [(ctypes.c_void_p.from_address(next(value)).value,
+                ctypes.c_int64.from_address(next(value)).value) for _ in range(f.n_inputs)]
+        outs = [ctypes.c_void_p.from_address(next(value)).value for _ in range(f.n_outputs)]
+        n = ctypes.c_int64.from_address(next(value)).value
+        self.launches.append([s for _, s in ins])
+        itemsize = np.dtype(f.config.dtype).itemsize
+        arrays = []
+        for ptr, stride in ins:
+            base = np.frombuffer((ctypes.c_char * (itemsize * (1 + (n - 1) * stride))).from_address(ptr), f.config.dtype)
+            arrays.append(np.lib.stride_tricks.as_strided(base, (n,), (stride * itemsize,)))
+        results = ak.numpy_eval(self.cpu, *[a.astype(np.float64) for a in arrays])
+        results = results if isinstance(results, tuple) else (results,)
+        for ptr, r in zip(outs, results):
+            np.frombuffer((ctypes.c_char * (itemsize * n)).from_address(ptr), f.config.dtype)[:] = r
+        return (self.CUresult.CUDA_SUCCESS,)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_run_path_with_a_simulated_driver(xy, fresh_driver, monkeypatch, dtype):
+    from cuda.bindings import driver as real
+
+    x, y = xy
+    exprs = [ak.sin(x) * y, ak.where(x > y, x, y)]
+    f = ak.compile_cuda(exprs, [x, y], ak.CudaConfig(dtype=dtype, arch="sm_80"))
+    sim = _SimulatedDriver(real, f, ak.compile_expr(exprs, [x, y], cache=False))
+    monkeypatch.setattr(runtime, "_driver", lambda: sim)
+    a, b = np.linspace(-3, 3, 1001), np.linspace(2, -2, 1001)
+    want = [w.astype(dtype) for w in ak.numpy_eval(sim.cpu, a.astype(dtype), b.astype(dtype))]
+    # NumPy in, NumPy out (copied to the 'device' and back), in the function's dtype.
+    got = f(a, b)
+    assert all(isinstance(g, np.ndarray) and g.dtype == dtype for g in got)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    # A broadcast scalar is sent as one value with stride 0; 2-D inputs broadcast.
+    got = f(a, 0.5)
+    assert sim.launches[-1] == [1, 0]
+    np.testing.assert_array_equal(got[0], ak.numpy_eval(sim.cpu, a.astype(dtype).astype(np.float64), 0.5)[0].astype(dtype))
+    grid = f(a[:6].reshape(2, 3), b[:3])
+    assert grid[0].shape == (2, 3)
+    # Device arrays stay on the device, strided device input read in place (stride 2).
+    da, db = f.to_device(a), f.to_device(b)
+    on_device = f(da, db)
+    assert all(isinstance(o, ak.backends.cuda.DeviceArray) for o in on_device)
+    assert all(np.array_equal(o.copy_to_host(), w) for o, w in zip(on_device, want))
+    wide = f.to_device(np.repeat(a, 2))
+    strided = type("Strided", (), {"__cuda_array_interface__": {
+        "shape": (1001,), "typestr": np.dtype(dtype).str, "data": (wide.ptr, False), "strides": (2 * np.dtype(dtype).itemsize,), "version": 3}})()
+    got = f(strided, db)
+    assert sim.launches[-1] == [2, 1]
+    assert np.array_equal(got[0].copy_to_host(), want[0])
+    # out= receives results in place; a wrong shape is refused.
+    outs = (ak.backends.cuda.DeviceArray.empty(runtime.device(0), (1001,), np.dtype(dtype)),
+            ak.backends.cuda.DeviceArray.empty(runtime.device(0), (1001,), np.dtype(dtype)))
+    assert f(da, db, out=outs) == outs
+    with pytest.raises(ak.ShapeError):
+        f(da, db, out=(outs[0], ak.backends.cuda.DeviceArray.empty(runtime.device(0), (5,), np.dtype(dtype))))
+    with pytest.raises(ak.DTypeError):
+        f(f.to_device(a).__class__.from_host(runtime.device(0), a.astype(np.float16)), db)
+    with pytest.raises(ak.ArityError):
+        f(a)
