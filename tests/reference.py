@@ -88,6 +88,15 @@ STEP: Dict[str, Tuple[Callable, Callable]] = {
     "not": (lambda a: (a == 0).astype(np.float64), np.abs),
 }
 
+def _ieee_minimum(x, y):
+    """IEEE 754-2019 minimum: NaN-propagating, -0 below +0 (np.minimum leaves ±0 open)."""
+    return np.where(x == y, np.where(np.signbit(x), x, y), np.minimum(x, y))
+
+
+def _ieee_maximum(x, y):
+    return np.where(x == y, np.where(np.signbit(x), y, x), np.maximum(x, y))
+
+
 ARITH = {
     "add": np.add,
     "sub": np.subtract,
@@ -95,8 +104,8 @@ ARITH = {
     "div": np.divide,
     "pow": np.power,
     "atan2": np.arctan2,
-    "min": np.minimum,
-    "max": np.maximum,
+    "min": _ieee_minimum,
+    "max": _ieee_maximum,
     "copysign": np.copysign,
 }
 
