@@ -21,7 +21,7 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 
 from ... import _native
-from ...errors import ArityError, CompileError, DTypeError, ShapeError
+from ...errors import AlkahestError, ArityError, CompileError, DTypeError, ShapeError
 from ..llvm.emitter import UnsupportedTape
 from ..llvm.irgen import TapeView
 from . import ptxgen, runtime
@@ -177,8 +177,8 @@ def compile_cuda(expr_or_list, vars, config: Optional[CudaConfig] = None) -> Cud
         ptx = ptxgen.ptx_for(TapeView.of(tape), config.dtype, arch)
     except UnsupportedTape as e:
         raise CompileError(f"the GPU tier cannot compile this: {e}") from None
-    except RuntimeError as e:
-        if isinstance(e, CompileError) or type(e).__module__.startswith("alkahest"):
-            raise
+    except AlkahestError:
+        raise  # a missing toolkit piece says so itself
+    except RuntimeError as e:  # llvmlite reports LLVM's errors so
         raise CompileError(f"LLVM's NVPTX backend failed: {e}") from None
     return CudaFn(tape, names, ptx, config, arch)
