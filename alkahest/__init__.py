@@ -19,6 +19,7 @@ from .batch import numpy_eval, numpy_eval_par
 from .cache import CacheStats, CompileCache, default_cache
 from .compile import lower
 from .config import AVAILABLE_TIERS, KNOWN_TIERS, CompileConfig
+from .dispatch import DispatchReport, TierUp, explain
 from .embed import emit_c, horner, to_stablehlo
 from .errors import *  # noqa: F401,F403 - the exception classes belong to the public API
 from .functions import *  # noqa: F401,F403
@@ -30,5 +31,5 @@ __all__ = [
     "ExprPool", "Expr", "Tape", "CompiledFn", "CompileConfig", "CompileCache", "CacheStats",
     "compile_expr", "eval_expr", "lower", "numpy_eval", "numpy_eval_par", "default_cache",
     "KNOWN_TIERS", "AVAILABLE_TIERS", "errors", "emit_c", "horner", "to_stablehlo",
-    "compile_cuda", "CudaConfig", "CudaFn",
+    "compile_cuda", "CudaConfig", "CudaFn", "explain", "DispatchReport", "TierUp",
 ] + errors.__all__ + _functions

@@ -6,8 +6,10 @@ from typing import Mapping, Optional, Tuple, Union
 
 from ._native import CompiledFn, Expr
 from .cache import CompileCache, default_cache
-from .compile import Exprs, Vars, compile_uncached, normalise
+from . import _native
+from .compile import Exprs, Vars, normalise, var_names
 from .config import DEFAULT_CONFIG, CompileConfig
+from .dispatch import build, resolve
 
 
 def compile_expr(
@@ -20,6 +22,11 @@ def compile_expr(
     """Compiles one expression (the callable returns a float) or a list of them (a tuple)
     with ``vars`` as the inputs, in order.
 
+    The tier follows ``config`` (default ``CompileConfig()``: ``tier="auto"``): see
+    :mod:`alkahest.dispatch`. Without ``expected_evals``/``expected_calls`` the function
+    is adaptive: it starts on the interpreter and compiles faster tiers as its use pays
+    for them; ``alkahest.explain(f)`` says what it decided and why.
+
     ``cache``: a :class:`CompileCache`; ``None`` uses ``alkahest.default_cache``; ``False``
     compiles afresh.
 
@@ -31,7 +38,8 @@ def compile_expr(
     config = config or DEFAULT_CONFIG
     if cache is False:
         outputs, inputs = normalise(expr_or_list, vars)
-        return compile_uncached(outputs, inputs, config, config.resolve_tier(n_ops=0))
+        tape = _native.lower(outputs, inputs)
+        return build(tape, var_names(inputs), config, resolve(lambda: tape, config))
     if cache is None or cache is True:
         cache = default_cache
     return cache.compile(expr_or_list, vars, config)

@@ -7,9 +7,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Hashable, Optional
 
+from . import _native
 from ._native import CompiledFn
-from .compile import Exprs, Vars, compile_uncached, normalise
+from .compile import Exprs, Vars, normalise, var_names
 from .config import DEFAULT_CONFIG, CompileConfig
+from .dispatch import build, resolve
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,11 @@ class CompileCache:
     """Compiled functions keyed by (pool, output ids, input ids, resolved tier, options).
 
     Building the same expression again gives the same ids (hash-consing), so a repeated
-    ``cache.compile(x**2 + y, [x, y])`` is a dictionary look-up. Least recently used
-    entries are evicted beyond ``capacity``. Safe to share between threads.
+    ``cache.compile(x**2 + y, [x, y])`` is a dictionary look-up. The key holds the tier
+    the request *resolves* to ("auto" for an adaptive function), so ``tier="auto"`` with
+    ``expected_evals`` and an explicit request for the tier it picks share one entry.
+    Least recently used entries are evicted beyond ``capacity``. Safe to share between
+    threads.
 
     >>> cache = CompileCache(capacity=100)
     >>> f = cache.compile(x**2 + y, [x, y])  # doctest: +SKIP
@@ -75,16 +80,24 @@ class CompileCache:
         config = config or DEFAULT_CONFIG
         outputs, inputs = normalise(expr_or_list, vars)
         pool = outputs[0].pool
-        # The interpreter is the only tier and resolution does not depend on size yet;
-        # when it does, resolve after lowering (the tape is cheap next to a native compile).
-        tier = config.resolve_tier(n_ops=0)
+        tape = None
+
+        def lowered() -> "_native.Tape":
+            nonlocal tape
+            if tape is None:
+                tape = _native.lower(outputs, inputs)
+            return tape
+
+        resolution = resolve(lowered, config)
         key = (
             pool.uid,
             tuple(e.id for e in outputs),
             tuple(v.id for v in inputs),
-            tier,
+            resolution.tier,
             config.vector_math,
         )
+        if resolution.tier in ("llvm", "auto"):  # options only the LLVM tier reads
+            key += (config.opt_level, config.fastmath)
         with self._lock:
             fn = self._entries.get(key)
             if fn is not None:
@@ -92,7 +105,7 @@ class CompileCache:
                 self._hits += 1
                 return fn
             self._misses += 1
-        fn = compile_uncached(outputs, inputs, config, tier)
+        fn = build(lowered(), var_names(inputs), config, resolution)
         with self._lock:
             self._compiles += 1
             existing = self._entries.get(key)

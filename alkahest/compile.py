@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._native import CompiledFn, Expr, Tape
-from .config import CompileConfig
+from .config import DISABLE_ENV, KNOWN_TIERS, CompileConfig, disabled_tiers
 from .errors import ArityError, CompileError, InvalidVarsError
 
 Exprs = Union[Expr, Sequence[Expr]]
@@ -57,26 +57,37 @@ def lower(expr_or_list: Exprs, vars: Vars) -> Tape:
     return _native.lower(outputs, inputs)
 
 
-def compile_uncached(outputs: List[Expr], inputs: List[Expr], config: CompileConfig, tier: str) -> CompiledFn:
-    """Lowers and compiles for ``tier`` (already resolved from ``config``)."""
-    tape = _native.lower(outputs, inputs)
-    names = [v.name or str(v) for v in inputs]
-    # Each native tier falls back to the next cheaper one; the reasons accumulate.
-    reasons: List[str] = []
+def compile_tier(tape: Tape, names: List[str], config: CompileConfig, tier: str, fallback_reason: Optional[str] = None) -> CompiledFn:
+    """Compiles ``tape`` for exactly ``tier``; raises :class:`CompileError` if that tier
+    cannot compile it."""
     if tier == "llvm":
         from .backends.llvm import compile_llvm
 
-        try:
-            return compile_llvm(tape, names, config)
-        except CompileError as e:
-            reasons.append(f"llvm: {e}")
-        tier = "cranelift"
+        return compile_llvm(tape, names, config)
     if tier == "cranelift":
-        try:
-            return _native.compile_cranelift(tape, names, config.vector_math, "; ".join(reasons) or None)
-        except CompileError as e:
-            reasons.append(f"cranelift: {e}")
-        tier = "interpreter"
+        return _native.compile_cranelift(tape, names, config.vector_math, fallback_reason)
     if tier == "interpreter":
-        return _native.compile_interpreter(tape, names, config.vector_math, "; ".join(reasons) or None)
-    raise AssertionError(f"resolve_tier returned unbuilt tier {tier!r}")
+        return _native.compile_interpreter(tape, names, config.vector_math, fallback_reason)
+    raise AssertionError(f"no compiler for tier {tier!r}")
+
+
+def var_names(inputs: List[Expr]) -> List[str]:
+    return [v.name or str(v) for v in inputs]
+
+
+def compile_with_fallback(tape: Tape, names: List[str], config: CompileConfig, tier: str, reasons: Sequence[str] = ()) -> CompiledFn:
+    """Compiles for ``tier``, falling back to each cheaper enabled tier in turn; the
+    reasons (given ones first) accumulate in ``f.fallback_reason``."""
+    reasons = list(reasons)
+    order = KNOWN_TIERS[: KNOWN_TIERS.index(tier) + 1][::-1]
+    for t in order:
+        if t != "interpreter" and t in disabled_tiers():
+            reasons.append(f"{t}: disabled by ${DISABLE_ENV}")
+            continue
+        try:
+            return compile_tier(tape, names, config, t, "; ".join(reasons) or None)
+        except CompileError as e:
+            if t == "interpreter":
+                raise
+            reasons.append(f"{t}: {e}")
+    raise AssertionError("the interpreter tier is always reached")

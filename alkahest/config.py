@@ -1,11 +1,25 @@
-"""``CompileConfig``: what the caller asks of compilation, and tier resolution."""
+"""``CompileConfig``: what the caller asks of compilation; the environment overrides.
+
+Environment variables (read at each compile, for operations and debugging):
+
+* ``ALKAHEST_TIER=<tier>`` forces every compile, ``tier="auto"`` and explicit requests
+  alike, to that tier (``auto`` forces adaptive dispatch).
+* ``ALKAHEST_DISABLE_TIERS=llvm,cranelift`` never uses those tiers (for systems where JIT
+  memory is restricted): ``auto`` does not consider them and an explicit request falls
+  back to the next cheaper tier, saying why in ``f.fallback_reason``. The interpreter
+  cannot be disabled.
+* ``ALKAHEST_TIERUP=0`` stops adaptive functions from compiling faster tiers in the
+  background (bulk calls that are predicted to pay for a compile still do it).
+* ``ALKAHEST_CALIBRATION=<file>`` picks the cost model's calibration (see
+  :mod:`alkahest.costmodel`).
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .errors import TierUnavailableError, UnknownTierError
 
@@ -15,14 +29,57 @@ KNOWN_TIERS = ("interpreter", "cranelift", "llvm")
 #: Tiers this installation can compile to (LLVM needs llvmlite).
 AVAILABLE_TIERS = ("interpreter", "cranelift") + (("llvm",) if importlib.util.find_spec("llvmlite") else ())
 
+FORCE_ENV = "ALKAHEST_TIER"
+DISABLE_ENV = "ALKAHEST_DISABLE_TIERS"
+TIERUP_ENV = "ALKAHEST_TIERUP"
+_OFF = {"0", "off", "false", "no", "none"}
+
+
+def forced_tier() -> Optional[str]:
+    """The tier ``$ALKAHEST_TIER`` forces, or None."""
+    value = os.environ.get(FORCE_ENV, "").strip().lower()
+    if not value:
+        return None
+    if value != "auto" and value not in KNOWN_TIERS:
+        raise UnknownTierError(
+            f"${FORCE_ENV}={value!r} names no tier; use 'auto' or one of {', '.join(map(repr, KNOWN_TIERS))}, or unset it"
+        )
+    return value
+
+
+def disabled_tiers() -> frozenset:
+    """Tiers ``$ALKAHEST_DISABLE_TIERS`` turns off (never the interpreter)."""
+    value = os.environ.get(DISABLE_ENV, "")
+    names = {t.strip().lower() for t in value.split(",") if t.strip()}
+    unknown = names - set(KNOWN_TIERS)
+    if unknown:
+        raise UnknownTierError(
+            f"${DISABLE_ENV} names unknown tier(s) {', '.join(sorted(unknown))}; use {', '.join(KNOWN_TIERS[1:])}"
+        )
+    return frozenset(names - {"interpreter"})
+
+
+def tierup_enabled() -> bool:
+    """False when ``$ALKAHEST_TIERUP`` turns background tier-up off."""
+    return os.environ.get(TIERUP_ENV, "1").strip().lower() not in _OFF
+
+
+def usable_tiers() -> Tuple[str, ...]:
+    """Tiers ``auto`` may choose: available in this build and not disabled."""
+    off = disabled_tiers()
+    return tuple(t for t in AVAILABLE_TIERS if t not in off)
+
 
 @dataclass(frozen=True)
 class CompileConfig:
     """Options for :func:`compile_expr`.
 
     ``tier``: ``"auto"`` (let alkahest choose) or one of ``KNOWN_TIERS``.
-    ``expected_evals``: how many points the function will be evaluated at, if known;
-    ``"auto"`` uses it to weigh compile time against run time.
+    ``expected_evals``: how many points the function will be evaluated at in bulk
+    (``numpy_eval``), and ``expected_calls``: how many scalar calls ``f(...)`` it will
+    get, if known. With either, ``"auto"`` picks the tier with the least predicted
+    compile + run time (see :mod:`alkahest.dispatch`); with neither, the function starts
+    on the interpreter and tiers up by itself as it is used.
     ``vector_math``: bulk evaluation may use the C library's vector math (glibc libmvec,
     ≤ 4 ulp) for transcendental functions; ``False`` keeps every point on libm (≤ 1 ulp).
 
@@ -33,7 +90,7 @@ class CompileConfig:
     ``False``: no disk cache; see ``alkahest.backends.llvm.diskcache``).
 
     >>> CompileConfig(tier="interpreter", expected_evals=10**6)
-    CompileConfig(tier='interpreter', expected_evals=1000000, vector_math=True, opt_level=2, fastmath=False, cache_dir=None)
+    CompileConfig(tier='interpreter', expected_evals=1000000, vector_math=True, opt_level=2, fastmath=False, cache_dir=None, expected_calls=None)
     """
 
     tier: str = "auto"
@@ -42,36 +99,37 @@ class CompileConfig:
     opt_level: int = 2
     fastmath: bool = False
     cache_dir: Union[str, "os.PathLike[str]", bool, None] = None
+    expected_calls: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.tier != "auto" and self.tier not in KNOWN_TIERS:
             raise UnknownTierError(
                 f"unknown tier {self.tier!r}; choose 'auto' or one of {', '.join(map(repr, KNOWN_TIERS))}"
             )
-        if self.expected_evals is not None and (
-            not isinstance(self.expected_evals, int) or self.expected_evals < 0
-        ):
-            raise ValueError(f"expected_evals must be a non-negative int or None, got {self.expected_evals!r}")
+        for name in ("expected_evals", "expected_calls"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise ValueError(f"{name} must be a non-negative int or None, got {v!r}")
         if not isinstance(self.opt_level, int) or isinstance(self.opt_level, bool) or not 0 <= self.opt_level <= 3:
             raise ValueError(f"opt_level must be 0, 1, 2 or 3, got {self.opt_level!r}")
         if self.cache_dir is not None and not isinstance(self.cache_dir, (str, bool, os.PathLike)):
             raise TypeError(f"cache_dir must be a path, False (no disk cache) or None (default), got {self.cache_dir!r}")
 
-    def resolve_tier(self, n_ops: int) -> str:
-        """The tier a tape of ``n_ops`` operations compiles to under this config.
+    @property
+    def knows_work(self) -> bool:
+        """Whether the caller said how much work is coming (``auto`` then decides once)."""
+        return self.expected_evals is not None or self.expected_calls is not None
 
-        Raises :class:`TierUnavailableError` for a known tier this build lacks.
-        """
-        if self.tier == "auto":
-            # Only the interpreter exists yet; the cost model arrives with the native tiers.
-            return "interpreter"
-        if self.tier not in AVAILABLE_TIERS:
-            raise TierUnavailableError(
-                f"the {self.tier!r} tier is not available in this installation of alkahest"
-                + (" (it needs llvmlite: pip install llvmlite)" if self.tier == "llvm" else "")
-                + f"; available: {', '.join(map(repr, AVAILABLE_TIERS))} (or tier='auto')"
-            )
-        return self.tier
+
+def check_available(tier: str) -> str:
+    """``tier``, or :class:`TierUnavailableError` for a known tier this build lacks."""
+    if tier not in AVAILABLE_TIERS:
+        raise TierUnavailableError(
+            f"the {tier!r} tier is not available in this installation of alkahest"
+            + (" (it needs llvmlite: pip install llvmlite)" if tier == "llvm" else "")
+            + f"; available: {', '.join(map(repr, AVAILABLE_TIERS))} (or tier='auto')"
+        )
+    return tier
 
 
 DEFAULT_CONFIG = CompileConfig()

@@ -51,6 +51,11 @@ class TierUnavailableError(AlkahestError, RuntimeError):
     """The requested tier exists but cannot be used in this build or on this machine."""
 
 
+class CalibrationError(AlkahestError, ValueError):
+    """A cost-model calibration file cannot be used (unreadable, wrong format, missing
+    entries); re-run ``python -m alkahest.calibrate`` or unset ``ALKAHEST_CALIBRATION``."""
+
+
 class CudaError(AlkahestError, RuntimeError):
     """The GPU tier cannot run: the base of the CUDA errors below."""
 

@@ -47,8 +47,15 @@ def test_config_is_part_of_the_key(xy):
     cache = ak.CompileCache()
     a = cache.compile(x + 1, [x], ak.CompileConfig(vector_math=True))
     b = cache.compile(x + 1, [x], ak.CompileConfig(vector_math=False))
+    assert a is not b and a.adaptive and b.adaptive
+    # auto with a stated amount of work resolves to a tier and shares the explicit entry
     c = cache.compile(x + 1, [x], ak.CompileConfig(tier="interpreter"))
-    assert a is not b and a is c  # auto and explicit share an entry when they resolve alike
+    d = cache.compile(x + 1, [x], ak.CompileConfig(expected_evals=10))
+    assert c is d and c is not a and not c.adaptive
+    # the LLVM tier's options are part of its key
+    e = cache.compile(x + 1, [x], ak.CompileConfig(tier="llvm", opt_level=1))
+    f = cache.compile(x + 1, [x], ak.CompileConfig(tier="llvm", opt_level=3))
+    assert e is not f and e.backend.opt_level == 1 and f.backend.opt_level == 3
 
 
 def test_thread_safe_and_exact(pool):

@@ -34,6 +34,11 @@ def llvm():
     return _initialise()
 
 
+def started() -> bool:
+    """Whether LLVM has been initialised in this process (the first compile does it)."""
+    return _initialise.cache_info().currsize > 0
+
+
 @functools.lru_cache(maxsize=None)
 def _initialise():
     import llvmlite.binding as binding

@@ -38,6 +38,18 @@ pub trait Kernel: Send + Sync {
     unsafe fn bulk(&self, inputs: &[*const f64], strides: &[isize], outputs: &[*mut f64], n: usize);
 }
 
+/// Mean seconds per [`Kernel::eval`] call at `args` over `reps` calls: the scalar cost
+/// calibration measures, without the Python call around it.
+pub fn time_eval(kernel: &dyn Kernel, args: &[f64], reps: usize) -> f64 {
+    let mut out = vec![0.0; kernel.n_outputs()];
+    let start = std::time::Instant::now();
+    for _ in 0..reps {
+        kernel.eval(std::hint::black_box(args), &mut out);
+        std::hint::black_box(&mut out);
+    }
+    start.elapsed().as_secs_f64() / reps.max(1) as f64
+}
+
 /// A kernel whose two entry points are native code made elsewhere (the LLVM tier's JIT):
 /// the runner calls `bulk` as it calls every other tier.
 pub struct NativeKernel {

@@ -21,6 +21,7 @@ pub mod ffi;
 pub mod horner;
 pub mod interp;
 pub mod kernel;
+pub mod meter;
 pub mod op;
 pub mod plan;
 pub mod pool;
@@ -31,7 +32,8 @@ pub mod vecmath;
 
 pub use error::{Error, Result};
 pub use interp::Interpreter;
-pub use kernel::{BulkFn, Kernel, NativeKernel, ScalarFn};
+pub use kernel::{time_eval, BulkFn, Kernel, NativeKernel, ScalarFn};
+pub use meter::WorkMeter;
 pub use op::{BinaryOp, UnaryOp};
 pub use pool::{ExprId, ExprPool, Node};
 pub use runner::{run, ArrayView};

@@ -90,6 +90,23 @@ impl Tape {
         self.instrs.iter().filter(|i| !matches!(i, Instr::Input(_) | Instr::Const(_))).count()
     }
 
+    /// How many instructions of each kind compute something, by op name (`"add"`,
+    /// `"sin"`, `"powi"`, `"select"`, ...): what the cost model prices.
+    pub fn op_counts(&self) -> Vec<(&'static str, usize)> {
+        let mut counts: Vec<(&'static str, usize)> = Vec::new();
+        for ins in &self.instrs {
+            if matches!(ins, Instr::Input(_) | Instr::Const(_)) {
+                continue;
+            }
+            let name = ins.op_name();
+            match counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, c)) => *c += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+        counts
+    }
+
     fn compute_last_use(&mut self) {
         let n = self.instrs.len();
         self.last_use = (0..n as u32).collect();

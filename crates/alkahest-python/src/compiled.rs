@@ -1,10 +1,16 @@
 //! `CompiledFn`: a kernel of any tier behind the one calling convention, scalar calls
 //! in Rust for speed and bulk calls through the core runner with the GIL released.
+//!
+//! The kernel a function runs can be replaced while it is in use (tier-up): it sits in
+//! an `ArcSwap`, every call runs on the one it loaded, and an adaptive function's calls
+//! feed a `WorkMeter` whose reports go to its controller (`alkahest.dispatch`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use alkahest_core::meter::WorkMeter;
 use alkahest_core::runner::{self, ArrayView};
 use alkahest_core::{BulkFn, Interpreter, Kernel, NativeKernel, ScalarFn, Tape};
+use arc_swap::ArcSwap;
 use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
@@ -14,23 +20,58 @@ use pyo3::types::{PyFloat, PyList, PyTuple};
 use crate::errors::{error, type_name, IntoPy};
 use crate::tape::PyTape;
 
-/// A compiled function. Call it with floats (`f(1.0, 2.0)` or `f([1.0, 2.0])`); use
-/// `numpy_eval` for arrays.
-#[pyclass(name = "CompiledFn", module = "alkahest._native", frozen)]
-pub struct PyCompiledFn {
+/// What a function runs now: one tier's kernel and what keeps its code alive.
+struct Active {
     kernel: Arc<dyn Kernel>,
-    tape: Arc<Tape>,
     tier: String,
     fallback_reason: Option<String>,
-    var_names: Vec<String>,
     /// The tier's own object for code made outside Rust (the LLVM tier's JIT module): it
     /// owns the machine code, and answers `source()` and tier-specific inspection methods.
     backend: Option<Py<PyAny>>,
 }
 
+/// How the function's tier was chosen (a Python object with `report()`), and for an
+/// adaptive function the meter its calls feed; the object receives `on_threshold()`
+/// and `on_bulk(n_points, threads)`.
+struct Dispatch {
+    controller: Py<PyAny>,
+    meter: Option<WorkMeter>,
+}
+
+/// A compiled function. Call it with floats (`f(1.0, 2.0)` or `f([1.0, 2.0])`); use
+/// `numpy_eval` for arrays.
+#[pyclass(name = "CompiledFn", module = "alkahest._native", frozen, weakref)]
+pub struct PyCompiledFn {
+    active: ArcSwap<Active>,
+    tape: Arc<Tape>,
+    var_names: Vec<String>,
+    dispatch: OnceLock<Dispatch>,
+}
+
 const STACK_ARGS: usize = 16;
 
 impl PyCompiledFn {
+    fn with(active: Active, tape: Arc<Tape>, var_names: Vec<String>) -> Self {
+        PyCompiledFn { active: ArcSwap::from_pointee(active), tape, var_names, dispatch: OnceLock::new() }
+    }
+
+    fn meter(&self) -> Option<(&Py<PyAny>, &WorkMeter)> {
+        let d = self.dispatch.get()?;
+        Some((&d.controller, d.meter.as_ref()?))
+    }
+
+    /// Tells the controller; its failure must not fail the call that happened to report.
+    fn notify<'py>(
+        py: Python<'py>,
+        controller: &Py<PyAny>,
+        method: &str,
+        args: impl pyo3::call::PyCallArgs<'py>,
+    ) {
+        if let Err(e) = controller.call_method1(py, method, args) {
+            e.write_unraisable(py, Some(controller.bind(py)));
+        }
+    }
+
     fn signature(&self) -> String {
         format!("f({})", self.var_names.join(", "))
     }
@@ -106,7 +147,8 @@ fn array<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<
 impl PyCompiledFn {
     #[pyo3(signature = (*args))]
     fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        let (n_in, n_out) = (self.kernel.n_inputs(), self.kernel.n_outputs());
+        let active = self.active.load();
+        let (n_in, n_out) = (active.kernel.n_inputs(), active.kernel.n_outputs());
         let mut stack_in = [0.0f64; STACK_ARGS];
         let mut stack_out = [0.0f64; STACK_ARGS];
         let mut heap_in = Vec::new();
@@ -124,7 +166,13 @@ impl PyCompiledFn {
             &mut heap_out
         };
         self.fill_args(py, args, vals)?;
-        self.kernel.eval(vals, out);
+        active.kernel.eval(vals, out);
+        drop(active);
+        if let Some((controller, meter)) = self.meter() {
+            if meter.add_calls(1) {
+                Self::notify(py, controller, "on_threshold", ());
+            }
+        }
         if n_out == 1 {
             Ok(PyFloat::new(py, out[0]).into_any().unbind())
         } else {
@@ -182,8 +230,19 @@ impl PyCompiledFn {
             }
             outs.push(a.data());
         }
-        let job = Job { inputs: views, shape: shape.unwrap_or_default(), outputs: outs };
-        let kernel = self.kernel.clone();
+        let shape = shape.unwrap_or_default();
+        if let Some((controller, meter)) = self.meter() {
+            let n = shape.iter().product::<usize>() as u64;
+            if meter.wants_decision(n) {
+                // May install a faster tier before this call loads its kernel.
+                Self::notify(py, controller, "on_bulk", (n, threads));
+            }
+            if meter.add_points(n) {
+                Self::notify(py, controller, "on_threshold", ());
+            }
+        }
+        let job = Job { inputs: views, shape, outputs: outs };
+        let kernel = self.active.load().kernel.clone();
         let result = py.detach(move || {
             let job = job;
             // SAFETY: views and outputs describe live NumPy arrays checked above.
@@ -192,26 +251,88 @@ impl PyCompiledFn {
         result.py_err(py)
     }
 
-    /// The tier that runs this function: "interpreter", ...
+    /// The tier that runs this function now: "interpreter", "cranelift" or "llvm"
+    /// (an adaptive function's tier changes as it tiers up).
     #[getter]
-    fn tier(&self) -> &str {
-        &self.tier
+    fn tier(&self) -> String {
+        self.active.load().tier.clone()
     }
 
     /// Why a faster tier was not used, if one was asked for and failed; else None.
     #[getter]
-    fn fallback_reason(&self) -> Option<&str> {
-        self.fallback_reason.as_deref()
+    fn fallback_reason(&self) -> Option<String> {
+        self.active.load().fallback_reason.clone()
     }
 
     #[getter]
     fn n_inputs(&self) -> usize {
-        self.kernel.n_inputs()
+        self.tape.n_inputs
     }
 
     #[getter]
     fn n_outputs(&self) -> usize {
-        self.kernel.n_outputs()
+        self.tape.n_outputs()
+    }
+
+    /// Whether this function tiers up by itself as it is used (`CompileConfig(tier="auto")`
+    /// without `expected_evals`).
+    #[getter]
+    fn adaptive(&self) -> bool {
+        self.meter().is_some()
+    }
+
+    /// How this function's tier was chosen: predicted times per tier, the choice, and
+    /// for an adaptive function the tier-ups so far (see `alkahest.explain`). None for a
+    /// function made without `compile_expr`.
+    fn dispatch_report(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match self.dispatch.get() {
+            Some(d) => Ok(Some(d.controller.call_method0(py, "report")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Attaches how the tier was chosen (once). With `meter = (call_weight, point_weight,
+    /// threshold, sync_points)` the function becomes adaptive: its calls feed the meter
+    /// and `controller` receives `on_threshold()` / `on_bulk(n, threads)`. Internal.
+    #[pyo3(signature = (controller, meter=None))]
+    fn _attach_dispatch(&self, controller: Py<PyAny>, meter: Option<(u64, u64, u64, u64)>) -> PyResult<()> {
+        let meter = meter.map(|(cw, pw, t, s)| WorkMeter::new(cw, pw, t, s));
+        self.dispatch
+            .set(Dispatch { controller, meter })
+            .map_err(|_| PyValueError::new_err("this function's dispatch is already attached"))
+    }
+
+    /// Restarts an adaptive function's meter with new weights and threshold. Internal.
+    fn _rearm(&self, call_weight: u64, point_weight: u64, threshold: u64, sync_points: u64) -> PyResult<()> {
+        let (_, meter) = self.meter().ok_or_else(|| PyValueError::new_err("not an adaptive function"))?;
+        meter.rearm(call_weight, point_weight, threshold, sync_points);
+        Ok(())
+    }
+
+    /// `(calls, points, work, threshold)` of an adaptive function's meter, else None.
+    fn _meter(&self) -> Option<(u64, u64, u64, u64)> {
+        let r = self.meter()?.1.reading();
+        Some((r.calls, r.points, r.work, r.threshold))
+    }
+
+    /// Makes this function run `other`'s code from the next call on (tier-up). Calls
+    /// already running finish on the code they started with. Internal.
+    fn _install(&self, other: PyRef<'_, PyCompiledFn>) -> PyResult<()> {
+        if *other.tape != *self.tape {
+            return Err(PyValueError::new_err("can only install code compiled from the same tape"));
+        }
+        self.active.store(other.active.load_full());
+        Ok(())
+    }
+
+    /// Mean seconds per scalar evaluation at `args` over `reps` calls, measured in Rust
+    /// without the Python call (calibration). Internal.
+    fn _time_eval(&self, py: Python<'_>, args: Vec<f64>, reps: usize) -> PyResult<f64> {
+        if args.len() != self.tape.n_inputs {
+            return Err(self.arity_error(py, args.len()));
+        }
+        let kernel = self.active.load().kernel.clone();
+        Ok(py.detach(move || alkahest_core::time_eval(kernel.as_ref(), &args, reps)))
     }
 
     /// Names of the input symbols, in argument order.
@@ -223,10 +344,11 @@ impl PyCompiledFn {
     /// What this function runs, as text: the tape listing for the interpreter, Cranelift
     /// IR (CLIF) for the Cranelift tier, optimised LLVM IR for the LLVM tier.
     fn source(&self, py: Python<'_>) -> PyResult<String> {
-        if let Some(backend) = &self.backend {
+        let active = self.active.load_full();
+        if let Some(backend) = &active.backend {
             return backend.call_method0(py, "source")?.extract(py);
         }
-        let kernel = self.kernel.clone();
+        let kernel = active.kernel.clone();
         Ok(py.detach(move || kernel.source()))
     }
 
@@ -234,14 +356,15 @@ impl PyCompiledFn {
     /// tier's module), else None.
     #[getter]
     fn backend(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.backend.as_ref().map(|b| b.clone_ref(py))
+        self.active.load().backend.as_ref().map(|b| b.clone_ref(py))
     }
 
     /// Tier-specific inspection methods (`f.llvm_ir()`, `f.asm()` on the LLVM tier) are
     /// the backend's; other names raise AttributeError.
     fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        let active = self.active.load_full();
         if !name.starts_with('_') {
-            if let Some(backend) = &self.backend {
+            if let Some(backend) = &active.backend {
                 if let Ok(attr) = backend.getattr(py, name) {
                     return Ok(attr);
                 }
@@ -249,7 +372,7 @@ impl PyCompiledFn {
         }
         Err(PyAttributeError::new_err(format!(
             "'CompiledFn' object (tier '{}') has no attribute '{name}'",
-            self.tier
+            active.tier
         )))
     }
 
@@ -260,12 +383,14 @@ impl PyCompiledFn {
     }
 
     fn __repr__(&self) -> String {
+        let n_out = self.tape.n_outputs();
         format!(
-            "CompiledFn({} -> {} output{}, tier='{}', ops={})",
+            "CompiledFn({} -> {} output{}, tier='{}'{}, ops={})",
             self.signature(),
-            self.kernel.n_outputs(),
-            if self.kernel.n_outputs() == 1 { "" } else { "s" },
-            self.tier,
+            n_out,
+            if n_out == 1 { "" } else { "s" },
+            self.active.load().tier,
+            if self.meter().is_some() { " (adaptive)" } else { "" },
             self.tape.n_ops()
         )
     }
@@ -281,14 +406,9 @@ pub fn compile_interpreter(
     fallback_reason: Option<String>,
 ) -> PyCompiledFn {
     let kernel = Interpreter::with_options(tape.inner.clone(), vector_math);
-    PyCompiledFn {
-        kernel: Arc::new(kernel),
-        tape: tape.inner.clone(),
-        tier: "interpreter".into(),
-        fallback_reason,
-        var_names,
-        backend: None,
-    }
+    let active =
+        Active { kernel: Arc::new(kernel), tier: "interpreter".into(), fallback_reason, backend: None };
+    PyCompiledFn::with(active, tape.inner.clone(), var_names)
 }
 
 /// Compiles `tape` with Cranelift (GIL released). Raises `CompileError` if Cranelift
@@ -306,14 +426,9 @@ pub fn compile_cranelift(
     let kernel = py
         .detach(move || alkahest_cranelift::compile(shared, vector_math))
         .map_err(|e| error(py, "CompileError", e))?;
-    Ok(PyCompiledFn {
-        kernel: Arc::new(kernel),
-        tape: tape.inner.clone(),
-        tier: "cranelift".into(),
-        fallback_reason,
-        var_names,
-        backend: None,
-    })
+    let active =
+        Active { kernel: Arc::new(kernel), tier: "cranelift".into(), fallback_reason, backend: None };
+    Ok(PyCompiledFn::with(active, tape.inner.clone(), var_names))
 }
 
 /// Wraps native entry points made by a tier in Python (the LLVM tier) as a function the
@@ -343,14 +458,8 @@ pub fn wrap_native(
             std::mem::transmute::<usize, BulkFn>(bulk_addr),
         )
     };
-    Ok(PyCompiledFn {
-        kernel: Arc::new(kernel),
-        tape: tape.inner.clone(),
-        tier,
-        fallback_reason: None,
-        var_names,
-        backend: Some(backend),
-    })
+    let active = Active { kernel: Arc::new(kernel), tier, fallback_reason: None, backend: Some(backend) };
+    Ok(PyCompiledFn::with(active, tape.inner.clone(), var_names))
 }
 
 /// Every routine native code may call, `{symbol name: address}` (see

@@ -73,6 +73,11 @@ impl PyTape {
         PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)
     }
 
+    /// How many instructions of each kind compute something: `{"add": 3, "sin": 1, ...}`.
+    fn op_counts(&self) -> std::collections::HashMap<&'static str, usize> {
+        self.inner.op_counts().into_iter().collect()
+    }
+
     /// The staged bulk plan native tiers share (see `alkahest_core::plan`), as plain data:
     /// `{"stages": [("fused", [values]) | ("vector", value, op, src)], "buffer_of":
     /// [buffer or None per value], "stores": [[values stored by each stage]],

@@ -1,0 +1,341 @@
+"""Measures the cost model's constants on this machine: ``python -m alkahest.calibrate``.
+
+Writes a calibration file (default ``~/.cache/alkahest/calibration.json``, see
+:mod:`alkahest.costmodel`) that later processes read, so ``tier="auto"`` decides with
+this machine's numbers. It takes well under a minute:
+
+* **Compile time** of each tier (the LLVM tier at each opt level) on expressions of
+  1 to ~400 operations, fitted to ``base + per_op · ops + per_call · vector calls``.
+* **Bulk time per point** (``numpy_eval`` on one thread, with and without vector math):
+  one expression per operation kind (four uses of it plus the arithmetic around them)
+  and a few arithmetic frames, solved for a cost per operation by least squares.
+* **Scalar call time**: the same expressions timed call by call in Rust, plus the cost of
+  the Python call itself.
+
+Options: ``--output PATH``, ``--quick`` (fewer repeats, for tests), ``--print``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _native
+from .compile import compile_tier
+from .config import AVAILABLE_TIERS, KNOWN_TIERS, CompileConfig
+from .costmodel import FORMAT, CostModel, Features, user_path
+
+N_POINTS = 1 << 14
+# Uses of the measured operation per expression: few enough that the LLVM tier fuses
+# them in one loop (more calls run in stages), as in most expressions people write.
+ONE = 4
+
+UNARY = ["neg", "abs", "floor", "ceil", "round", "not", "sqrt", "cbrt", "exp", "expm1", "log", "log1p",
+         "log2", "log10", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
+         "acosh", "atanh", "erf", "erfc"]
+BINARY = ["sub", "div", "pow", "atan2", "min", "max", "copysign", "lt", "le", "gt", "ge", "eq", "ne", "and", "or"]
+# Input ranges that keep every use in its function's domain and off slow paths.
+DOMAIN = {"acosh": (1.2, 3.0), "pow": (0.5, 2.0)}
+DEFAULT_DOMAIN = (0.1, 0.8)
+
+
+class Expression:
+    """One measured expression: outputs over symbols, inputs drawn from a range."""
+
+    def __init__(self, name: str, outputs, symbols, domain: Tuple[float, float] = DEFAULT_DOMAIN):
+        self.name, self.outputs, self.symbols, self.domain = name, outputs, symbols, domain
+        self.tape = _native.lower(outputs, symbols)
+        self.features = Features.of(self.tape)
+        self.names = [s.name for s in symbols]
+
+
+def expressions(pool) -> List[Expression]:
+    """The calibration set: arithmetic frames, one expression per operation kind, DAGs."""
+    x, y, z, w = pool.symbols("x y z w")
+    scale = [1.0 + (k + 1) / 64 for k in range(ONE)]
+
+    def total(terms):
+        acc = terms[0]
+        for t in terms[1:]:
+            acc = acc + t
+        return acc
+
+    out = [
+        Expression("frame: x*a", [x * 1.5], [x]),
+        Expression("frame: sum 8", [total([x * a for a in scale])], [x]),
+        Expression("frame: sum 32", [total([x * (1.0 + k / 128) for k in range(1, 33)])], [x]),
+        Expression("frame: 4 inputs", [x + y + z + w], [x, y, z, w]),
+        Expression("frame: 4 outputs", [x * 1.5, x * 2.5, x * 3.5, x * 4.5], [x]),
+        Expression("frame: mul chain", [_chain(x, y, 16, lambda a, b: a * b)], [x, y], (0.9, 1.1)),
+        Expression("frame: add chain", [_chain(x, y, 16, lambda a, b: a + b)], [x, y]),
+        Expression("powi", [total([x ** (17 + k) for k in range(ONE)])], [x]),
+        Expression("select", [total([_native.apply("where", x * a - 0.5, x * a, y) for a in scale])], [x, y]),
+    ]
+    for op in UNARY:
+        out.append(Expression(op, [total([_native.apply(op, x * a) for a in scale])], [x], DOMAIN.get(op, DEFAULT_DOMAIN)))
+    for op in BINARY:
+        out.append(Expression(op, [total([_native.apply(op, x * a, y) for a in scale])], [x, y], DOMAIN.get(op, DEFAULT_DOMAIN)))
+    return out
+
+
+def _chain(x, y, n, op):
+    t = x
+    for _ in range(n):
+        t = op(t, y)
+    return t
+
+
+def dags(pool, sizes: Sequence[int], with_calls: bool, seed: int = 7) -> List[Expression]:
+    """Random DAGs of about ``sizes`` operations (arithmetic, and a share of function
+    calls when ``with_calls``) for the compile-time fit."""
+    rng = np.random.default_rng(seed)
+    x, y = pool.symbols("x y")
+    out = []
+    for size in sizes:
+        nodes = [x, y]
+        for k in range(size):
+            a, b = nodes[-1 - int(rng.integers(0, min(4, len(nodes))))], nodes[int(rng.integers(0, len(nodes)))]
+            r = rng.random()
+            if with_calls and r < 0.25:
+                node = _native.apply(["sin", "exp", "log1p", "cos"][k % 4], a * 0.5)
+            elif r < 0.6:
+                node = a * b + (1.0 + k / size)
+            else:
+                node = a - b * 0.75
+            nodes.append(node)
+        result = nodes[-1]
+        for n in nodes[-8:-1]:
+            result = result + n
+        out.append(Expression(f"dag {size}{' calls' if with_calls else ''}", [result], [x, y], (0.1, 0.5)))
+    return out
+
+
+def _best(fn: Callable[[], object], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _compile(e: Expression, tier: str, vector_math: bool = True, opt_level: int = 2):
+    config = CompileConfig(tier=tier, vector_math=vector_math, opt_level=opt_level, cache_dir=False)
+    t0 = time.perf_counter()
+    f = compile_tier(e.tape, e.names, config, tier)
+    return f, time.perf_counter() - t0
+
+
+def _arrays(e: Expression, n: int) -> List[np.ndarray]:
+    lo, hi = e.domain
+    return [np.linspace(lo, hi, n) + 0.001 * i for i in range(len(e.symbols))]
+
+
+def _fit(rows: List[Dict[str, float]], times: List[float], keys: Sequence[str]) -> Dict[str, float]:
+    """Least-squares costs for ``keys`` (relative errors weighted alike), clipped at 0."""
+    a = np.array([[r.get(k, 0.0) for k in keys] for r in rows], dtype=float)
+    t = np.array(times, dtype=float)
+    weight = 1.0 / np.maximum(t, 1e-12)
+    coef, *_ = np.linalg.lstsq(a * weight[:, None], t * weight, rcond=None)
+    return {k: max(0.0, float(c)) for k, c in zip(keys, coef)}
+
+
+def _op_rows(exprs: Sequence[Expression]) -> List[Dict[str, float]]:
+    rows = []
+    for e in exprs:
+        f = e.features
+        row = {"point": 1.0, "input": float(f.n_inputs), "output": float(f.n_outputs)}
+        row.update({op: float(c) for op, c in f.counts})
+        rows.append(row)
+    return rows
+
+
+def _with_default(ops: Dict[str, float]) -> Dict[str, float]:
+    ops = dict(ops)
+    ops["default"] = float(np.median([v for v in ops.values()])) if ops else 0.0
+    return ops
+
+
+def measure_bulk(exprs: Sequence[Expression], tier: str, vector_math: bool, repeats: int) -> Dict[str, object]:
+    from .batch import numpy_eval
+
+    times, kept = [], []
+    call = float("inf")
+    for e in exprs:
+        f, _ = _compile(e, tier, vector_math)
+        arrays = _arrays(e, N_POINTS)
+        small = [a[:1] for a in arrays]
+        numpy_eval(f, *arrays)  # warm
+        call = min(call, _best(lambda: numpy_eval(f, *small), repeats * 4))
+        times.append(max(_best(lambda: numpy_eval(f, *arrays), repeats) - call, 0.0) / N_POINTS)
+        kept.append(e)
+    rows = _op_rows(kept)
+    keys = sorted({k for r in rows for k in r})
+    costs = _fit(rows, times, keys)
+    base = {k: costs.pop(k) for k in ("point", "input", "output")}
+    return {"call": call, **base, "ops": _with_default(costs)}
+
+
+def measure_scalar(exprs: Sequence[Expression], tier: str, repeats: int, python_call: float) -> Dict[str, object]:
+    times = []
+    for e in exprs:
+        f, _ = _compile(e, tier)
+        point = [float(a[N_POINTS // 3]) for a in _arrays(e, N_POINTS)]
+        reps = 2000
+        times.append(min(f._time_eval(point, reps) for _ in range(repeats)))
+    rows = _op_rows(exprs)
+    for r in rows:  # the scalar path has no per-input or per-output cost worth a term
+        r.pop("input"), r.pop("output")
+    keys = sorted({k for r in rows for k in r})
+    costs = _fit(rows, times, keys)
+    kernel_base = costs.pop("point")
+    return {"call": python_call + kernel_base, "ops": _with_default(costs)}
+
+
+def python_call_overhead(pool, repeats: int) -> float:
+    """Seconds a scalar call spends outside the kernel (argument handling, the Python call)."""
+    x = pool.symbol("x")
+    e = Expression("call", [x * 1.5], [x])
+    f, _ = _compile(e, "interpreter")
+    n = 20000
+
+    def loop():
+        for _ in range(n):
+            f(0.5)
+
+    per_call = _best(loop, repeats) / n
+    return max(0.0, per_call - f._time_eval([0.5], n))
+
+
+def measure_compile(exprs: Sequence[Expression], tier: str, opt_level: int, repeats: int) -> Dict[str, float]:
+    rows, times = [], []
+    for e in exprs:
+        best = min(_compile(e, tier, opt_level=opt_level)[1] for _ in range(repeats))
+        f = e.features
+        rows.append({"base": 1.0, "per_op": float(f.n_ops), "per_call": float(f.n_vector_calls)})
+        times.append(best)
+    return _fit(rows, times, ("base", "per_op", "per_call"))
+
+
+def llvm_startup(repeats: int) -> float:
+    """Seconds the first LLVM compile of a process spends starting LLVM (importing
+    llvmlite, initialising the target, registering routines), from fresh processes."""
+    code = (
+        "import time, alkahest as ak\n"
+        "p = ak.ExprPool(); x = p.symbol('x'); c = ak.CompileConfig(tier='llvm', cache_dir=False)\n"
+        "t0 = time.perf_counter(); ak.compile_expr(x * 1.5, [x], c, cache=False); t1 = time.perf_counter()\n"
+        "ak.compile_expr(x * 2.5, [x], c, cache=False); t2 = time.perf_counter()\n"
+        "print((t1 - t0) - (t2 - t1))\n"
+    )
+    import subprocess
+
+    runs = []
+    for _ in range(max(1, repeats // 2)):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        if out.returncode == 0:
+            runs.append(float(out.stdout.strip().splitlines()[-1]))
+    return max(0.0, min(runs)) if runs else 0.0
+
+
+def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) -> dict:
+    """Measures every constant of the cost model; returns the calibration as a dict."""
+    start = time.perf_counter()
+    repeats = 2 if quick else 5
+    pool = _native_pool()
+    exprs = expressions(pool)
+    sizes = (1, 40, 160) if quick else (1, 40, 160, 400)
+    compile_set = dags(pool, sizes, False) + dags(pool, sizes, True)
+    tiers = [t for t in KNOWN_TIERS if t in AVAILABLE_TIERS]
+    for t in tiers:  # first compiles pay one-off start-up costs (LLVM initialisation)
+        _compile(exprs[0], t)
+    python_call = python_call_overhead(pool, repeats)
+    vector_ops = set(_native.vector_math_functions())
+    libm_exprs = [e for e in exprs if e.name.startswith("frame") or e.name in vector_ops]
+    result: dict = {"format": FORMAT, "compile": {}, "scalar": {}, "bulk_vector_math": {}, "bulk_libm": {}}
+    for t in tiers:
+        log(f"{t}: compile")
+        if t == "llvm":
+            result["compile"][t] = {
+                str(level): measure_compile(compile_set if level == 2 else compile_set[::2], t, level, repeats)
+                for level in range(4)
+            }
+            result["compile"][t]["startup"] = llvm_startup(repeats)
+        else:
+            result["compile"][t] = measure_compile(compile_set, t, 2, repeats)
+        log(f"{t}: bulk")
+        result["bulk_vector_math"][t] = measure_bulk(exprs, t, True, repeats)
+        libm = measure_bulk(libm_exprs, t, False, repeats)
+        vm = result["bulk_vector_math"][t]
+        result["bulk_libm"][t] = {**libm, "ops": _with_default({**vm["ops"], **libm["ops"]})}
+        log(f"{t}: scalar")
+        result["scalar"][t] = measure_scalar(exprs, t, repeats, python_call)
+    _fill_missing_tiers(result)
+    result["machine"] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "vector_math_isa": _native.vector_math_isa(),
+        "python": platform.python_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.perf_counter() - start, 2),
+        "quick": quick,
+    }
+    CostModel(result, "<new calibration>")  # the file must be one the model accepts
+    return result
+
+
+def _native_pool():
+    from ._native import ExprPool
+
+    return ExprPool()
+
+
+def _fill_missing_tiers(result: dict) -> None:
+    """A tier this installation lacks (LLVM without llvmlite) gets costs it never wins with."""
+    for section in ("compile", "scalar", "bulk_vector_math", "bulk_libm"):
+        for t in KNOWN_TIERS:
+            if t in result[section]:
+                continue
+            if section == "compile":
+                entry = {"base": 1e3, "per_op": 0.0, "per_call": 0.0}
+                result[section][t] = {**{str(l): entry for l in range(4)}, "startup": 0.0} if t == "llvm" else entry
+            else:
+                result[section][t] = result[section]["interpreter"]
+
+
+def write(calibration: dict, path: Path) -> None:
+    """Writes atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".calibration-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(calibration, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m alkahest.calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=None, help=f"where to write (default {user_path()})")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats: faster, noisier")
+    parser.add_argument("--print", action="store_true", help="also print the calibration")
+    args = parser.parse_args(argv)
+    path = args.output or user_path()
+    cal = calibrate(args.quick, log=lambda s: print(f"  {s}", file=sys.stderr))
+    write(cal, path)
+    if args.print:
+        print(json.dumps(cal, indent=1, sort_keys=True))
+    print(f"calibration written to {path} in {cal['machine']['seconds']:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

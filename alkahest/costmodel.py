@@ -1,0 +1,222 @@
+"""The cost model behind ``tier="auto"``: what each tier is predicted to cost for a tape.
+
+For a tape with ``c_op`` instructions of each kind, ``i`` inputs, ``o`` outputs and
+``k`` vector-math calls, on tier ``T`` (every constant is per tier, in seconds)::
+
+    compile(T)     = base + per_op · n_ops + per_call · k          (LLVM: per opt level,
+                                                                   + startup once per process)
+    scalar call(T) = call + Σ c_op · scalar[op]                    (one f(...) from Python)
+    bulk(T, n)     = bulk_call + n / threads · (point + i · input + o · output + Σ c_op · bulk[op])
+
+``bulk[op]`` has one table for ``vector_math=True`` and one for libm. An op missing from a
+table costs its ``default``. The constants come from a calibration file written by
+``python -m alkahest.calibrate`` (see :mod:`alkahest.calibrate`); alkahest ships one
+measured on the machine it was developed on. Which file is read:
+
+* ``$ALKAHEST_CALIBRATION`` if set (a path; ``default`` means the shipped file);
+* else the user's file, ``$XDG_CACHE_HOME/alkahest/calibration.json``
+  (``~/.cache/alkahest/calibration.json``), if it exists;
+* else the shipped defaults.
+
+>>> model = CostModel.load()  # doctest: +SKIP
+>>> costs = model.predict(f.tape, "llvm")  # doctest: +SKIP
+>>> costs.compile_s, costs.point_s  # doctest: +SKIP
+(0.0121, 1.6e-09)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+from . import _native
+from .errors import CalibrationError
+
+ENV_VAR = "ALKAHEST_CALIBRATION"
+FORMAT = 1
+SHIPPED = Path(__file__).with_name("calibration.json")
+
+#: Points per parallel chunk in the runner: below two chunks bulk calls run on one thread.
+PARALLEL_CHUNK = 1 << 14
+
+
+def user_path() -> Path:
+    """Where ``python -m alkahest.calibrate`` writes by default and later runs look."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "alkahest" / "calibration.json"
+
+
+def calibration_path() -> Path:
+    """The calibration file this process reads (see the module docstring for the order)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return SHIPPED if env.strip().lower() == "default" else Path(env).expanduser()
+    user = user_path()
+    return user if user.is_file() else SHIPPED
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the model needs to know about a tape."""
+
+    n_inputs: int
+    n_outputs: int
+    n_ops: int
+    n_vector_calls: int
+    counts: Tuple[Tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, tape: "_native.Tape") -> "Features":
+        counts = tape.op_counts()
+        calls = sum(c for op, c in counts.items() if op in _vector_ops())
+        return cls(tape.n_inputs, tape.n_outputs, tape.n_ops, calls, tuple(sorted(counts.items())))
+
+
+_VECTOR_OPS: Optional[frozenset] = None
+
+
+def _vector_ops() -> frozenset:
+    global _VECTOR_OPS
+    if _VECTOR_OPS is None:
+        _VECTOR_OPS = frozenset(_native.vector_math_functions())
+    return _VECTOR_OPS
+
+
+@dataclass(frozen=True)
+class TierCost:
+    """Predicted costs of one tier for one tape, in seconds."""
+
+    tier: str
+    compile_s: float
+    call_s: float  # one scalar call f(...), Python call included
+    point_s: float  # one point of bulk evaluation on one thread
+    bulk_call_s: float  # fixed cost of one numpy_eval call
+
+    def bulk_s(self, n: int, threads: int = 1) -> float:
+        """One bulk call over ``n`` points on up to ``threads`` threads."""
+        return self.bulk_call_s + n * self.point_s / effective_threads(n, threads)
+
+    def run_s(self, points: int = 0, calls: int = 0, threads: int = 1) -> float:
+        """``calls`` scalar calls plus one bulk call over ``points`` points (if any)."""
+        return calls * self.call_s + (self.bulk_s(points, threads) if points else 0.0)
+
+    def total_s(self, points: int = 0, calls: int = 0, threads: int = 1, compiled: bool = False) -> float:
+        """Compile (unless ``compiled``) and run."""
+        return (0.0 if compiled else self.compile_s) + self.run_s(points, calls, threads)
+
+
+def effective_threads(n: int, threads: int) -> int:
+    """Threads the runner actually uses for ``n`` points (it splits in chunks of 16 Ki)."""
+    if threads <= 1 or n < 2 * PARALLEL_CHUNK:
+        return 1
+    return max(1, min(threads, n // PARALLEL_CHUNK))
+
+
+def _linear(table: Mapping[str, Any], counts: Iterable[Tuple[str, int]]) -> float:
+    ops = table["ops"]
+    default = ops["default"]
+    return sum(c * ops.get(op, default) for op, c in counts)
+
+
+class CostModel:
+    """Predictions from one calibration (a parsed calibration file)."""
+
+    def __init__(self, calibration: Mapping[str, Any], source: str = "<dict>") -> None:
+        self.calibration = calibration
+        self.source = source
+        self._check()
+
+    def _check(self) -> None:
+        c = self.calibration
+        try:
+            if c["format"] != FORMAT:
+                raise CalibrationError(f"{self.source}: calibration format {c['format']!r}, this alkahest reads {FORMAT}")
+            for tier in ("interpreter", "cranelift", "llvm"):
+                for section in ("scalar", "bulk_vector_math", "bulk_libm"):
+                    t = c[section][tier]
+                    float(t["ops"]["default"])
+                comp = c["compile"][tier]
+                for level in ("0", "1", "2", "3") if tier == "llvm" else (None,):
+                    entry = comp[level] if level else comp
+                    float(entry["base"]), float(entry["per_op"]), float(entry["per_call"])
+        except CalibrationError:
+            raise
+        except (KeyError, TypeError, ValueError) as e:
+            raise CalibrationError(
+                f"{self.source} is not a usable calibration file ({type(e).__name__}: {e}); "
+                "re-run `python -m alkahest.calibrate` or delete the file"
+            ) from None
+
+    @classmethod
+    def load(cls, path: Optional[os.PathLike] = None) -> "CostModel":
+        """The model from ``path`` (default: :func:`calibration_path`), cached per file."""
+        path = Path(path) if path is not None else calibration_path()
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError as e:
+            raise CalibrationError(f"cannot read calibration file {path}: {e}; unset {ENV_VAR} or fix the path") from None
+        key = (str(path), stamp)
+        with _LOCK:
+            model = _LOADED.get(key)
+            if model is None:
+                try:
+                    data = json.loads(path.read_text())
+                except (OSError, ValueError) as e:
+                    raise CalibrationError(
+                        f"cannot read calibration file {path}: {e}; re-run `python -m alkahest.calibrate`"
+                    ) from None
+                model = cls(data, str(path))
+                _LOADED.clear()
+                _LOADED[key] = model
+            return model
+
+    def predict(
+        self, features: Features, tier: str, vector_math: bool = True, opt_level: int = 2
+    ) -> TierCost:
+        """Predicted costs of compiling ``features``' tape for ``tier`` and running it."""
+        c = self.calibration
+        comp = c["compile"][tier]
+        startup = 0.0
+        if tier == "llvm":
+            startup = 0.0 if _llvm_started() else comp.get("startup", 0.0)
+            comp = comp[str(opt_level)]
+        compile_s = startup + comp["base"] + comp["per_op"] * features.n_ops + comp["per_call"] * features.n_vector_calls
+        scalar = c["scalar"][tier]
+        bulk = c["bulk_vector_math" if vector_math else "bulk_libm"][tier]
+        point = (
+            bulk["point"]
+            + bulk["input"] * features.n_inputs
+            + bulk["output"] * features.n_outputs
+            + _linear(bulk, features.counts)
+        )
+        call = scalar["call"] + _linear(scalar, features.counts)
+        return TierCost(tier, max(compile_s, 0.0), max(call, 0.0), max(point, 0.0), bulk["call"])
+
+    def predict_all(self, features: Features, tiers: Iterable[str], vector_math: bool = True, opt_level: int = 2) -> Dict[str, TierCost]:
+        return {t: self.predict(features, t, vector_math, opt_level) for t in tiers}
+
+
+def _llvm_started() -> bool:
+    """Whether this process has started LLVM already (its first compile pays for that)."""
+    from .backends.llvm import target
+
+    return target.started()
+
+
+_LOCK = threading.Lock()
+_LOADED: Dict[Tuple[str, int], CostModel] = {}
+
+
+def best_tier(
+    costs: Mapping[str, TierCost], points: int = 0, calls: int = 0, threads: int = 1, compiled: Iterable[str] = ()
+) -> Tuple[str, Dict[str, float]]:
+    """The tier with the least predicted total time for the given work, and every
+    tier's total (tiers in ``compiled`` cost no compile). Ties go to the cheaper tier
+    (the order of ``costs``)."""
+    done = set(compiled)
+    totals = {t: c.total_s(points, calls, threads, compiled=t in done) for t, c in costs.items()}
+    return min(totals, key=totals.__getitem__), totals

@@ -1,0 +1,381 @@
+"""Tier dispatch: which tier runs a function, and tier-up of adaptive functions.
+
+``compile_expr(e, vars)`` resolves ``CompileConfig.tier`` here:
+
+* An explicit tier (or one forced by ``$ALKAHEST_TIER``) is compiled as asked, falling
+  back to cheaper tiers if it fails.
+* ``tier="auto"`` with ``expected_evals`` / ``expected_calls``: the tier with the least
+  predicted compile + run time under the cost model (:mod:`alkahest.costmodel`).
+* ``tier="auto"`` with neither: an *adaptive* function. It starts on the interpreter
+  (nothing to compile) and its calls feed a lock-free work meter in Rust:
+
+  - A bulk call (``numpy_eval``) big enough that a faster tier would pay for its own
+    compile within that call compiles it first, on the calling thread, and runs on it.
+  - Otherwise the meter adds up, for the next tier, the time it would have saved. Once
+    that passes the tier's predicted compile time (the classic rent-or-buy rule, never
+    worse than twice the best choice in hindsight), the tier is compiled on a
+    background thread and swapped in atomically. Calls made meanwhile run on the old
+    tier; no call waits for the background compile.
+
+Every function can say why it runs where it does: ``alkahest.explain(f)``.
+
+>>> f = compile_expr(x**2 + sin(y), [x, y])  # doctest: +SKIP
+>>> f.tier, f.adaptive  # doctest: +SKIP
+('interpreter', True)
+>>> for i in range(100_000): f(0.1 * i, 2.0)  # doctest: +SKIP
+>>> f.tier  # doctest: +SKIP
+'cranelift'
+>>> print(alkahest.explain(f))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from ._native import CompiledFn, Tape
+from .compile import compile_tier, compile_with_fallback
+from .config import KNOWN_TIERS, CompileConfig, check_available, forced_tier, tierup_enabled, usable_tiers
+from .costmodel import CostModel, Features, TierCost, best_tier
+from .errors import AlkahestError, CompileError
+
+# Until the model is consulted (it costs a few microseconds), an adaptive function just
+# counts: 64 scalar calls or 4,096 points, whichever comes first, then the controller
+# sets the real weights. Small one-off uses never pay for the model.
+_ARM_CALL_WEIGHT, _ARM_POINT_WEIGHT, _ARM_THRESHOLD, _ARM_SYNC_POINTS = 64, 1, 64 * 64, 4096
+_NEVER = 2**64 - 1
+_UNITS_PER_S = 1e12  # meter work units are picoseconds of predicted saving
+
+
+def _rank(tier: str) -> int:
+    return KNOWN_TIERS.index(tier)
+
+
+def _units(seconds: float) -> int:
+    return min(_NEVER - 1, max(0, int(seconds * _UNITS_PER_S)))
+
+
+@dataclass(frozen=True)
+class TierUp:
+    """One tier change of an adaptive function (or a failed attempt: ``error`` set)."""
+
+    from_tier: str
+    to_tier: str
+    trigger: str  # "background" (its use passed break-even) or "bulk call of N points"
+    calls: int  # scalar calls and bulk points evaluated before the change
+    points: int
+    predicted_compile_s: float
+    compile_s: float
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    """Why a function runs on its tier (``alkahest.explain(f)``); ``str()`` is a table."""
+
+    function: str
+    tier: str
+    adaptive: bool
+    reason: str
+    predictions: Mapping[str, TierCost]
+    totals: Mapping[str, float] = field(default_factory=dict)  # predicted total per tier for the stated work
+    calls: int = 0
+    points: int = 0
+    tier_ups: Tuple[TierUp, ...] = ()
+    compiling: Optional[str] = None
+    next_tier: Optional[str] = None
+    next_progress: Tuple[float, float] = (0.0, 0.0)  # predicted saving so far, and needed (s)
+    calibration: str = ""
+
+    def __str__(self) -> str:
+        lines = [f"{self.function}: tier {self.tier!r}{' (adaptive)' if self.adaptive else ''}", f"  why: {self.reason}"]
+        if self.predictions:
+            lines.append(f"  predicted (calibration: {self.calibration}):")
+            lines.append(f"    {'tier':<12} {'compile':>11} {'scalar call':>12} {'bulk/point':>11}" + (f" {'total':>11}" if self.totals else ""))
+            for t, c in self.predictions.items():
+                row = f"    {t:<12} {_fmt(c.compile_s):>11} {_fmt(c.call_s):>12} {_fmt(c.point_s):>11}"
+                if self.totals:
+                    row += f" {_fmt(self.totals[t]):>11}"
+                lines.append(row)
+        if self.adaptive:
+            lines.append(f"  work so far: {self.calls} scalar calls, {self.points} points in bulk")
+            for u in self.tier_ups:
+                what = f"failed: {u.error}" if u.error else f"took {_fmt(u.compile_s)}"
+                lines.append(
+                    f"  {u.from_tier} -> {u.to_tier} ({u.trigger}) after {u.calls} calls, {u.points} points:"
+                    f" predicted compile {_fmt(u.predicted_compile_s)}, {what}"
+                )
+            if self.compiling:
+                lines.append(f"  compiling {self.compiling!r} in the background")
+            elif self.next_tier:
+                done, need = self.next_progress
+                lines.append(
+                    f"  next: {self.next_tier!r} once its predicted saving reaches its compile time"
+                    f" ({_fmt(done)} of {_fmt(need)})"
+                )
+            else:
+                lines.append("  next: none (no faster tier predicted)")
+        return "\n".join(lines)
+
+
+def _fmt(s: float) -> str:
+    if s >= 1.0:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    if s >= 1e-6:
+        return f"{s * 1e6:.2f} us"
+    return f"{s * 1e9:.2f} ns"
+
+
+def _predictions(tape: Tape, config: CompileConfig, tiers: Tuple[str, ...]) -> Tuple[CostModel, Dict[str, TierCost]]:
+    model = CostModel.load()
+    return model, model.predict_all(Features.of(tape), tiers, config.vector_math, config.opt_level)
+
+
+class Decision:
+    """How a non-adaptive function's tier was chosen (attached to it for reports)."""
+
+    def __init__(self, fn_name: str, tape: Tape, config: CompileConfig, reason: str,
+                 costs: Optional[Dict[str, TierCost]] = None, totals: Optional[Dict[str, float]] = None,
+                 calibration: str = "") -> None:
+        self._fn_name, self._tape, self._config = fn_name, tape, config
+        self._reason, self._costs, self._totals, self._calibration = reason, costs, totals or {}, calibration
+        self.tier = ""
+
+    def report(self) -> DispatchReport:
+        if self._costs is None:  # explicit tiers skip the model until someone asks
+            model, self._costs = _predictions(self._tape, self._config, usable_tiers())
+            self._calibration = model.source
+        return DispatchReport(self._fn_name, self.tier, False, self._reason, self._costs, self._totals,
+                              calibration=self._calibration)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome of tier resolution: a tier, or ``"auto"`` for an adaptive function."""
+
+    tier: str
+    reason: str
+    costs: Optional[Dict[str, TierCost]] = None
+    totals: Optional[Dict[str, float]] = None
+    calibration: str = ""
+
+
+def resolve(tape: Callable[[], Tape], config: CompileConfig) -> Resolution:
+    """The tier ``config`` asks for, after environment overrides and the model. ``tape``
+    gives the lowered tape; only ``auto`` with a stated amount of work needs it."""
+    forced = forced_tier()
+    request = forced or config.tier
+    if request != "auto":
+        reason = f"forced by $ALKAHEST_TIER={forced}" if forced else f"explicit CompileConfig(tier={request!r})"
+        return Resolution(check_available(request), reason)
+    if not config.knows_work:
+        return Resolution("auto", "adaptive: starts on the interpreter and tiers up as it is used")
+    model, costs = _predictions(tape(), config, usable_tiers())
+    points, calls = config.expected_evals or 0, config.expected_calls or 0
+    tier, totals = best_tier(costs, points=points, calls=calls)
+    work = ", ".join(f"{k}={v}" for k, v in (("expected_evals", config.expected_evals), ("expected_calls", config.expected_calls)) if v is not None)
+    return Resolution(tier, f"auto: least predicted compile + run time for {work}", costs, totals, model.source)
+
+
+def build(tape: Tape, names: List[str], config: CompileConfig, resolution: Resolution) -> CompiledFn:
+    """Compiles ``tape`` as ``resolution`` says and attaches how it was decided."""
+    fn_name = f"f({', '.join(names)})"
+    if resolution.tier != "auto":
+        fn = compile_with_fallback(tape, names, config, resolution.tier)
+        decision = Decision(fn_name, tape, config, resolution.reason, resolution.costs, resolution.totals, resolution.calibration)
+        decision.tier = fn.tier
+        fn._attach_dispatch(decision)
+        return fn
+    fn = compile_tier(tape, names, config, "interpreter")
+    fn._attach_dispatch(
+        Controller(fn, fn_name, tape, names, config),
+        (_ARM_CALL_WEIGHT, _ARM_POINT_WEIGHT, _ARM_THRESHOLD, _ARM_SYNC_POINTS),
+    )
+    return fn
+
+
+class Controller:
+    """Tier-up of one adaptive function. Rust calls ``on_threshold()`` when the meter
+    passes its threshold and ``on_bulk(n, threads)`` before a bulk call of at least the
+    meter's sync size; both run with the GIL held on the calling thread, and return
+    quickly unless a bulk call is predicted to be faster after a compile."""
+
+    def __init__(self, fn: CompiledFn, fn_name: str, tape: Tape, names: List[str], config: CompileConfig) -> None:
+        self._fn = weakref.ref(fn)  # the function holds the controller, not the reverse
+        self._fn_name, self._tape, self._names, self._config = fn_name, tape, names, config
+        self._lock = threading.Lock()
+        self._costs: Optional[Dict[str, TierCost]] = None
+        self._calibration = ""
+        self._baseline: Tuple[int, int] = (0, 0)  # (calls, points) when the current tier came in
+        self._compiling: Optional[str] = None
+        self._failed: set = set()
+        self._tier_ups: List[TierUp] = []
+
+    # -- called from the meter --------------------------------------------------------
+
+    def on_threshold(self) -> None:
+        fn = self._fn()
+        if fn is None:
+            return
+        with self._lock:
+            if self._costs is None:
+                self._start_model(fn)
+                return
+            if self._compiling is not None:
+                return
+            calls, points = self._since_install(fn)
+            ready = [(saved - compile_s, t) for t, saved, compile_s in self._savings(fn.tier, calls, points) if saved >= compile_s]
+            if not ready or not tierup_enabled():
+                self._rearm(fn)
+                return
+            target = max(ready)[1]
+            self._compiling = target
+            calls, points = fn._meter()[:2]
+        thread = threading.Thread(
+            target=self._compile_in_background, args=(target, calls, points),
+            name=f"alkahest-tierup-{target}", daemon=True,
+        )
+        thread.start()
+
+    def on_bulk(self, n: int, threads: int) -> None:
+        fn = self._fn()
+        if fn is None:
+            return
+        with self._lock:
+            if self._costs is None:
+                self._start_model(fn)
+            current = fn.tier
+            options = {t: c for t, c in self._costs.items()
+                       if t == current or (_rank(t) > _rank(current) and t not in self._failed)}
+            best, _ = best_tier(options, points=n, threads=threads, compiled=(current,))
+            if best == current or self._compiling is not None:
+                return
+            self._compiling = best
+            calls, points = fn._meter()[:2]
+        self._compile_and_install(fn, best, f"bulk call of {n} points", calls, points)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _start_model(self, fn: CompiledFn) -> None:
+        model, self._costs = _predictions(self._tape, self._config, usable_tiers())
+        self._calibration = model.source
+        self._baseline = fn._meter()[:2]
+        self._rearm(fn)
+
+    def _since_install(self, fn: CompiledFn) -> Tuple[int, int]:
+        calls, points = fn._meter()[:2]
+        return calls - self._baseline[0], points - self._baseline[1]
+
+    def _savings(self, current: str, calls: float, points: float) -> List[Tuple[str, float, float]]:
+        """(tier, predicted time ``calls`` and ``points`` would have saved on it, its
+        compile time) for each faster tier not known to fail."""
+        assert self._costs is not None
+        cur = self._costs[current]
+        out = []
+        for t, c in self._costs.items():
+            if _rank(t) > _rank(current) and t not in self._failed:
+                saved = calls * max(0.0, cur.call_s - c.call_s) + points * max(0.0, cur.point_s - c.point_s)
+                out.append((t, saved, c.compile_s))
+        return out
+
+    def _rearm(self, fn: CompiledFn) -> None:
+        """Sets the meter to report when some faster tier may have paid for its compile
+        (lock held). The meter counts predicted time on the current tier; the check
+        itself (``on_threshold``) uses the actual counts of calls and points."""
+        current = fn.tier
+        cur = self._costs[current]
+        calls, points = self._since_install(fn)
+        spent = calls * cur.call_s + points * cur.point_s
+        # For each tier, the share of the current tier's time it saves, under the use seen
+        # so far, or else under each kind of use alone (the earliest it could break even).
+        mixes = [(calls, points)] if calls or points else [(1, 0), (0, 1)]
+        due = math.inf
+        for c, p in mixes:
+            per_unit = c * cur.call_s + p * cur.point_s
+            for _, saved, compile_s in self._savings(current, c, p):
+                if saved > 0:
+                    due = min(due, compile_s * per_unit / saved)
+        if math.isinf(due):
+            fn._rearm(0, 0, _NEVER, _NEVER)
+            return
+        # Never check again before the work has grown by half: O(log) checks in all.
+        threshold = max(due, 1.5 * spent) - spent
+        n_star = min((c.compile_s / max(cur.point_s - c.point_s, 1e-30) for t, c in self._costs.items()
+                      if _rank(t) > _rank(current) and t not in self._failed and c.point_s < cur.point_s), default=math.inf)
+        sync = _NEVER if math.isinf(n_star) else max(1, min(_NEVER - 1, math.ceil(n_star)))
+        fn._rearm(max(1, _units(cur.call_s)), max(1, _units(cur.point_s)), max(1, _units(threshold)), sync)
+
+    def _next_tier(self, fn: CompiledFn) -> Optional[str]:
+        calls, points = self._since_install(fn)
+        options = [(compile_s / saved, t) for t, saved, compile_s in self._savings(fn.tier, calls or 1, points) if saved > 0]
+        return min(options)[1] if options else None
+
+    def _compile_in_background(self, tier: str, calls: int, points: int) -> None:
+        fn = self._fn()
+        if fn is not None:
+            self._compile_and_install(fn, tier, "background", calls, points)
+        else:
+            with self._lock:
+                self._compiling = None
+
+    def _compile_and_install(self, fn: CompiledFn, tier: str, trigger: str, calls: int, points: int) -> None:
+        start = time.perf_counter()
+        new, error = None, None
+        try:
+            new = compile_tier(self._tape, self._names, self._config, tier)
+        except (CompileError, AlkahestError, ImportError) as e:
+            error = f"{type(e).__name__}: {e}"
+        elapsed = time.perf_counter() - start
+        with self._lock:
+            self._compiling = None
+            predicted = self._costs[tier].compile_s if self._costs else float("nan")
+            if new is not None and _rank(tier) > _rank(fn.tier):
+                from_tier = fn.tier
+                fn._install(new)
+                self._baseline = fn._meter()[:2]
+                self._tier_ups.append(TierUp(from_tier, tier, trigger, calls, points, predicted, elapsed))
+            elif error is not None:
+                self._failed.add(tier)
+                self._tier_ups.append(TierUp(fn.tier, tier, trigger, calls, points, predicted, elapsed, error))
+            self._rearm(fn)
+
+    def report(self) -> DispatchReport:
+        fn = self._fn()
+        if fn is None:
+            raise ReferenceError("the function this controller served is gone")
+        with self._lock:
+            if self._costs is None:
+                self._start_model(fn)
+            calls, points = fn._meter()[:2]
+            since = self._since_install(fn)
+            nxt = self._next_tier(fn)
+            progress = (0.0, 0.0)
+            if nxt is not None:
+                saved = {t: (s, c) for t, s, c in self._savings(fn.tier, *since)}[nxt]
+                progress = saved
+            return DispatchReport(
+                self._fn_name, fn.tier, True,
+                "adaptive: started on the interpreter; compiles a faster tier once its use pays for the compile",
+                dict(self._costs), {}, calls, points, tuple(self._tier_ups), self._compiling,
+                nxt, progress, self._calibration,
+            )
+
+
+def explain(fn: CompiledFn) -> DispatchReport:
+    """Why ``fn`` runs on its tier: the predicted costs per tier, the choice and, for an
+    adaptive function, its work so far and tier-ups. ``print(explain(f))`` shows a table.
+
+    >>> print(alkahest.explain(compile_expr(x + 1, [x])))  # doctest: +SKIP
+    """
+    if not isinstance(fn, CompiledFn):
+        raise TypeError(f"explain() takes a CompiledFn, got {type(fn).__name__}")
+    report = fn.dispatch_report()
+    if report is None:
+        raise ValueError("this function was not made by compile_expr, so there is no dispatch to explain")
+    return report
