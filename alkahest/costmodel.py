@@ -116,12 +116,6 @@ def effective_threads(n: int, threads: int) -> int:
     return max(1, min(threads, n // PARALLEL_CHUNK))
 
 
-def _linear(table: Mapping[str, Any], counts: Iterable[Tuple[str, int]]) -> float:
-    ops = table["ops"]
-    default = ops["default"]
-    return sum(c * ops.get(op, default) for op, c in counts)
-
-
 class CostModel:
     """Predictions from one calibration (a parsed calibration file)."""
 
@@ -134,7 +128,10 @@ class CostModel:
         c = self.calibration
         try:
             if c["format"] != FORMAT:
-                raise CalibrationError(f"{self.source}: calibration format {c['format']!r}, this alkahest reads {FORMAT}")
+                raise CalibrationError(
+                    f"{self.source}: calibration format {c['format']!r}, this alkahest reads {FORMAT}; "
+                    "re-run `python -m alkahest.calibrate`"
+                )
             for tier in ("interpreter", "cranelift", "llvm"):
                 for section in ("scalar", "bulk_vector_math", "bulk_libm"):
                     t = c[section][tier]
@@ -153,8 +150,19 @@ class CostModel:
 
     @classmethod
     def load(cls, path: Optional[os.PathLike] = None) -> "CostModel":
-        """The model from ``path`` (default: :func:`calibration_path`), cached per file."""
-        path = Path(path) if path is not None else calibration_path()
+        """The model from ``path`` (default: :func:`calibration_path`). The default one is
+        read once per process and per value of ``$ALKAHEST_CALIBRATION``; an explicit
+        ``path`` is re-read when the file changes."""
+        if path is None:
+            env = os.environ.get(ENV_VAR)
+            cached = _DEFAULT.get(env)
+            if cached is not None:
+                return cached
+            model = cls.load(calibration_path())
+            _DEFAULT.clear()
+            _DEFAULT[env] = model
+            return model
+        path = Path(path)
         try:
             stamp = path.stat().st_mtime_ns
         except OSError as e:
@@ -178,37 +186,56 @@ class CostModel:
         self, features: Features, tier: str, vector_math: bool = True, opt_level: int = 2
     ) -> TierCost:
         """Predicted costs of compiling ``features``' tape for ``tier`` and running it."""
-        c = self.calibration
-        comp = c["compile"][tier]
-        startup = 0.0
-        if tier == "llvm":
-            startup = 0.0 if _llvm_started() else comp.get("startup", 0.0)
-            comp = comp[str(opt_level)]
-        compile_s = startup + comp["base"] + comp["per_op"] * features.n_ops + comp["per_call"] * features.n_vector_calls
-        scalar = c["scalar"][tier]
-        bulk = c["bulk_vector_math" if vector_math else "bulk_libm"][tier]
-        point = (
-            bulk["point"]
-            + bulk["input"] * features.n_inputs
-            + bulk["output"] * features.n_outputs
-            + _linear(bulk, features.counts)
-        )
-        call = scalar["call"] + _linear(scalar, features.counts)
-        return TierCost(tier, max(compile_s, 0.0), max(call, 0.0), max(point, 0.0), bulk["call"])
+        return self.predict_all(features, (tier,), vector_math, opt_level)[tier]
 
     def predict_all(self, features: Features, tiers: Iterable[str], vector_math: bool = True, opt_level: int = 2) -> Dict[str, TierCost]:
-        return {t: self.predict(features, t, vector_math, opt_level) for t in tiers}
+        """:meth:`predict` for each of ``tiers`` (the hot path of dispatch: kept lean)."""
+        c = self.calibration
+        bulk_section = c["bulk_vector_math" if vector_math else "bulk_libm"]
+        started = None
+        out = {}
+        for tier in tiers:
+            comp = c["compile"][tier]
+            startup = 0.0
+            if tier == "llvm":
+                if started is None:
+                    started = _llvm_started()
+                startup = 0.0 if started else comp.get("startup", 0.0)
+                comp = comp[str(opt_level)]
+            compile_s = startup + comp["base"] + comp["per_op"] * features.n_ops + comp["per_call"] * features.n_vector_calls
+            scalar, bulk = c["scalar"][tier], bulk_section[tier]
+            s_ops, b_ops = scalar["ops"], bulk["ops"]
+            s_default, b_default = s_ops["default"], b_ops["default"]
+            call = scalar["call"]
+            point = bulk["point"] + bulk["input"] * features.n_inputs + bulk["output"] * features.n_outputs
+            for op, n in features.counts:
+                call += n * s_ops.get(op, s_default)
+                point += n * b_ops.get(op, b_default)
+            out[tier] = TierCost(tier, max(compile_s, 0.0), max(call, 0.0), max(point, 0.0), bulk["call"])
+        return out
 
 
 def _llvm_started() -> bool:
     """Whether this process has started LLVM already (its first compile pays for that)."""
-    from .backends.llvm import target
+    return _LLVM_TARGET is not None and _LLVM_TARGET.started()
 
-    return target.started()
+
+try:
+    from .backends.llvm import target as _LLVM_TARGET
+except ImportError:  # pragma: no cover - the package is always importable; llvmlite may not be
+    _LLVM_TARGET = None
 
 
 _LOCK = threading.Lock()
 _LOADED: Dict[Tuple[str, int], CostModel] = {}
+_DEFAULT: Dict[Optional[str], CostModel] = {}
+
+
+def forget_loaded() -> None:
+    """Makes the next prediction re-read its calibration file (after re-calibrating)."""
+    with _LOCK:
+        _LOADED.clear()
+    _DEFAULT.clear()
 
 
 def best_tier(

@@ -39,20 +39,25 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from ._native import CompiledFn, Tape
 from .compile import compile_tier, compile_with_fallback
-from .config import KNOWN_TIERS, CompileConfig, check_available, forced_tier, tierup_enabled, usable_tiers
+from .config import KNOWN_TIERS, CompileConfig, check_available, disabled_tiers, forced_tier, tierup_enabled, usable_tiers
 from .costmodel import CostModel, Features, TierCost, best_tier
 from .errors import AlkahestError, CompileError
 
-# Until the model is consulted (it costs a few microseconds), an adaptive function just
-# counts: 64 scalar calls or 4,096 points, whichever comes first, then the controller
-# sets the real weights. Small one-off uses never pay for the model.
-_ARM_CALL_WEIGHT, _ARM_POINT_WEIGHT, _ARM_THRESHOLD, _ARM_SYNC_POINTS = 64, 1, 64 * 64, 4096
+# Until the model is consulted (tens of microseconds of Python), an adaptive function
+# just counts: 2,048 scalar calls or 2**20 points in bulk, whichever comes first, and bulk
+# calls of 2**17 points or more decide at once. No faster tier can pay for its compile
+# (0.1 ms or more) within less work than that, and the model's own cost stays a few
+# percent of the work done so far.
+_ARM_CALL_WEIGHT, _ARM_POINT_WEIGHT, _ARM_THRESHOLD, _ARM_SYNC_POINTS = 512, 1, 1 << 20, 1 << 17
+# A bulk call compiles a faster tier first only if that is predicted to save at least
+# this share of its time: near break-even, errors in the predicted compile time dominate.
+_SYNC_MARGIN = 0.10
 _NEVER = 2**64 - 1
 _UNITS_PER_S = 1e12  # meter work units are picoseconds of predicted saving
 
 
-def _rank(tier: str) -> int:
-    return KNOWN_TIERS.index(tier)
+_RANKS = {t: i for i, t in enumerate(KNOWN_TIERS)}
+_rank = _RANKS.__getitem__
 
 
 def _units(seconds: float) -> int:
@@ -175,6 +180,7 @@ def resolve(tape: Callable[[], Tape], config: CompileConfig) -> Resolution:
         reason = f"forced by $ALKAHEST_TIER={forced}" if forced else f"explicit CompileConfig(tier={request!r})"
         return Resolution(check_available(request), reason)
     if not config.knows_work:
+        disabled_tiers()  # a bad value must fail here, not later in a tier-up
         return Resolution("auto", "adaptive: starts on the interpreter and tiers up as it is used")
     model, costs = _predictions(tape(), config, usable_tiers())
     points, calls = config.expected_evals or 0, config.expected_calls or 0
@@ -214,6 +220,7 @@ class Controller:
         self._calibration = ""
         self._baseline: Tuple[int, int] = (0, 0)  # (calls, points) when the current tier came in
         self._compiling: Optional[str] = None
+        self._started = 0.0
         self._failed: set = set()
         self._tier_ups: List[TierUp] = []
 
@@ -235,8 +242,14 @@ class Controller:
                 self._rearm(fn)
                 return
             target = max(ready)[1]
-            self._compiling = target
+            self._begin(target)
             calls, points = fn._meter()[:2]
+            if target == "cranelift":
+                # Compiled and installed on a native thread: no GIL hand-offs slow it down.
+                replaces = [t for t in KNOWN_TIERS if _rank(t) < _rank(target)]
+                done = self._finisher(target, "background", calls, points)
+                fn._compile_cranelift_in_background(self._config.vector_math, replaces, done)
+                return
         thread = threading.Thread(
             target=self._compile_in_background, args=(target, calls, points),
             name=f"alkahest-tierup-{target}", daemon=True,
@@ -250,15 +263,19 @@ class Controller:
         with self._lock:
             if self._costs is None:
                 self._start_model(fn)
+            if self._compiling is not None:
+                return
             current = fn.tier
             options = {t: c for t, c in self._costs.items()
                        if t == current or (_rank(t) > _rank(current) and t not in self._failed)}
-            best, _ = best_tier(options, points=n, threads=threads, compiled=(current,))
-            if best == current or self._compiling is not None:
+            best, totals = best_tier(options, points=n, threads=threads, compiled=(current,))
+            if best == current or totals[best] > (1 - _SYNC_MARGIN) * totals[current]:
                 return
-            self._compiling = best
+            self._begin(best)
             calls, points = fn._meter()[:2]
-        self._compile_and_install(fn, best, f"bulk call of {n} points", calls, points)
+        start = time.perf_counter()
+        new, error = self._compile(best)
+        self._finish(fn, best, f"bulk call of {n} points", calls, points, time.perf_counter() - start, new, error)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -306,7 +323,7 @@ class Controller:
             return
         # Never check again before the work has grown by half: O(log) checks in all.
         threshold = max(due, 1.5 * spent) - spent
-        n_star = min((c.compile_s / max(cur.point_s - c.point_s, 1e-30) for t, c in self._costs.items()
+        n_star = min((c.compile_s / (cur.point_s - c.point_s) for t, c in self._costs.items()
                       if _rank(t) > _rank(current) and t not in self._failed and c.point_s < cur.point_s), default=math.inf)
         sync = _NEVER if math.isinf(n_star) else max(1, min(_NEVER - 1, math.ceil(n_star)))
         fn._rearm(max(1, _units(cur.call_s)), max(1, _units(cur.point_s)), max(1, _units(threshold)), sync)
@@ -316,34 +333,67 @@ class Controller:
         options = [(compile_s / saved, t) for t, saved, compile_s in self._savings(fn.tier, calls or 1, points) if saved > 0]
         return min(options)[1] if options else None
 
-    def _compile_in_background(self, tier: str, calls: int, points: int) -> None:
-        fn = self._fn()
-        if fn is not None:
-            self._compile_and_install(fn, tier, "background", calls, points)
-        else:
-            with self._lock:
-                self._compiling = None
+    def _begin(self, tier: str) -> None:
+        """Marks a compile of ``tier`` in flight (lock held)."""
+        self._compiling = tier
+        self._started = time.perf_counter()
+        with _IDLE:
+            _IN_FLIGHT.add(self)
 
-    def _compile_and_install(self, fn: CompiledFn, tier: str, trigger: str, calls: int, points: int) -> None:
-        start = time.perf_counter()
-        new, error = None, None
+    def _compile(self, tier: str) -> Tuple[Optional[CompiledFn], Optional[str]]:
         try:
-            new = compile_tier(self._tape, self._names, self._config, tier)
-        except (CompileError, AlkahestError, ImportError) as e:
-            error = f"{type(e).__name__}: {e}"
-        elapsed = time.perf_counter() - start
+            return compile_tier(self._tape, self._names, self._config, tier), None
+        except (AlkahestError, ImportError) as e:
+            return None, f"{type(e).__name__}: {e}"
+
+    def _compile_in_background(self, tier: str, calls: int, points: int) -> None:
+        start = time.perf_counter()
+        new, error = self._compile(tier)
+        fn = self._fn()
+        if fn is None:
+            self._end()
+            return
+        self._finish(fn, tier, "background", calls, points, time.perf_counter() - start, new, error)
+
+    def _finisher(self, tier: str, trigger: str, calls: int, points: int):
+        """The callback a native background compile reports to (``installed`` done there)."""
+
+        def done(seconds: float, error: Optional[str], installed: bool) -> None:
+            fn = self._fn()
+            if fn is None:
+                self._end()
+                return
+            self._finish(fn, tier, trigger, calls, points, seconds, None, error, installed)
+
+        return done
+
+    def _finish(self, fn: CompiledFn, tier: str, trigger: str, calls: int, points: int, seconds: float,
+                new: Optional[CompiledFn], error: Optional[str], installed: bool = False) -> None:
         with self._lock:
-            self._compiling = None
+            from_tier = fn.tier if not installed else self._tier_before(tier)
             predicted = self._costs[tier].compile_s if self._costs else float("nan")
             if new is not None and _rank(tier) > _rank(fn.tier):
-                from_tier = fn.tier
                 fn._install(new)
+                installed = True
+            if installed:
                 self._baseline = fn._meter()[:2]
-                self._tier_ups.append(TierUp(from_tier, tier, trigger, calls, points, predicted, elapsed))
+                self._tier_ups.append(TierUp(from_tier, tier, trigger, calls, points, predicted, seconds))
             elif error is not None:
                 self._failed.add(tier)
-                self._tier_ups.append(TierUp(fn.tier, tier, trigger, calls, points, predicted, elapsed, error))
+                self._tier_ups.append(TierUp(fn.tier, tier, trigger, calls, points, predicted, seconds, error))
+            self._compiling = None
             self._rearm(fn)
+        self._end()
+
+    def _tier_before(self, tier: str) -> str:
+        return self._tier_ups[-1].to_tier if self._tier_ups and not self._tier_ups[-1].error else "interpreter"
+
+    def _end(self) -> None:
+        with self._lock:
+            self._compiling = None
+        with _IDLE:
+            _IN_FLIGHT.discard(self)
+            _IDLE.notify_all()
 
     def report(self) -> DispatchReport:
         fn = self._fn()
@@ -357,14 +407,24 @@ class Controller:
             nxt = self._next_tier(fn)
             progress = (0.0, 0.0)
             if nxt is not None:
-                saved = {t: (s, c) for t, s, c in self._savings(fn.tier, *since)}[nxt]
-                progress = saved
+                progress = {t: (s, c) for t, s, c in self._savings(fn.tier, *since)}[nxt]
             return DispatchReport(
                 self._fn_name, fn.tier, True,
                 "adaptive: started on the interpreter; compiles a faster tier once its use pays for the compile",
                 dict(self._costs), {}, calls, points, tuple(self._tier_ups), self._compiling,
                 nxt, progress, self._calibration,
             )
+
+
+_IDLE = threading.Condition()
+_IN_FLIGHT: "weakref.WeakSet[Controller]" = weakref.WeakSet()
+
+
+def wait_for_tier_ups(timeout: Optional[float] = None) -> bool:
+    """Waits until no adaptive function is compiling a tier in the background (for
+    tests and benchmarks; normal code never needs to). False if ``timeout`` passed first."""
+    with _IDLE:
+        return _IDLE.wait_for(lambda: not _IN_FLIGHT, timeout)
 
 
 def explain(fn: CompiledFn) -> DispatchReport:

@@ -3,6 +3,7 @@
     ./dev.sh bench                       # full suite at 1e3, 1e5, 1e6, 1e7 points
     ./dev.sh bench --sizes 1e6 --cases where,axpy
     ./dev.sh bench --out benchmarks/results/mine.json
+    ./dev.sh bench --only dispatch       # just the auto-versus-fixed-tier table
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -30,6 +31,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 
 import alkahest as ak  # noqa: E402
+from dispatch import dispatch_table, markdown, summary  # noqa: E402
 from engines import engines, machine  # noqa: E402
 from suite import SUITE, dag_expr, scalar_case  # noqa: E402
 
@@ -197,8 +199,11 @@ def main(argv=None):
     ap.add_argument("--sizes", default="1e3,1e5,1e6,1e7", help="comma-separated point counts")
     ap.add_argument("--cases", default=",".join(c.name for c in SUITE), help="comma-separated case names")
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of timing per measurement (roughly)")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "latest.json"))
+    ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
+                    "or dispatch.json with --only dispatch)")
+    ap.add_argument("--only", choices=["dispatch"], help="run one section only")
     args = ap.parse_args(argv)
+    results = Path(__file__).parent / "results"
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     wanted = args.cases.split(",")
     cases = [c for c in SUITE if c.name in wanted]
@@ -208,6 +213,14 @@ def main(argv=None):
 
     info = machine()
     print(f"machine: {info}", file=sys.stderr)
+    disp = dispatch_table(cases)
+    if args.only == "dispatch":
+        print_dispatch(disp)
+        out = Path(args.out or results / "dispatch.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"machine": info, "dispatch": disp}, indent=1))
+        print(f"\nwrote {out}", file=sys.stderr)
+        return
     rows = bulk(cases, sizes, args.budget)
     comp = compile_times(cases)
     disk = disk_cache_times()
@@ -235,10 +248,19 @@ def main(argv=None):
     for key, v in scal.items():
         print(f"| {key} | {v * 1e9:.0f} |")
 
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"machine": info, "bulk": rows, "compile": comp, "disk_cache": disk,
-                                          "scalar_call_seconds": scal}, indent=1))
-    print(f"\nwrote {args.out}", file=sys.stderr)
+    print_dispatch(disp)
+
+    out = Path(args.out or results / "latest.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": info, "bulk": rows, "compile": comp, "disk_cache": disk,
+                               "scalar_call_seconds": scal, "dispatch": disp}, indent=1))
+    print(f"\nwrote {out}", file=sys.stderr)
+
+
+def print_dispatch(rows):
+    print("\n## Tier dispatch: auto against each fixed tier (compile + run, best of repeats)\n")
+    print(markdown(rows))
+    print(f"\n{summary(rows)}")
 
 
 if __name__ == "__main__":

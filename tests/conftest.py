@@ -3,6 +3,11 @@ import tempfile
 
 # The LLVM tier's disk cache goes to a fresh directory per test session, never ~/.cache.
 os.environ["ALKAHEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="alkahest-test-cache-")
+# Tier decisions use the shipped calibration, never one the developer made for their machine,
+# and no tier override from the environment leaks in.
+os.environ["ALKAHEST_CALIBRATION"] = "default"
+for _var in ("ALKAHEST_TIER", "ALKAHEST_DISABLE_TIERS", "ALKAHEST_TIERUP"):
+    os.environ.pop(_var, None)
 
 import pytest
 from hypothesis import settings

@@ -42,7 +42,8 @@ struct Dispatch {
 /// `numpy_eval` for arrays.
 #[pyclass(name = "CompiledFn", module = "alkahest._native", frozen, weakref)]
 pub struct PyCompiledFn {
-    active: ArcSwap<Active>,
+    /// Shared with background compiles, which install their code here.
+    active: Arc<ArcSwap<Active>>,
     tape: Arc<Tape>,
     var_names: Vec<String>,
     dispatch: OnceLock<Dispatch>,
@@ -52,7 +53,12 @@ const STACK_ARGS: usize = 16;
 
 impl PyCompiledFn {
     fn with(active: Active, tape: Arc<Tape>, var_names: Vec<String>) -> Self {
-        PyCompiledFn { active: ArcSwap::from_pointee(active), tape, var_names, dispatch: OnceLock::new() }
+        PyCompiledFn {
+            active: Arc::new(ArcSwap::from_pointee(active)),
+            tape,
+            var_names,
+            dispatch: OnceLock::new(),
+        }
     }
 
     fn meter(&self) -> Option<(&Py<PyAny>, &WorkMeter)> {
@@ -323,6 +329,58 @@ impl PyCompiledFn {
         }
         self.active.store(other.active.load_full());
         Ok(())
+    }
+
+    /// Compiles this function's tape with Cranelift on a new native thread, which never
+    /// needs the GIL to compile or install (calls keep running meanwhile), and installs
+    /// it if the function still runs one of the tiers in `replaces`. Then, if Python is
+    /// still running, calls `on_done(seconds, error_or_None, installed)`. Internal (tier-up).
+    fn _compile_cranelift_in_background(
+        &self,
+        vector_math: bool,
+        replaces: Vec<String>,
+        on_done: Py<PyAny>,
+    ) -> PyResult<()> {
+        let (slot, tape) = (self.active.clone(), self.tape.clone());
+        let work = move || {
+            let start = std::time::Instant::now();
+            let compiled = alkahest_cranelift::compile(tape, vector_math);
+            let seconds = start.elapsed().as_secs_f64();
+            let (error, installed) = match compiled {
+                Ok(kernel) => {
+                    let new = Arc::new(Active {
+                        kernel: Arc::new(kernel),
+                        tier: "cranelift".into(),
+                        fallback_reason: None,
+                        backend: None,
+                    });
+                    let mut installed = false;
+                    slot.rcu(|cur| {
+                        installed = replaces.contains(&cur.tier);
+                        if installed {
+                            new.clone()
+                        } else {
+                            cur.clone()
+                        }
+                    });
+                    (None, installed)
+                }
+                Err(e) => (Some(e.to_string()), false),
+            };
+            let reported = Python::try_attach(|py| {
+                if let Err(e) = on_done.call1(py, (seconds, error, installed)) {
+                    e.write_unraisable(py, None);
+                }
+            });
+            if reported.is_none() {
+                std::mem::forget(on_done); // Python is gone: nothing may be released
+            }
+        };
+        std::thread::Builder::new()
+            .name("alkahest-tierup-cranelift".into())
+            .spawn(work)
+            .map(|_| ())
+            .map_err(|e| PyValueError::new_err(format!("could not start a compile thread: {e}")))
     }
 
     /// Mean seconds per scalar evaluation at `args` over `reps` calls, measured in Rust

@@ -1,0 +1,118 @@
+"""How well ``tier="auto"`` chooses: total time (compile + run) of auto against every
+fixed tier, for each suite case in bulk at several sizes and in scalar-call loops.
+
+A cell is one fresh compile (no in-memory or disk cache) plus one ``numpy_eval`` over
+``n`` points, or plus a Python loop of ``calls`` scalar calls. Auto gets no hint
+(``CompileConfig()``): bulk calls decide from their size, loops tier up as they run.
+Each configuration's time is the best of several repeats; background tier-up compiles
+are waited for between repeats (they are part of a repeat only while it runs).
+
+    python benchmarks/run.py --only dispatch
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Dict, List
+
+import numpy as np
+
+import alkahest as ak
+from alkahest.dispatch import wait_for_tier_ups
+
+SIZES = (10, 1_000, 100_000, 10_000_000)
+LOOPS = (1, 100, 100_000)
+WITHIN = 1.25  # acceptance: auto within 1.25x of the best fixed tier ...
+SHARE = 0.90  # ... in at least 90% of the cells
+NEVER_WORSE = 2.0
+
+
+def _settle() -> None:
+    """Waits for background tier-up compiles so they do not slow the next repeat."""
+    wait_for_tier_ups(timeout=60)
+
+
+def _repeats(seconds: float) -> int:
+    return 15 if seconds < 1e-3 else 7 if seconds < 0.05 else 3
+
+
+def _best(run, first: float) -> float:
+    best = first
+    for _ in range(_repeats(first) - 1):
+        best = min(best, run())
+    return best
+
+
+def _cell(expr, vars, work) -> Dict[str, float]:
+    """Best total seconds of each configuration for one piece of ``work(f)``."""
+    configs = {t: ak.CompileConfig(tier=t, cache_dir=False) for t in ak.AVAILABLE_TIERS}
+    configs["auto"] = ak.CompileConfig(cache_dir=False)
+    out = {}
+    for name, config in configs.items():
+        def run():
+            t0 = time.perf_counter()
+            f = ak.compile_expr(expr, vars, config, cache=False)
+            work(f)
+            elapsed = time.perf_counter() - t0
+            _settle()
+            run.tier = f.tier
+            return elapsed
+
+        run()  # warm: first compile of a shape, page faults of fresh outputs
+        out[name] = _best(run, run())
+        if name == "auto":
+            out["auto_tier"] = run.tier
+    return out
+
+
+def dispatch_table(cases, seed: int = 42) -> List[dict]:
+    """One row per (case, situation): every configuration's seconds and auto's ratio."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for case in cases:
+        expr, vars = case.build(ak.ExprPool())
+        for n in SIZES:
+            arrays = case.inputs(rng, n)
+            t = _cell(expr, vars, lambda f: ak.numpy_eval(f, *arrays))
+            rows.append(_row(case.name, f"bulk n={n:.0e}", t))
+        point = [float(a[0]) for a in case.inputs(rng, 1)]
+        for calls in LOOPS:
+            def loop(f, calls=calls):
+                for _ in range(calls):
+                    f(*point)
+
+            t = _cell(expr, vars, loop)
+            rows.append(_row(case.name, f"scalar x{calls:.0e}", t))
+    return rows
+
+
+def _row(case: str, situation: str, t: Dict[str, float]) -> dict:
+    fixed = {k: v for k, v in t.items() if k in ak.AVAILABLE_TIERS}
+    best = min(fixed, key=fixed.__getitem__)
+    row = {"case": case, "situation": situation, "seconds": fixed, "auto_seconds": t["auto"],
+           "auto_tier": t["auto_tier"], "best_tier": best, "ratio": t["auto"] / fixed[best]}
+    print(f"  {case:15s} {situation:16s} best {best:11s} {fixed[best] * 1e3:10.3f} ms  auto "
+          f"({row['auto_tier']}) {t['auto'] * 1e3:10.3f} ms  ratio {row['ratio']:.2f}", file=sys.stderr)
+    return row
+
+
+def markdown(rows: List[dict]) -> str:
+    tiers = [t for t in ak.AVAILABLE_TIERS]
+    lines = ["| case | situation | " + " | ".join(f"{t} (ms)" for t in tiers) + " | auto (ms) | auto ended on | auto / best |",
+             "|" + "---|" * (len(tiers) + 5)]
+    for r in rows:
+        cells = [f"{'**' if t == r['best_tier'] else ''}{r['seconds'][t] * 1e3:.3f}{'**' if t == r['best_tier'] else ''}" for t in tiers]
+        lines.append(f"| {r['case']} | {r['situation']} | " + " | ".join(cells)
+                     + f" | {r['auto_seconds'] * 1e3:.3f} | {r['auto_tier']} | {r['ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def summary(rows: List[dict]) -> str:
+    ratios = [r["ratio"] for r in rows]
+    within = sum(r <= WITHIN for r in ratios)
+    worst = max(rows, key=lambda r: r["ratio"])
+    ok = within >= SHARE * len(rows) and worst["ratio"] <= NEVER_WORSE
+    return (f"auto within {WITHIN}x of the best fixed tier in {within} of {len(rows)} cells "
+            f"({within / len(rows):.0%}; target >= {SHARE:.0%}); worst {worst['ratio']:.2f}x "
+            f"({worst['case']}, {worst['situation']}; target <= {NEVER_WORSE}x): {'MET' if ok else 'NOT MET'}")
