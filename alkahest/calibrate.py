@@ -30,11 +30,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _native
-from .compile import compile_tier
 from .config import AVAILABLE_TIERS, KNOWN_TIERS, CompileConfig
 from .costmodel import FORMAT, CostModel, Features, user_path
 
-N_POINTS = 1 << 14
+N_POINTS = 1 << 14  # per-operation costs: arrays that stay in cache
+N_LARGE = 1 << 20  # memory-bound sizes: where the tiers' per-point costs drift apart
 # Uses of the measured operation per expression: few enough that the LLVM tier fuses
 # them in one loop (more calls run in stages), as in most expressions people write.
 ONE = 4
@@ -129,9 +129,12 @@ def _best(fn: Callable[[], object], repeats: int) -> float:
 
 
 def _compile(e: Expression, tier: str, vector_math: bool = True, opt_level: int = 2):
+    """The function and the seconds from expression to callable (lowering included)."""
+    from .api import compile_expr
+
     config = CompileConfig(tier=tier, vector_math=vector_math, opt_level=opt_level, cache_dir=False)
     t0 = time.perf_counter()
-    f = compile_tier(e.tape, e.names, config, tier)
+    f = compile_expr(e.outputs, e.symbols, config, cache=False)
     return f, time.perf_counter() - t0
 
 
@@ -154,7 +157,7 @@ def _op_rows(exprs: Sequence[Expression]) -> List[Dict[str, float]]:
     for e in exprs:
         f = e.features
         row = {"point": 1.0, "input": float(f.n_inputs), "output": float(f.n_outputs)}
-        row.update({op: float(c) for op, c in f.counts})
+        row.update({op: float(c) for op, c in f.counts.items()})
         rows.append(row)
     return rows
 
@@ -183,6 +186,25 @@ def measure_bulk(exprs: Sequence[Expression], tier: str, vector_math: bool, repe
     costs = _fit(rows, times, keys)
     base = {k: costs.pop(k) for k in ("point", "input", "output")}
     return {"call": call, **base, "ops": _with_default(costs)}
+
+
+def measure_large(exprs: Sequence[Expression], tier: str, small: Dict[str, object], repeats: int) -> Dict[str, float]:
+    """Per-point costs at ``N_LARGE`` points: ``scale`` times the small-size operation
+    costs plus per-point, per-input and per-output terms (memory traffic), fitted."""
+    from .batch import numpy_eval
+
+    rows, times = [], []
+    ops = small["ops"]
+    for e in exprs:
+        f, _ = _compile(e, tier, True)
+        arrays = _arrays(e, N_LARGE)
+        numpy_eval(f, *arrays)
+        # Fresh outputs, as numpy_eval makes them: page faults are part of the cost.
+        times.append(max(_best(lambda: numpy_eval(f, *arrays), repeats) - small["call"], 0.0) / N_LARGE)
+        feats = e.features
+        op_sum = sum(c * ops.get(op, ops["default"]) for op, c in feats.counts.items())
+        rows.append({"scale": op_sum, "point": 1.0, "input": float(feats.n_inputs), "output": float(feats.n_outputs)})
+    return {"n": N_LARGE, **_fit(rows, times, ("scale", "point", "input", "output"))}
 
 
 def measure_scalar(exprs: Sequence[Expression], tier: str, repeats: int, python_call: float) -> Dict[str, object]:
@@ -249,7 +271,7 @@ def llvm_startup(repeats: int) -> float:
 def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) -> dict:
     """Measures every constant of the cost model; returns the calibration as a dict."""
     start = time.perf_counter()
-    repeats = 2 if quick else 5
+    repeats = 2 if quick else 9
     pool = _native_pool()
     exprs = expressions(pool)
     sizes = (1, 40, 160) if quick else (1, 40, 160, 400)
@@ -272,10 +294,11 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
         else:
             result["compile"][t] = measure_compile(compile_set, t, 2, repeats)
         log(f"{t}: bulk")
-        result["bulk_vector_math"][t] = measure_bulk(exprs, t, True, repeats)
+        vm = measure_bulk(exprs, t, True, repeats)
+        vm["large"] = measure_large(exprs[:: 2 if quick else 1], t, vm, max(2, repeats // 2))
+        result["bulk_vector_math"][t] = vm
         libm = measure_bulk(libm_exprs, t, False, repeats)
-        vm = result["bulk_vector_math"][t]
-        result["bulk_libm"][t] = {**libm, "ops": _with_default({**vm["ops"], **libm["ops"]})}
+        result["bulk_libm"][t] = {**libm, "ops": _with_default({**vm["ops"], **libm["ops"]}), "large": vm["large"]}
         log(f"{t}: scalar")
         result["scalar"][t] = measure_scalar(exprs, t, repeats, python_call)
     _fill_missing_tiers(result)

@@ -7,6 +7,9 @@ For a tape with ``c_op`` instructions of each kind, ``i`` inputs, ``o`` outputs 
                                                                    + startup once per process)
     scalar call(T) = call + Σ c_op · scalar[op]                    (one f(...) from Python)
     bulk(T, n)     = bulk_call + n / threads · (point + i · input + o · output + Σ c_op · bulk[op])
+                     for arrays that stay in cache (n ≤ 16 Ki); at 1 Mi points and beyond,
+                     large.point + i · large.input + o · large.output + large.scale · Σ c_op · bulk[op]
+                     (memory traffic and page faults), interpolated in log n between
 
 ``bulk[op]`` has one table for ``vector_math=True`` and one for libm. An op missing from a
 table costs its ``default``. The constants come from a calibration file written by
@@ -27,11 +30,14 @@ measured on the machine it was developed on. Which file is read:
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+import numpy as np
 
 from . import _native
 from .errors import CalibrationError
@@ -42,6 +48,8 @@ SHIPPED = Path(__file__).with_name("calibration.json")
 
 #: Points per parallel chunk in the runner: below two chunks bulk calls run on one thread.
 PARALLEL_CHUNK = 1 << 14
+#: Bulk calls up to this many points run with their arrays in cache (calibration size).
+SMALL_N = 1 << 14
 
 
 def user_path() -> Path:
@@ -59,31 +67,51 @@ def calibration_path() -> Path:
     return user if user.is_file() else SHIPPED
 
 
-@dataclass(frozen=True)
-class Features:
-    """What the model needs to know about a tape."""
-
-    n_inputs: int
-    n_outputs: int
-    n_ops: int
-    n_vector_calls: int
-    counts: Tuple[Tuple[str, int], ...]
-
-    @classmethod
-    def of(cls, tape: "_native.Tape") -> "Features":
-        counts = tape.op_counts()
-        calls = sum(c for op, c in counts.items() if op in _vector_ops())
-        return cls(tape.n_inputs, tape.n_outputs, tape.n_ops, calls, tuple(sorted(counts.items())))
-
-
+OP_KINDS: Tuple[str, ...] = tuple(_native.op_kinds())
 _VECTOR_OPS: Optional[frozenset] = None
 
 
 def _vector_ops() -> frozenset:
+    """Op kinds bulk evaluation runs through vector math (libmvec) on this machine."""
     global _VECTOR_OPS
     if _VECTOR_OPS is None:
         _VECTOR_OPS = frozenset(_native.vector_math_functions())
     return _VECTOR_OPS
+
+
+class Features:
+    """What the model needs to know about a tape: ``vector`` is ``[1, inputs, outputs,
+    count of each op kind in OP_KINDS order]``, so each prediction is one dot product."""
+
+    __slots__ = ("vector",)
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+
+    @classmethod
+    def of(cls, tape: "_native.Tape") -> "Features":
+        return cls(np.array([1, tape.n_inputs, tape.n_outputs, *tape.op_count_vector()], dtype=float))
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.vector[1])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.vector[2])
+
+    @property
+    def n_ops(self) -> int:
+        return int(self.vector[3:].sum())
+
+    @property
+    def counts(self) -> Dict[str, int]:
+        return {op: int(c) for op, c in zip(OP_KINDS, self.vector[3:]) if c}
+
+    @property
+    def n_vector_calls(self) -> int:
+        vector_ops = _vector_ops()
+        return sum(c for op, c in self.counts.items() if op in vector_ops)
 
 
 @dataclass(frozen=True)
@@ -93,12 +121,24 @@ class TierCost:
     tier: str
     compile_s: float
     call_s: float  # one scalar call f(...), Python call included
-    point_s: float  # one point of bulk evaluation on one thread
+    point_s: float  # one point of bulk evaluation on one thread, arrays in cache
     bulk_call_s: float  # fixed cost of one numpy_eval call
+    large_point_s: float = 0.0  # one point when arrays are large (memory-bound); 0: as point_s
+    large_n: int = 1 << 20
+
+    def point_at(self, n: int) -> float:
+        """Seconds per point of a bulk call over ``n`` points: the in-cache cost up to
+        16 Ki points, the large-array cost from ``large_n`` on, log-linear between."""
+        if not self.large_point_s or n <= SMALL_N:
+            return self.point_s
+        if n >= self.large_n:
+            return self.large_point_s
+        w = (math.log2(n) - math.log2(SMALL_N)) / (math.log2(self.large_n) - math.log2(SMALL_N))
+        return (1 - w) * self.point_s + w * self.large_point_s
 
     def bulk_s(self, n: int, threads: int = 1) -> float:
         """One bulk call over ``n`` points on up to ``threads`` threads."""
-        return self.bulk_call_s + n * self.point_s / effective_threads(n, threads)
+        return self.bulk_call_s + n * self.point_at(n) / effective_threads(n, threads)
 
     def run_s(self, points: int = 0, calls: int = 0, threads: int = 1) -> float:
         """``calls`` scalar calls plus one bulk call over ``points`` points (if any)."""
@@ -123,6 +163,7 @@ class CostModel:
         self.calibration = calibration
         self.source = source
         self._check()
+        self._tables: Dict[tuple, tuple] = {}
 
     def _check(self) -> None:
         c = self.calibration
@@ -189,30 +230,50 @@ class CostModel:
         return self.predict_all(features, (tier,), vector_math, opt_level)[tier]
 
     def predict_all(self, features: Features, tiers: Iterable[str], vector_math: bool = True, opt_level: int = 2) -> Dict[str, TierCost]:
-        """:meth:`predict` for each of ``tiers`` (the hot path of dispatch: kept lean)."""
-        c = self.calibration
-        bulk_section = c["bulk_vector_math" if vector_math else "bulk_libm"]
-        started = None
+        """:meth:`predict` for each of ``tiers``: one matrix-vector product (this runs
+        once per adaptive function, on cold code, so it is kept short)."""
+        tiers = tuple(tiers)
+        key = (tiers, vector_math, opt_level)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = self._table(tiers, vector_math, opt_level)
+        matrix, bulk_calls, large_ns, startup = table
+        values = (matrix @ features.vector).tolist()
+        llvm_cold = startup and not _llvm_started()
         out = {}
+        for i, tier in enumerate(tiers):
+            compile_s, call, point, large = values[4 * i: 4 * i + 4]
+            if tier == "llvm" and llvm_cold:
+                compile_s += startup
+            out[tier] = TierCost(tier, max(compile_s, 0.0), max(call, 0.0), max(point, 0.0), bulk_calls[i],
+                                 max(large, 1e-15) if large_ns[i] else 0.0, large_ns[i] or 1 << 20)
+        return out
+
+    def _table(self, tiers: Tuple[str, ...], vector_math: bool, opt_level: int):
+        """Rows (compile, call, point, large point) per tier over the feature vector."""
+        c = self.calibration
+        vector_ops = _vector_ops()
+        rows, bulk_calls, large_ns, startup = [], [], [], 0.0
         for tier in tiers:
             comp = c["compile"][tier]
-            startup = 0.0
             if tier == "llvm":
-                if started is None:
-                    started = _llvm_started()
-                startup = 0.0 if started else comp.get("startup", 0.0)
+                startup = comp.get("startup", 0.0)
                 comp = comp[str(opt_level)]
-            compile_s = startup + comp["base"] + comp["per_op"] * features.n_ops + comp["per_call"] * features.n_vector_calls
-            scalar, bulk = c["scalar"][tier], bulk_section[tier]
+            scalar = c["scalar"][tier]
+            bulk = c["bulk_vector_math" if vector_math else "bulk_libm"][tier]
             s_ops, b_ops = scalar["ops"], bulk["ops"]
-            s_default, b_default = s_ops["default"], b_ops["default"]
-            call = scalar["call"]
-            point = bulk["point"] + bulk["input"] * features.n_inputs + bulk["output"] * features.n_outputs
-            for op, n in features.counts:
-                call += n * s_ops.get(op, s_default)
-                point += n * b_ops.get(op, b_default)
-            out[tier] = TierCost(tier, max(compile_s, 0.0), max(call, 0.0), max(point, 0.0), bulk["call"])
-        return out
+            b = [b_ops.get(op, b_ops["default"]) for op in OP_KINDS]
+            rows.append([comp["base"], 0.0, 0.0] + [comp["per_op"] + (comp["per_call"] if op in vector_ops else 0.0) for op in OP_KINDS])
+            rows.append([scalar["call"], 0.0, 0.0] + [s_ops.get(op, s_ops["default"]) for op in OP_KINDS])
+            rows.append([bulk["point"], bulk["input"], bulk["output"]] + b)
+            large = bulk.get("large")
+            if large:
+                rows.append([large["point"], large["input"], large["output"]] + [large["scale"] * x for x in b])
+            else:
+                rows.append([0.0] * (3 + len(OP_KINDS)))
+            bulk_calls.append(bulk["call"])
+            large_ns.append(int(large["n"]) if large else 0)
+        return np.array(rows), bulk_calls, large_ns, startup
 
 
 def _llvm_started() -> bool:

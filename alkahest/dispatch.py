@@ -11,11 +11,11 @@
 
   - A bulk call (``numpy_eval``) big enough that a faster tier would pay for its own
     compile within that call compiles it first, on the calling thread, and runs on it.
-  - Otherwise the meter adds up, for the next tier, the time it would have saved. Once
-    that passes the tier's predicted compile time (the classic rent-or-buy rule, never
-    worse than twice the best choice in hindsight), the tier is compiled on a
-    background thread and swapped in atomically. Calls made meanwhile run on the old
-    tier; no call waits for the background compile.
+  - Otherwise the meter adds up, for each faster tier, the time it would have saved.
+    Once that passes half the tier's predicted compile time (a rent-or-buy rule; half,
+    because the compile runs beside the calls rather than in their way), the tier is
+    compiled on a background thread and swapped in atomically. Calls made meanwhile run
+    on the old tier; no call waits for the background compile.
 
 Every function can say why it runs where it does: ``alkahest.explain(f)``.
 
@@ -52,6 +52,10 @@ _ARM_CALL_WEIGHT, _ARM_POINT_WEIGHT, _ARM_THRESHOLD, _ARM_SYNC_POINTS = 512, 1, 
 # A bulk call compiles a faster tier first only if that is predicted to save at least
 # this share of its time: near break-even, errors in the predicted compile time dominate.
 _SYNC_MARGIN = 0.10
+# Background compiles run beside the calls (on another core, GIL released), so waiting
+# for the full break-even would only lengthen the time spent on the slower tier: a tier is
+# compiled once the predicted saving reaches this share of its compile time.
+_BACKGROUND_AT = 0.5
 _NEVER = 2**64 - 1
 _UNITS_PER_S = 1e12  # meter work units are picoseconds of predicted saving
 
@@ -237,7 +241,8 @@ class Controller:
             if self._compiling is not None:
                 return
             calls, points = self._since_install(fn)
-            ready = [(saved - compile_s, t) for t, saved, compile_s in self._savings(fn.tier, calls, points) if saved >= compile_s]
+            ready = [(saved - compile_s, t) for t, saved, compile_s in self._savings(fn.tier, calls, points)
+                     if saved >= _BACKGROUND_AT * compile_s]
             if not ready or not tierup_enabled():
                 self._rearm(fn)
                 return
@@ -282,8 +287,7 @@ class Controller:
     def _start_model(self, fn: CompiledFn) -> None:
         model, self._costs = _predictions(self._tape, self._config, usable_tiers())
         self._calibration = model.source
-        self._baseline = fn._meter()[:2]
-        self._rearm(fn)
+        self._rearm(fn)  # the work so far (on the interpreter) counts
 
     def _since_install(self, fn: CompiledFn) -> Tuple[int, int]:
         calls, points = fn._meter()[:2]
@@ -317,14 +321,20 @@ class Controller:
             per_unit = c * cur.call_s + p * cur.point_s
             for _, saved, compile_s in self._savings(current, c, p):
                 if saved > 0:
-                    due = min(due, compile_s * per_unit / saved)
+                    due = min(due, _BACKGROUND_AT * compile_s * per_unit / saved)
         if math.isinf(due):
             fn._rearm(0, 0, _NEVER, _NEVER)
             return
         # Never check again before the work has grown by half: O(log) checks in all.
         threshold = max(due, 1.5 * spent) - spent
-        n_star = min((c.compile_s / (cur.point_s - c.point_s) for t, c in self._costs.items()
-                      if _rank(t) > _rank(current) and t not in self._failed and c.point_s < cur.point_s), default=math.inf)
+        # The smallest bulk call that could pay for a compile by itself (per-point savings
+        # taken at their largest, in cache or not, so no such call is missed).
+        n_star = math.inf
+        for t, c in self._costs.items():
+            if _rank(t) > _rank(current) and t not in self._failed:
+                saving = max(cur.point_s - c.point_s, (cur.large_point_s or cur.point_s) - (c.large_point_s or c.point_s))
+                if saving > 0:
+                    n_star = min(n_star, c.compile_s / saving)
         sync = _NEVER if math.isinf(n_star) else max(1, min(_NEVER - 1, math.ceil(n_star)))
         fn._rearm(max(1, _units(cur.call_s)), max(1, _units(cur.point_s)), max(1, _units(threshold)), sync)
 

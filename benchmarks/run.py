@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 
 import alkahest as ak  # noqa: E402
-from dispatch import dispatch_table, markdown, summary  # noqa: E402
+from dispatch import dispatch_table, markdown, model_accuracy, summary  # noqa: E402
 from engines import engines, machine  # noqa: E402
 from suite import SUITE, dag_expr, scalar_case  # noqa: E402
 
@@ -261,6 +261,8 @@ def print_dispatch(rows):
     print("\n## Tier dispatch: auto against each fixed tier (compile + run, best of repeats)\n")
     print(markdown(rows))
     print(f"\n{summary(rows)}")
+    print("\n## Cost model: predicted / measured total time per fixed tier\n")
+    print(model_accuracy(rows))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ pub mod pool;
 pub mod print;
 pub mod runner;
 pub mod tape;
+pub mod tierslot;
 pub mod vecmath;
 
 pub use error::{Error, Result};
@@ -38,3 +39,4 @@ pub use op::{BinaryOp, UnaryOp};
 pub use pool::{ExprId, ExprPool, Node};
 pub use runner::{run, ArrayView};
 pub use tape::{lower, Instr, Tape, ValueId};
+pub use tierslot::TierSlot;

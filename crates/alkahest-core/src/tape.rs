@@ -34,7 +34,27 @@ pub enum Instr {
     Select(ValueId, ValueId, ValueId),
 }
 
+/// Names of the kinds of computing instructions, in the order of
+/// [`Tape::op_count_vector`]: the unary ops, the binary ops, `"powi"`, `"select"`.
+pub fn op_kinds() -> Vec<&'static str> {
+    let unary = UnaryOp::ALL.iter().map(|op| op.name());
+    let binary = BinaryOp::ALL.iter().map(|op| op.name());
+    unary.chain(binary).chain(["powi", "select"]).collect()
+}
+
 impl Instr {
+    /// Index of the instruction's kind in [`op_kinds`]; None for inputs and constants.
+    pub fn op_kind(&self) -> Option<usize> {
+        let (nu, nb) = (UnaryOp::ALL.len(), BinaryOp::ALL.len());
+        match *self {
+            Instr::Input(_) | Instr::Const(_) => None,
+            Instr::Unary(op, _) => Some(op as usize),
+            Instr::Binary(op, ..) => Some(nu + op as usize),
+            Instr::PowI(..) => Some(nu + nb),
+            Instr::Select(..) => Some(nu + nb + 1),
+        }
+    }
+
     /// Values read by the instruction.
     pub fn operands(&self) -> impl Iterator<Item = ValueId> {
         let (n, ops) = match *self {
@@ -90,21 +110,21 @@ impl Tape {
         self.instrs.iter().filter(|i| !matches!(i, Instr::Input(_) | Instr::Const(_))).count()
     }
 
-    /// How many instructions of each kind compute something, by op name (`"add"`,
-    /// `"sin"`, `"powi"`, `"select"`, ...): what the cost model prices.
-    pub fn op_counts(&self) -> Vec<(&'static str, usize)> {
-        let mut counts: Vec<(&'static str, usize)> = Vec::new();
-        for ins in &self.instrs {
-            if matches!(ins, Instr::Input(_) | Instr::Const(_)) {
-                continue;
-            }
-            let name = ins.op_name();
-            match counts.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, c)) => *c += 1,
-                None => counts.push((name, 1)),
-            }
+    /// How many instructions of each kind compute something, indexed like
+    /// [`op_kinds`]: what the cost model prices.
+    pub fn op_count_vector(&self) -> Vec<u32> {
+        let mut counts = vec![0u32; op_kinds().len()];
+        for k in self.instrs.iter().filter_map(Instr::op_kind) {
+            counts[k] += 1;
         }
         counts
+    }
+
+    /// The nonzero entries of [`Tape::op_count_vector`] by op name (`"add"`, `"sin"`, ...).
+    pub fn op_counts(&self) -> Vec<(&'static str, usize)> {
+        let names = op_kinds();
+        let counts = self.op_count_vector();
+        names.into_iter().zip(counts).filter(|(_, c)| *c > 0).map(|(n, c)| (n, c as usize)).collect()
     }
 
     fn compute_last_use(&mut self) {
@@ -332,6 +352,27 @@ mod tests {
         assert_eq!(t.instrs[1], Instr::Input(1));
         assert_eq!(t.last_use[2], 4, "sin is last read by the mul:\n{t}");
         assert_eq!(t.last_use[3], 5, "outputs live to the end");
+    }
+
+    #[test]
+    fn op_counts_name_every_computing_instruction() {
+        let p = ExprPool::new();
+        let x = p.symbol("x").unwrap();
+        let s = p.unary(UnaryOp::Sin, x).unwrap();
+        let a = p.binary(BinaryOp::Add, s, x).unwrap();
+        let m = p.binary(BinaryOp::Mul, a, s).unwrap();
+        let t = lower(&p, &[m], &[x]).unwrap();
+        let mut counts = t.op_counts();
+        counts.sort();
+        assert_eq!(counts, vec![("add", 1), ("mul", 1), ("sin", 1)]);
+        let kinds = op_kinds();
+        assert_eq!(kinds.len(), UnaryOp::ALL.len() + BinaryOp::ALL.len() + 2);
+        assert_eq!(t.op_count_vector().iter().sum::<u32>() as usize, t.n_ops());
+        for ins in &t.instrs {
+            if let Some(k) = ins.op_kind() {
+                assert_eq!(kinds[k], ins.op_name());
+            }
+        }
     }
 
     #[test]

@@ -2,15 +2,14 @@
 //! in Rust for speed and bulk calls through the core runner with the GIL released.
 //!
 //! The kernel a function runs can be replaced while it is in use (tier-up): it sits in
-//! an `ArcSwap`, every call runs on the one it loaded, and an adaptive function's calls
+//! a `TierSlot`, every call runs on the one it loaded, and an adaptive function's calls
 //! feed a `WorkMeter` whose reports go to its controller (`alkahest.dispatch`).
 
 use std::sync::{Arc, OnceLock};
 
 use alkahest_core::meter::WorkMeter;
 use alkahest_core::runner::{self, ArrayView};
-use alkahest_core::{BulkFn, Interpreter, Kernel, NativeKernel, ScalarFn, Tape};
-use arc_swap::ArcSwap;
+use alkahest_core::{BulkFn, Interpreter, Kernel, NativeKernel, ScalarFn, Tape, TierSlot};
 use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
@@ -43,7 +42,7 @@ struct Dispatch {
 #[pyclass(name = "CompiledFn", module = "alkahest._native", frozen, weakref)]
 pub struct PyCompiledFn {
     /// Shared with background compiles, which install their code here.
-    active: Arc<ArcSwap<Active>>,
+    active: Arc<TierSlot<Active>>,
     tape: Arc<Tape>,
     var_names: Vec<String>,
     dispatch: OnceLock<Dispatch>,
@@ -53,12 +52,7 @@ const STACK_ARGS: usize = 16;
 
 impl PyCompiledFn {
     fn with(active: Active, tape: Arc<Tape>, var_names: Vec<String>) -> Self {
-        PyCompiledFn {
-            active: Arc::new(ArcSwap::from_pointee(active)),
-            tape,
-            var_names,
-            dispatch: OnceLock::new(),
-        }
+        PyCompiledFn { active: Arc::new(TierSlot::new(active)), tape, var_names, dispatch: OnceLock::new() }
     }
 
     fn meter(&self) -> Option<(&Py<PyAny>, &WorkMeter)> {
@@ -153,7 +147,7 @@ fn array<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<
 impl PyCompiledFn {
     #[pyo3(signature = (*args))]
     fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        let active = self.active.load();
+        let active = self.active.get();
         let (n_in, n_out) = (active.kernel.n_inputs(), active.kernel.n_outputs());
         let mut stack_in = [0.0f64; STACK_ARGS];
         let mut stack_out = [0.0f64; STACK_ARGS];
@@ -173,7 +167,6 @@ impl PyCompiledFn {
         };
         self.fill_args(py, args, vals)?;
         active.kernel.eval(vals, out);
-        drop(active);
         if let Some((controller, meter)) = self.meter() {
             if meter.add_calls(1) {
                 Self::notify(py, controller, "on_threshold", ());
@@ -248,7 +241,7 @@ impl PyCompiledFn {
             }
         }
         let job = Job { inputs: views, shape, outputs: outs };
-        let kernel = self.active.load().kernel.clone();
+        let kernel = self.active.get().kernel.clone();
         let result = py.detach(move || {
             let job = job;
             // SAFETY: views and outputs describe live NumPy arrays checked above.
@@ -261,13 +254,13 @@ impl PyCompiledFn {
     /// (an adaptive function's tier changes as it tiers up).
     #[getter]
     fn tier(&self) -> String {
-        self.active.load().tier.clone()
+        self.active.get().tier.clone()
     }
 
     /// Why a faster tier was not used, if one was asked for and failed; else None.
     #[getter]
     fn fallback_reason(&self) -> Option<String> {
-        self.active.load().fallback_reason.clone()
+        self.active.get().fallback_reason.clone()
     }
 
     #[getter]
@@ -327,7 +320,7 @@ impl PyCompiledFn {
         if *other.tape != *self.tape {
             return Err(PyValueError::new_err("can only install code compiled from the same tape"));
         }
-        self.active.store(other.active.load_full());
+        self.active.install_if(other.active.get_arc(), |_| true);
         Ok(())
     }
 
@@ -354,16 +347,7 @@ impl PyCompiledFn {
                         fallback_reason: None,
                         backend: None,
                     });
-                    let mut installed = false;
-                    slot.rcu(|cur| {
-                        installed = replaces.contains(&cur.tier);
-                        if installed {
-                            new.clone()
-                        } else {
-                            cur.clone()
-                        }
-                    });
-                    (None, installed)
+                    (None, slot.install_if(new, |cur| replaces.contains(&cur.tier)))
                 }
                 Err(e) => (Some(e.to_string()), false),
             };
@@ -389,7 +373,7 @@ impl PyCompiledFn {
         if args.len() != self.tape.n_inputs {
             return Err(self.arity_error(py, args.len()));
         }
-        let kernel = self.active.load().kernel.clone();
+        let kernel = self.active.get().kernel.clone();
         Ok(py.detach(move || alkahest_core::time_eval(kernel.as_ref(), &args, reps)))
     }
 
@@ -402,7 +386,7 @@ impl PyCompiledFn {
     /// What this function runs, as text: the tape listing for the interpreter, Cranelift
     /// IR (CLIF) for the Cranelift tier, optimised LLVM IR for the LLVM tier.
     fn source(&self, py: Python<'_>) -> PyResult<String> {
-        let active = self.active.load_full();
+        let active = self.active.get();
         if let Some(backend) = &active.backend {
             return backend.call_method0(py, "source")?.extract(py);
         }
@@ -414,13 +398,13 @@ impl PyCompiledFn {
     /// tier's module), else None.
     #[getter]
     fn backend(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.active.load().backend.as_ref().map(|b| b.clone_ref(py))
+        self.active.get().backend.as_ref().map(|b| b.clone_ref(py))
     }
 
     /// Tier-specific inspection methods (`f.llvm_ir()`, `f.asm()` on the LLVM tier) are
     /// the backend's; other names raise AttributeError.
     fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-        let active = self.active.load_full();
+        let active = self.active.get();
         if !name.starts_with('_') {
             if let Some(backend) = &active.backend {
                 if let Ok(attr) = backend.getattr(py, name) {
@@ -447,7 +431,7 @@ impl PyCompiledFn {
             self.signature(),
             n_out,
             if n_out == 1 { "" } else { "s" },
-            self.active.load().tier,
+            self.active.get().tier,
             if self.meter().is_some() { " (adaptive)" } else { "" },
             self.tape.n_ops()
         )

@@ -17,6 +17,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expr::apply, m)?)?;
     m.add_function(wrap_pyfunction!(expr::horner, m)?)?;
     m.add_function(wrap_pyfunction!(tape::lower, m)?)?;
+    m.add_function(wrap_pyfunction!(tape::op_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(tape::emit_c, m)?)?;
     m.add_function(wrap_pyfunction!(tape::to_stablehlo, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::compile_interpreter, m)?)?;

@@ -78,6 +78,11 @@ impl PyTape {
         self.inner.op_counts().into_iter().collect()
     }
 
+    /// Counts of each kind of computing instruction, in the order of `op_kinds()`.
+    fn op_count_vector(&self) -> Vec<u32> {
+        self.inner.op_count_vector()
+    }
+
     /// The staged bulk plan native tiers share (see `alkahest_core::plan`), as plain data:
     /// `{"stages": [("fused", [values]) | ("vector", value, op, src)], "buffer_of":
     /// [buffer or None per value], "stores": [[values stored by each stage]],
@@ -193,4 +198,10 @@ pub fn lower(
     }
     let tape = alkahest_core::lower(&pool, &out_ids, &in_ids).py_err(py)?;
     Ok(PyTape { inner: Arc::new(tape) })
+}
+
+/// Names of the kinds of computing instructions, in the order of `Tape.op_count_vector()`.
+#[pyfunction]
+pub fn op_kinds() -> Vec<&'static str> {
+    alkahest_core::tape::op_kinds()
 }
