@@ -128,11 +128,11 @@ def _best(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def _compile(e: Expression, tier: str, vector_math: bool = True, opt_level: int = 2):
+def _compile(e: Expression, tier: str, vector_math: bool = True, opt_level: int = 2, cache_dir=False):
     """The function and the seconds from expression to callable (lowering included)."""
     from .api import compile_expr
 
-    config = CompileConfig(tier=tier, vector_math=vector_math, opt_level=opt_level, cache_dir=False)
+    config = CompileConfig(tier=tier, vector_math=vector_math, opt_level=opt_level, cache_dir=cache_dir)
     t0 = time.perf_counter()
     f = compile_expr(e.outputs, e.symbols, config, cache=False)
     return f, time.perf_counter() - t0
@@ -238,13 +238,29 @@ def python_call_overhead(pool, repeats: int) -> float:
     return max(0.0, per_call - f._time_eval([0.5], n))
 
 
-def measure_compile(exprs: Sequence[Expression], tier: str, opt_level: int, repeats: int) -> Dict[str, float]:
+def measure_compile(exprs: Sequence[Expression], tier: str, opt_level: int, repeats: int,
+                    samples: Optional[list] = None) -> Dict[str, float]:
+    """Fitted compile-time constants; each measurement ``[ops, vector calls, seconds]``
+    is appended to ``samples``."""
     rows, times = [], []
     for e in exprs:
         best = min(_compile(e, tier, opt_level=opt_level)[1] for _ in range(repeats))
         f = e.features
         rows.append({"base": 1.0, "per_op": float(f.n_ops), "per_call": float(f.n_vector_calls)})
         times.append(best)
+        if samples is not None:
+            samples.append([f.n_ops, f.n_vector_calls, best])
+    return _fit(rows, times, ("base", "per_op", "per_call"))
+
+
+def measure_disk_cache(exprs: Sequence[Expression], repeats: int) -> Dict[str, float]:
+    """LLVM compile time when the disk cache has the object code (fit like compile)."""
+    rows, times = [], []
+    with tempfile.TemporaryDirectory(prefix="alkahest-calibrate-") as tmp:
+        for e in exprs:
+            _compile(e, "llvm", cache_dir=tmp)  # writes the entry
+            times.append(min(_compile(e, "llvm", cache_dir=tmp)[1] for _ in range(repeats)))
+            rows.append({"base": 1.0, "per_op": float(e.features.n_ops), "per_call": float(e.features.n_vector_calls)})
     return _fit(rows, times, ("base", "per_op", "per_call"))
 
 
@@ -282,17 +298,21 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
     python_call = python_call_overhead(pool, repeats)
     vector_ops = set(_native.vector_math_functions())
     libm_exprs = [e for e in exprs if e.name.startswith("frame") or e.name in vector_ops]
-    result: dict = {"format": FORMAT, "compile": {}, "scalar": {}, "bulk_vector_math": {}, "bulk_libm": {}}
+    result: dict = {"format": FORMAT, "compile": {}, "scalar": {}, "bulk_vector_math": {}, "bulk_libm": {},
+                    "samples": {"compile": {}}}
     for t in tiers:
         log(f"{t}: compile")
+        samples = result["samples"]["compile"][t] = []
         if t == "llvm":
             result["compile"][t] = {
-                str(level): measure_compile(compile_set if level == 2 else compile_set[::2], t, level, repeats)
+                str(level): measure_compile(compile_set if level == 2 else compile_set[::2], t, level, repeats,
+                                            samples if level == 2 else None)
                 for level in range(4)
             }
             result["compile"][t]["startup"] = llvm_startup(repeats)
+            result["compile"][t]["cached"] = measure_disk_cache(compile_set[::2], repeats)
         else:
-            result["compile"][t] = measure_compile(compile_set, t, 2, repeats)
+            result["compile"][t] = measure_compile(compile_set, t, 2, repeats, samples)
         log(f"{t}: bulk")
         vm = measure_bulk(exprs, t, True, repeats)
         vm["large"] = measure_large(exprs[:: 2 if quick else 1], t, vm, max(2, repeats // 2))
@@ -345,12 +365,63 @@ def write(calibration: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def markdown(cal: dict) -> str:
+    """The calibration as tables (docs/dispatch.md shows the shipped one)."""
+    tiers = [t for t in KNOWN_TIERS if t in cal["compile"]]
+    us, ns = 1e6, 1e9
+    out = ["**Compile time, expression to callable** (fit: base + per_op · ops + per_call · vector calls; "
+           "LLVM at opt_level 2):", "", "| tier | base | per op | per vector call | measured (ops, vector calls → time) |",
+           "|---|---|---|---|---|"]
+    for t in tiers:
+        c = cal["compile"][t]["2"] if t == "llvm" else cal["compile"][t]
+        pts = ", ".join(f"{int(o)}, {int(k)} → {sec * 1e3:.2f} ms" for o, k, sec in cal.get("samples", {}).get("compile", {}).get(t, []))
+        out.append(f"| {t} | {c['base'] * us:.1f} µs | {c['per_op'] * us:.2f} µs | {c['per_call'] * us:.1f} µs | {pts} |")
+    llvm = cal["compile"].get("llvm", {})
+    if "startup" in llvm:
+        out += ["", f"The first LLVM compile of a process also starts LLVM: +{llvm['startup'] * 1e3:.1f} ms."]
+    if "cached" in llvm:
+        c = llvm["cached"]
+        out += [f"When the disk cache holds the object code, an LLVM \"compile\" costs {c['base'] * 1e3:.2f} ms + "
+                f"{c['per_op'] * us:.2f} µs per op + {c['per_call'] * us:.1f} µs per vector call."]
+    picks = ["add", "mul", "div", "sqrt", "select", "powi", "exp", "log", "sin", "tanh", "pow", "atan2"]
+    for section, title in (("bulk_vector_math", "with vector math"), ("bulk_libm", "with libm only")):
+        out += ["", f"**Bulk evaluation, ns per point, one thread, {title}** (arrays in cache; "
+                "per op, and the fixed terms of each point):", "",
+                "| tier | per point | per input | per output | " + " | ".join(picks) + " |",
+                "|" + "---|" * (4 + len(picks))]
+        for t in tiers:
+            b = cal[section][t]
+            cells = [f"{b['ops'].get(op, b['ops']['default']) * ns:.2f}" for op in picks]
+            out.append(f"| {t} | {b['point'] * ns:.2f} | {b['input'] * ns:.2f} | {b['output'] * ns:.2f} | " + " | ".join(cells) + " |")
+    out += ["", "**Large arrays** (2^20 points: memory traffic and page faults of the fresh output): per point = "
+            "point + input · inputs + output · outputs + scale · (in-cache operation costs):", "",
+            "| tier | point (ns) | input (ns) | output (ns) | scale |", "|---|---|---|---|---|"]
+    for t in tiers:
+        g = cal["bulk_vector_math"][t].get("large")
+        if g:
+            out.append(f"| {t} | {g['point'] * ns:.2f} | {g['input'] * ns:.2f} | {g['output'] * ns:.2f} | {g['scale']:.2f} |")
+    out += ["", "**Scalar call from Python, ns** (the call itself, and per op):", "",
+            "| tier | call | " + " | ".join(picks) + " |", "|" + "---|" * (2 + len(picks))]
+    for t in tiers:
+        sc = cal["scalar"][t]
+        out.append(f"| {t} | {sc['call'] * ns:.1f} | " + " | ".join(f"{sc['ops'].get(op, sc['ops']['default']) * ns:.2f}" for op in picks) + " |")
+    m = cal.get("machine", {})
+    out += ["", f"Measured on {m.get('processor', '?')} ({m.get('cpus', '?')} CPUs, vector math "
+            f"{m.get('vector_math_isa', '?')}, Python {m.get('python', '?')}) in {m.get('seconds', '?')} s."]
+    return "\n".join(out)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alkahest.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=None, help=f"where to write (default {user_path()})")
     parser.add_argument("--quick", action="store_true", help="fewer repeats: faster, noisier")
     parser.add_argument("--print", action="store_true", help="also print the calibration")
+    parser.add_argument("--markdown", type=Path, metavar="FILE",
+                        help="print FILE (a calibration) as tables and exit, measuring nothing")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     path = args.output or user_path()
     cal = calibrate(args.quick, log=lambda s: print(f"  {s}", file=sys.stderr))
     write(cal, path)

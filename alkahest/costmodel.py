@@ -276,6 +276,14 @@ class CostModel:
         return np.array(rows), bulk_calls, large_ns, startup
 
 
+    def llvm_cached_compile_s(self, features: Features) -> Optional[float]:
+        """Predicted LLVM compile time when the disk cache has the code (None: not calibrated)."""
+        c = self.calibration["compile"].get("llvm", {}).get("cached")
+        if not c:
+            return None
+        return max(0.0, c["base"] + c["per_op"] * features.n_ops + c["per_call"] * features.n_vector_calls)
+
+
 def _llvm_started() -> bool:
     """Whether this process has started LLVM already (its first compile pays for that)."""
     return _LLVM_TARGET is not None and _LLVM_TARGET.started()

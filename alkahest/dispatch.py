@@ -34,7 +34,7 @@ import math
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from ._native import CompiledFn, Tape
@@ -146,6 +146,35 @@ def _predictions(tape: Tape, config: CompileConfig, tiers: Tuple[str, ...]) -> T
     return model, model.predict_all(Features.of(tape), tiers, config.vector_math, config.opt_level)
 
 
+def _decide_with_disk_cache(tape: Tape, config: CompileConfig, model: CostModel, costs: Dict[str, TierCost],
+                            decide: Callable[[Dict[str, TierCost]], Tuple[str, Dict[str, float]]]):
+    """``decide(costs)``, and if LLVM would win were its code on disk, a look at the disk
+    cache (computing the key costs about as much as a small compile, so only then):
+    returns (costs, best, totals) with LLVM's compile priced as a load when it is there."""
+    best, totals = decide(costs)
+    llvm = costs.get("llvm")
+    if llvm is None or best == "llvm" or config.cache_dir is False:
+        return costs, best, totals
+    load_s = model.llvm_cached_compile_s(Features.of(tape))
+    if load_s is None or load_s >= llvm.compile_s:
+        return costs, best, totals
+    trial = dict(costs)
+    trial["llvm"] = replace(llvm, compile_s=load_s)
+    best2, totals2 = decide(trial)
+    if best2 != "llvm" or not _llvm_disk_cached(tape, config):
+        return costs, best, totals
+    return trial, best2, totals2
+
+
+def _llvm_disk_cached(tape: Tape, config: CompileConfig) -> bool:
+    from .backends import llvm
+
+    try:
+        return llvm.disk_cached(tape, config)
+    except (ImportError, OSError, AlkahestError):
+        return False
+
+
 class Decision:
     """How a non-adaptive function's tier was chosen (attached to it for reports)."""
 
@@ -186,11 +215,15 @@ def resolve(tape: Callable[[], Tape], config: CompileConfig) -> Resolution:
     if not config.knows_work:
         disabled_tiers()  # a bad value must fail here, not later in a tier-up
         return Resolution("auto", "adaptive: starts on the interpreter and tiers up as it is used")
-    model, costs = _predictions(tape(), config, usable_tiers())
+    lowered = tape()
+    model, costs = _predictions(lowered, config, usable_tiers())
     points, calls = config.expected_evals or 0, config.expected_calls or 0
-    tier, totals = best_tier(costs, points=points, calls=calls)
+    priced, tier, totals = _decide_with_disk_cache(
+        lowered, config, model, costs, lambda c: best_tier(c, points=points, calls=calls)
+    )
     work = ", ".join(f"{k}={v}" for k, v in (("expected_evals", config.expected_evals), ("expected_calls", config.expected_calls)) if v is not None)
-    return Resolution(tier, f"auto: least predicted compile + run time for {work}", costs, totals, model.source)
+    disk = " (LLVM's code is in the disk cache: priced as a load)" if priced is not costs else ""
+    return Resolution(tier, f"auto: least predicted compile + run time for {work}{disk}", priced, totals, model.source)
 
 
 def build(tape: Tape, names: List[str], config: CompileConfig, resolution: Resolution) -> CompiledFn:
@@ -273,7 +306,10 @@ class Controller:
             current = fn.tier
             options = {t: c for t, c in self._costs.items()
                        if t == current or (_rank(t) > _rank(current) and t not in self._failed)}
-            best, totals = best_tier(options, points=n, threads=threads, compiled=(current,))
+            _, best, totals = _decide_with_disk_cache(
+                self._tape, self._config, CostModel.load(), options,
+                lambda c: best_tier(c, points=n, threads=threads, compiled=(current,)),
+            )
             if best == current or totals[best] > (1 - _SYNC_MARGIN) * totals[current]:
                 return
             self._begin(best)

@@ -140,6 +140,25 @@ def test_auto_with_work_picks_the_least_predicted_total(trig):
     assert ak.compile_expr(*trig, ak.CompileConfig(expected_evals=1), cache=False).tier == "interpreter"
 
 
+@pytest.mark.skipif("llvm" not in ak.AVAILABLE_TIERS, reason="needs the LLVM tier")
+def test_auto_prices_llvm_as_a_load_when_the_disk_cache_has_it(calibration, trig, tmp_path):
+    cal = favour(shipped(), "llvm")
+    for level in "0123":
+        cal["compile"]["llvm"][level]["base"] = 10.0  # compiling never pays ...
+    cal["compile"]["llvm"]["cached"] = {"base": 1e-4, "per_op": 0.0, "per_call": 0.0}  # ... loading does
+    calibration(cal)
+    warm, cold = tmp_path / "warm", tmp_path / "cold"
+    ak.compile_expr(*trig, ak.CompileConfig(tier="llvm", cache_dir=warm), cache=False)  # fills the cache
+    config = ak.CompileConfig(expected_evals=10**6, cache_dir=warm)
+    f = ak.compile_expr(*trig, config, cache=False)
+    assert f.tier == "llvm" and f.backend.loaded_from_cache
+    assert "disk cache" in ak.explain(f).reason
+    g = ak.compile_expr(*trig, ak.CompileConfig(expected_evals=10**6, cache_dir=cold), cache=False)
+    assert g.tier != "llvm"
+    h = ak.compile_expr(*trig, ak.CompileConfig(expected_evals=10**6, cache_dir=False), cache=False)
+    assert h.tier != "llvm"
+
+
 # --- adaptive functions --------------------------------------------------------------
 
 

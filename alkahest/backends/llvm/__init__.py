@@ -139,6 +139,25 @@ def _jit(view, shape, opt_level: int, cache_path: Optional[Path], cached: Option
         )
 
 
+def _plan(tape, config):
+    """(view, shape, cache path) of ``tape`` under ``config``: everything but the compile."""
+    h = target.host()
+    shape = irgen.make_shape(tape.instructions(), h.width, h.vector_fns if config.vector_math else {}, config.fastmath,
+                             config.opt_level)
+    view = irgen.TapeView.of(tape, staged=shape.staged)
+    return view, shape, _cache_path(view, shape, config.opt_level, config.cache_dir)
+
+
+def disk_cached(tape, config) -> bool:
+    """Whether compiling ``tape`` under ``config`` would load object code from the disk
+    cache instead of compiling (the dispatcher asks when that changes its choice). False
+    until LLVM has started in this process: starting it costs more than the answer saves."""
+    if not target.started() or diskcache.resolve_dir(config.cache_dir) is None:
+        return False
+    path = _plan(tape, config)[2]
+    return path is not None and path.is_file()
+
+
 def compile_llvm(tape, var_names, config) -> "_native.CompiledFn":
     """Compiles ``tape`` with LLVM for this CPU. Raises :class:`CompileError` when llvmlite
     is missing or the tape cannot be compiled; the caller picks the fallback."""
@@ -146,13 +165,9 @@ def compile_llvm(tape, var_names, config) -> "_native.CompiledFn":
         target.llvm()
     except ImportError as e:
         raise CompileError(f"llvmlite is not installed ({e}); pip install llvmlite") from None
-    h = target.host()
-    shape = irgen.make_shape(tape.instructions(), h.width, h.vector_fns if config.vector_math else {}, config.fastmath,
-                             config.opt_level)
-    view = irgen.TapeView.of(tape, staged=shape.staged)
+    view, shape, cache_path = _plan(tape, config)
     try:
         irgen.check(view)
-        cache_path = _cache_path(view, shape, config.opt_level, config.cache_dir)
         cached = diskcache.load(cache_path) if cache_path is not None else None
         engine, scalar, bulk = _jit(view, shape, config.opt_level, cache_path, cached)
         if cached is not None and not (scalar and bulk):
