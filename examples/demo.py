@@ -44,3 +44,11 @@ for tier in ak.AVAILABLE_TIERS:
 
 print(f"max |alkahest - NumPy| = {np.abs(results[0] - ref).max():.2e}; tiers agree bit for bit: "
       f"{all(np.array_equal(r, results[0]) for r in results)}")
+
+# Without a tier, alkahest decides from the cost model whether this call pays for a compile.
+f = ak.compile_expr(expr, [x, y], cache=False)
+t0 = time.perf_counter()
+ak.numpy_eval(f, xs, ys)
+print(f"\nauto       : compile + first 1e6-point call {(time.perf_counter() - t0) * 1e3:.2f} ms, "
+      f"now on {f.tier!r}")
+print(ak.explain(f))

@@ -329,6 +329,21 @@ def test_dropping_a_function_mid_tier_up_is_safe(calibration, trig):
     assert dispatch.wait_for_tier_ups(timeout=60)
 
 
+@pytest.mark.parametrize("tier", NATIVE)
+def test_exiting_during_a_background_compile_is_clean(calibration, tmp_path, tier):
+    path = calibration(favour(shipped(), tier, compile_s=1e-5, call_s=1e-12))
+    code = (
+        "import alkahest as ak\n"
+        "p = ak.ExprPool(); x = p.symbol('x')\n"
+        "f = ak.compile_expr(sum((ak.sin(x * k) for k in range(1, 60)), x), [x], cache=False)\n"
+        "for _ in range(5000): f(0.5)\n"
+        "print('exiting', flush=True)\n"
+    )
+    env = {**__import__("os").environ, "ALKAHEST_CALIBRATION": str(path)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0 and "exiting" in run.stdout, run.stderr
+
+
 # --- environment overrides -----------------------------------------------------------
 
 
