@@ -306,7 +306,7 @@ class Controller:
             current = fn.tier
             options = {t: c for t, c in self._costs.items()
                        if t == current or (_rank(t) > _rank(current) and t not in self._failed)}
-            _, best, totals = _decide_with_disk_cache(
+            priced, best, totals = _decide_with_disk_cache(
                 self._tape, self._config, CostModel.load(), options,
                 lambda c: best_tier(c, points=n, threads=threads, compiled=(current,)),
             )
@@ -316,7 +316,8 @@ class Controller:
             calls, points = fn._meter()[:2]
         start = time.perf_counter()
         new, error = self._compile(best)
-        self._finish(fn, best, f"bulk call of {n} points", calls, points, time.perf_counter() - start, new, error)
+        self._finish(fn, best, f"bulk call of {n} points", calls, points, time.perf_counter() - start, new, error,
+                     predicted=priced[best].compile_s)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -414,10 +415,12 @@ class Controller:
         return done
 
     def _finish(self, fn: CompiledFn, tier: str, trigger: str, calls: int, points: int, seconds: float,
-                new: Optional[CompiledFn], error: Optional[str], installed: bool = False) -> None:
+                new: Optional[CompiledFn], error: Optional[str], installed: bool = False,
+                predicted: Optional[float] = None) -> None:
         with self._lock:
             from_tier = fn.tier if not installed else self._tier_before(tier)
-            predicted = self._costs[tier].compile_s if self._costs else float("nan")
+            if predicted is None:
+                predicted = self._costs[tier].compile_s if self._costs else float("nan")
             if new is not None and _rank(tier) > _rank(fn.tier):
                 fn._install(new)
                 installed = True
