@@ -141,7 +141,8 @@ class Emitter:
 
     def minmax(self, name: str, a: str, b: str) -> str:
         """IEEE 754-2019 ``minimum``/``maximum`` from compares and selects (for targets
-        whose intrinsics cannot be relied on): NaN if either is NaN, -0 below +0."""
+        whose intrinsics cannot be relied on): the canonical NaN if either is NaN (as the
+        interpreter), -0 below +0."""
         first, second = (a, b) if name == "min" else (b, a)
         below = self.emit(f"fcmp olt {self.ty} {first}, {second}")  # a wins outright
         above = self.emit(f"fcmp olt {self.ty} {second}, {first}")  # b wins outright
@@ -152,8 +153,7 @@ class Emitter:
         # Equal (±0 included): minimum takes the negative one, maximum the positive one.
         take_a = a_negative if name == "min" else self.emit(f"xor {self.cond_ty} {a_negative}, {self.true}")
         tie = self.emit(f"select {self.cond_ty} {take_a}, {self.ty} {a}, {self.ty} {b}")
-        either_nan = self.emit(f"fadd {self.ty} {a}, {b}")
-        tie = self.emit(f"select {self.cond_ty} {nan}, {self.ty} {either_nan}, {self.ty} {tie}")
+        tie = self.emit(f"select {self.cond_ty} {nan}, {self.ty} {self.const(float('nan'))}, {self.ty} {tie}")
         tie = self.emit(f"select {self.cond_ty} {above}, {self.ty} {second}, {self.ty} {tie}")
         return self.emit(f"select {self.cond_ty} {below}, {self.ty} {first}, {self.ty} {tie}")
 
@@ -164,10 +164,15 @@ class Emitter:
             return self.emit(f"{ARITHMETIC[name]} {fl}{ty} {args[0]}, {args[1]}")
         if name == "neg":
             return self.emit(f"fneg {fl}{ty} {args[0]}")
+        if name in ("min", "max"):
+            if not self.math.ieee_minmax:
+                return self.minmax(name, args[0], args[1])
+            # llvm.minimum passes an input NaN through; the interpreter returns the
+            # canonical quiet NaN, and copysign can tell them apart.
+            r = self.intrinsic(self.math.intrinsics[name], *args)
+            return self.emit(f"select {self.cond_ty} {self.emit(f'fcmp uno {ty} {r}, {r}')}, {ty} {self.const(float('nan'))}, {ty} {r}")
         if name in self.math.intrinsics:
             return self.intrinsic(self.math.intrinsics[name], *args)
-        if name in ("min", "max") and not self.math.ieee_minmax:
-            return self.minmax(name, args[0], args[1])
         if name in COMPARISONS:
             return self.from_cond(self.emit(f"fcmp {COMPARISONS[name]} {ty} {args[0]}, {args[1]}"))
         if name in ("and", "or"):

@@ -107,6 +107,15 @@ fn call(b: &mut FunctionBuilder<'_>, w: Width, f: FuncRef, args: &[Value], extra
     }
 }
 
+/// `r`, with any NaN replaced by the canonical quiet NaN (`f64::NAN`). Cranelift's
+/// `fmin`/`fmax` leave the NaN's sign and payload unspecified (x86 gives a negative one),
+/// and `copysign` can make that sign visible; the interpreter returns `f64::NAN`.
+fn canonical_nan(b: &mut FunctionBuilder<'_>, w: Width, r: Value) -> Value {
+    let is_nan = b.ins().fcmp(FloatCC::Unordered, r, r);
+    let nan = fconst(b, w, f64::NAN);
+    choose(b, w, is_nan, nan, r)
+}
+
 /// Emits `ins` applied to the operand values `args` (in `Instr::operands` order).
 pub fn emit(b: &mut FunctionBuilder<'_>, w: Width, callees: &Callees, ins: &Instr, args: &[Value]) -> Value {
     match *ins {
@@ -138,8 +147,14 @@ pub fn emit(b: &mut FunctionBuilder<'_>, w: Width, callees: &Callees, ins: &Inst
                 BinaryOp::Sub => b.ins().fsub(x, y),
                 BinaryOp::Mul => b.ins().fmul(x, y),
                 BinaryOp::Div => b.ins().fdiv(x, y),
-                BinaryOp::Min => b.ins().fmin(x, y),
-                BinaryOp::Max => b.ins().fmax(x, y),
+                BinaryOp::Min => {
+                    let r = b.ins().fmin(x, y);
+                    canonical_nan(b, w, r)
+                }
+                BinaryOp::Max => {
+                    let r = b.ins().fmax(x, y);
+                    canonical_nan(b, w, r)
+                }
                 BinaryOp::Copysign => match w {
                     Width::Scalar => b.ins().fcopysign(x, y),
                     Width::Pair => {
