@@ -257,7 +257,6 @@ class Controller:
         self._calibration = ""
         self._baseline: Tuple[int, int] = (0, 0)  # (calls, points) when the current tier came in
         self._compiling: Optional[str] = None
-        self._started = 0.0
         self._failed: set = set()
         self._tier_ups: List[TierUp] = []
 
@@ -285,7 +284,7 @@ class Controller:
             if target == "cranelift":
                 # Compiled and installed on a native thread: no GIL hand-offs slow it down.
                 replaces = [t for t in KNOWN_TIERS if _rank(t) < _rank(target)]
-                done = self._finisher(target, "background", calls, points)
+                done = self._finisher(fn.tier, target, calls, points)
                 fn._compile_cranelift_in_background(self._config.vector_math, replaces, done)
                 return
         thread = threading.Thread(
@@ -383,7 +382,6 @@ class Controller:
     def _begin(self, tier: str) -> None:
         """Marks a compile of ``tier`` in flight (lock held)."""
         self._compiling = tier
-        self._started = time.perf_counter()
         with _IDLE:
             _IN_FLIGHT.add(self)
 
@@ -402,23 +400,23 @@ class Controller:
             return
         self._finish(fn, tier, "background", calls, points, time.perf_counter() - start, new, error)
 
-    def _finisher(self, tier: str, trigger: str, calls: int, points: int):
-        """The callback a native background compile reports to (``installed`` done there)."""
+    def _finisher(self, from_tier: str, tier: str, calls: int, points: int):
+        """The callback a native background compile reports to (it installed the code)."""
 
         def done(seconds: float, error: Optional[str], installed: bool) -> None:
             fn = self._fn()
             if fn is None:
                 self._end()
                 return
-            self._finish(fn, tier, trigger, calls, points, seconds, None, error, installed)
+            self._finish(fn, tier, "background", calls, points, seconds, None, error, installed, from_tier=from_tier)
 
         return done
 
     def _finish(self, fn: CompiledFn, tier: str, trigger: str, calls: int, points: int, seconds: float,
                 new: Optional[CompiledFn], error: Optional[str], installed: bool = False,
-                predicted: Optional[float] = None) -> None:
+                predicted: Optional[float] = None, from_tier: Optional[str] = None) -> None:
         with self._lock:
-            from_tier = fn.tier if not installed else self._tier_before(tier)
+            from_tier = from_tier or fn.tier
             if predicted is None:
                 predicted = self._costs[tier].compile_s if self._costs else float("nan")
             if new is not None and _rank(tier) > _rank(fn.tier):
@@ -429,13 +427,10 @@ class Controller:
                 self._tier_ups.append(TierUp(from_tier, tier, trigger, calls, points, predicted, seconds))
             elif error is not None:
                 self._failed.add(tier)
-                self._tier_ups.append(TierUp(fn.tier, tier, trigger, calls, points, predicted, seconds, error))
+                self._tier_ups.append(TierUp(from_tier, tier, trigger, calls, points, predicted, seconds, error))
             self._compiling = None
             self._rearm(fn)
         self._end()
-
-    def _tier_before(self, tier: str) -> str:
-        return self._tier_ups[-1].to_tier if self._tier_ups and not self._tier_ups[-1].error else "interpreter"
 
     def _end(self) -> None:
         with self._lock:
