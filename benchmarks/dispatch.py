@@ -73,10 +73,12 @@ def dispatch_table(cases, seed: int = 42) -> List[dict]:
     rows = []
     for case in cases:
         expr, vars = case.build(ak.ExprPool())
-        costs = CostModel.load().predict_all(Features.of(ak.lower(expr, vars)), ak.AVAILABLE_TIERS)
+        features = Features.of(ak.lower(expr, vars))
         for n in SIZES:
             arrays = case.inputs(rng, n)
             t = _cell(expr, vars, lambda f: ak.numpy_eval(f, *arrays))
+            # Predicted after the cell ran, as its times were taken: LLVM already started.
+            costs = CostModel.load().predict_all(features, ak.AVAILABLE_TIERS)
             predicted = {tier: c.total_s(points=n) for tier, c in costs.items()}
             rows.append(_row(case.name, f"bulk n={n:.0e}", t, predicted))
         point = [float(a[0]) for a in case.inputs(rng, 1)]
