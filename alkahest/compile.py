@@ -75,10 +75,10 @@ def var_names(inputs: List[Expr]) -> List[str]:
     return [v.name or str(v) for v in inputs]
 
 
-def compile_with_fallback(tape: Tape, names: List[str], config: CompileConfig, tier: str, reasons: Sequence[str] = ()) -> CompiledFn:
+def compile_with_fallback(tape: Tape, names: List[str], config: CompileConfig, tier: str) -> CompiledFn:
     """Compiles for ``tier``, falling back to each cheaper enabled tier in turn; the
-    reasons (given ones first) accumulate in ``f.fallback_reason``."""
-    reasons = list(reasons)
+    reasons accumulate in ``f.fallback_reason``."""
+    reasons: List[str] = []
     order = KNOWN_TIERS[: KNOWN_TIERS.index(tier) + 1][::-1]
     for t in order:
         if t != "interpreter" and t in disabled_tiers():

@@ -86,6 +86,15 @@ def test_shipped_calibration_loads_and_predicts_every_tier(trig):
     assert model.predict(big, "interpreter").point_s > costs["interpreter"].point_s
 
 
+def test_expected_work_must_be_a_count():
+    for bad in (-1, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="expected_calls"):
+            ak.CompileConfig(expected_calls=bad)
+        with pytest.raises(ValueError, match="expected_evals"):
+            ak.CompileConfig(expected_evals=bad)
+    assert ak.CompileConfig(expected_calls=0).knows_work and not ak.CompileConfig().knows_work
+
+
 def test_bulk_time_splits_over_threads_only_for_enough_points():
     c = costmodel.TierCost("x", 0.0, 0.0, 1e-9, 1e-6)
     assert c.bulk_s(1000, threads=4) == c.bulk_s(1000, threads=1)
