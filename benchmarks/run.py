@@ -4,6 +4,7 @@
     ./dev.sh bench --sizes 1e6 --cases where,axpy
     ./dev.sh bench --out benchmarks/results/mine.json
     ./dev.sh bench --only dispatch       # just the auto-versus-fixed-tier table
+    ./dev.sh bench --only threads        # just the LLVM tier's two-thread scaling at 1e7
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -116,6 +117,39 @@ print(time.perf_counter() - t0, f.backend.loaded_from_cache)
 """
 
 
+def thread_scaling(cases, n=10**7, rounds=7):
+    """The LLVM tier's two-thread speed-up at ``n`` points, with fresh outputs (what
+    ``numpy_eval`` allocates) and with a preallocated ``out=``: the difference is the cost
+    of first-touching the fresh output's pages. The four variants take turns."""
+    if "llvm" not in ak.AVAILABLE_TIERS:
+        return {}
+    threads = ak._native.default_threads()
+    rng = np.random.default_rng(7)
+    rows = {}
+    for case in cases:
+        expr, vars = case.build(ak.ExprPool())
+        f = ak.compile_expr(expr, vars, ak.CompileConfig(tier="llvm", cache_dir=False), cache=False)
+        arrays = case.inputs(rng, n)
+        out = np.empty(n)
+        out[:] = 0.0  # faulted in once, before timing
+        runs = {
+            "fresh 1t": lambda: ak.numpy_eval(f, *arrays),
+            f"fresh {threads}t": lambda: ak.numpy_eval_par(f, *arrays, threads=threads),
+            "out= 1t": lambda: ak.numpy_eval(f, *arrays, out=out),
+            f"out= {threads}t": lambda: ak.numpy_eval_par(f, *arrays, out=out, threads=threads),
+        }
+        best = {k: float("inf") for k in runs}
+        for _ in range(rounds):
+            for k, run in runs.items():
+                t0 = time.perf_counter()
+                run()
+                best[k] = min(best[k], time.perf_counter() - t0)
+        rows[case.name] = best
+        print(f"  {case.name:15s} n={n:.0e} llvm " + "  ".join(f"{k} {v * 1e3:.2f} ms" for k, v in best.items()),
+              file=sys.stderr)
+    return {"n": n, "threads": threads, "seconds": rows}
+
+
 def disk_cache_times(rounds=5):
     """Median seconds to get the 500-op DAG in a fresh process: compiled (empty cache) and
     loaded from the LLVM tier's disk cache (written by the previous process)."""
@@ -201,7 +235,7 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of timing per measurement (roughly)")
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
-    ap.add_argument("--only", choices=["dispatch"], help="run one section only")
+    ap.add_argument("--only", choices=["dispatch", "threads"], help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -213,6 +247,9 @@ def main(argv=None):
 
     info = machine()
     print(f"machine: {info}", file=sys.stderr)
+    if args.only == "threads":
+        print_thread_scaling(thread_scaling(cases))
+        return
     disp = dispatch_table(cases)
     if args.only == "dispatch":
         print_dispatch(disp)
@@ -222,6 +259,7 @@ def main(argv=None):
         print(f"\nwrote {out}", file=sys.stderr)
         return
     rows = bulk(cases, sizes, args.budget)
+    scaling = thread_scaling(cases)
     comp = compile_times(cases)
     disk = disk_cache_times()
     scal = scalar_call_times()
@@ -233,6 +271,7 @@ def main(argv=None):
     print(one)
     print(f"\n## Bulk evaluation: ratios, {info['threads']} threads\n")
     print(par)
+    print_thread_scaling(scaling)
     print("\n## Compile time (median, expression to callable)\n")
     print("| expression | tier | ops | ms |\n|---|---|---|---|")
     for key, v in comp.items():
@@ -253,8 +292,22 @@ def main(argv=None):
     out = Path(args.out or results / "latest.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": info, "bulk": rows, "compile": comp, "disk_cache": disk,
-                               "scalar_call_seconds": scal, "dispatch": disp}, indent=1))
+                               "scalar_call_seconds": scal, "dispatch": disp, "thread_scaling": scaling},
+                              indent=1))
     print(f"\nwrote {out}", file=sys.stderr)
+
+
+def print_thread_scaling(scaling):
+    if not scaling:
+        return
+    t = scaling["threads"]
+    print(f"\n## LLVM tier: {t}-thread speed-up at {scaling['n']:.0e} points, fresh outputs and out= "
+          "(best of rounds, the variants taking turns)\n")
+    print(f"| case | fresh 1t (ms) | fresh {t}t (ms) | speed-up | out= 1t (ms) | out= {t}t (ms) | speed-up |")
+    print("|---|---|---|---|---|---|---|")
+    for case, s in scaling["seconds"].items():
+        f1, f2, o1, o2 = s["fresh 1t"], s[f"fresh {t}t"], s["out= 1t"], s[f"out= {t}t"]
+        print(f"| {case} | {f1 * 1e3:.2f} | {f2 * 1e3:.2f} | {f1 / f2:.2f} | {o1 * 1e3:.2f} | {o2 * 1e3:.2f} | {o1 / o2:.2f} |")
 
 
 def print_dispatch(rows):
