@@ -38,6 +38,17 @@ class ExpressionError(AlkahestError, ValueError):
     """An expression cannot be built: unknown function, inexact integer constant, ..."""
 
 
+class ParseError(ExpressionError):
+    """Expression text does not parse. The message names what was expected and shows
+    the input with a caret under the place."""
+
+
+class ConversionError(ExpressionError):
+    """An expression from another library (SymPy, symengine) uses something alkahest
+    cannot compute: an undefined function, the imaginary unit, an unevaluated integral,
+    ... The message names the class and shows the sub-expression."""
+
+
 class CompileError(AlkahestError, RuntimeError):
     """A native tier could not compile the expression. ``compile_expr`` catches it and
     falls back to the next tier, recording why in ``f.fallback_reason``."""

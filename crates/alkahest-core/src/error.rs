@@ -17,6 +17,8 @@ pub enum Error {
     Shape(String),
     /// An expression cannot be built (bad constant, unknown function, ...).
     Expression(String),
+    /// Expression text does not parse; the message shows where.
+    Parse(String),
 }
 
 impl fmt::Display for Error {
@@ -30,7 +32,8 @@ impl fmt::Display for Error {
             | Error::UnboundSymbol(m)
             | Error::Arity(m)
             | Error::Shape(m)
-            | Error::Expression(m) => f.write_str(m),
+            | Error::Expression(m)
+            | Error::Parse(m) => f.write_str(m),
         }
     }
 }

@@ -174,6 +174,31 @@ impl ExprPool {
     }
 }
 
+/// The nodes under `roots`, children before parents, each once; and each node's position
+/// in that order. Iterative (depth costs heap, not stack).
+pub fn topological_order(view: &PoolView<'_>, roots: &[ExprId]) -> (Vec<ExprId>, HashMap<ExprId, usize>) {
+    let mut order = Vec::new();
+    let mut index: HashMap<ExprId, usize> = HashMap::new();
+    let mut stack: Vec<(ExprId, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
+    while let Some((id, children_done)) = stack.pop() {
+        if index.contains_key(&id) {
+            continue;
+        }
+        if children_done {
+            index.insert(id, order.len());
+            order.push(id);
+            continue;
+        }
+        stack.push((id, true));
+        for &c in view.node(id).children().iter().rev() {
+            if !index.contains_key(&c) {
+                stack.push((c, false));
+            }
+        }
+    }
+    (order, index)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +212,23 @@ mod tests {
         assert_eq!(pool.intern(Node::Unary(UnaryOp::Sin, x)).unwrap(), a);
         assert_ne!(pool.constant(0.0).unwrap(), pool.constant(-0.0).unwrap());
         assert_eq!(pool.constant(f64::NAN).unwrap(), pool.constant(-f64::NAN).unwrap());
+    }
+
+    #[test]
+    fn topological_order_puts_children_first_once() {
+        let pool = ExprPool::new();
+        let x = pool.symbol("x").unwrap();
+        let s = pool.intern(Node::Unary(UnaryOp::Sin, x)).unwrap();
+        let m = pool.intern(Node::Binary(BinaryOp::Mul, [s, s])).unwrap();
+        let a = pool.intern(Node::Binary(BinaryOp::Add, [m, x])).unwrap();
+        let (order, index) = topological_order(&pool.read(), &[a, s]);
+        assert_eq!(order, vec![x, s, m, a]);
+        assert_eq!(index[&a], 3);
+        let mut deep = x;
+        for _ in 0..200_000 {
+            deep = pool.intern(Node::Unary(UnaryOp::Neg, deep)).unwrap();
+        }
+        assert_eq!(topological_order(&pool.read(), &[deep]).0.len(), 200_001);
     }
 
     #[test]

@@ -11,9 +11,10 @@ use alkahest_core::meter::WorkMeter;
 use alkahest_core::runner::{self, ArrayView};
 use alkahest_core::{BulkFn, Interpreter, Kernel, NativeKernel, ScalarFn, Tape, TierSlot};
 use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
-use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyList, PyTuple};
 
 use crate::errors::{error, type_name, IntoPy};
@@ -84,46 +85,69 @@ impl PyCompiledFn {
         )
     }
 
-    fn fill_args(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, vals: &mut [f64]) -> PyResult<()> {
+    fn argument_error(&self, i: usize, item: &Bound<'_, PyAny>) -> PyErr {
+        PyTypeError::new_err(format!(
+            "argument {i} ({}) must be a real number or an array of them, got {}",
+            self.var_names.get(i).map_or("?", |s| s.as_str()),
+            type_name(item)
+        ))
+    }
+
+    /// Reads a scalar call's arguments into `vals`: `f(x, y)`, or one sequence of all
+    /// of them (`f([x, y])`, for two or more inputs). `Ok(false)`: the arguments are
+    /// arrays (or mix arrays and numbers), for bulk evaluation.
+    fn fill_args(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, vals: &mut [f64]) -> PyResult<bool> {
         let n = vals.len();
         let put = |vals: &mut [f64], i: usize, item: &Bound<'_, PyAny>| -> PyResult<()> {
-            vals[i] = item.extract::<f64>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "argument {i} ({}) must be a real number, got {}",
-                    self.var_names.get(i).map_or("?", |s| s.as_str()),
-                    type_name(item)
-                ))
-            })?;
+            vals[i] = item.extract::<f64>().map_err(|_| self.argument_error(i, item))?;
             Ok(())
         };
-        if args.len() == 1 {
+        if args.len() == 1 && n >= 2 {
             let a = args.get_item(0)?;
             if let Ok(list) = a.cast::<PyList>() {
                 if list.len() != n {
                     return Err(self.arity_error(py, list.len()));
                 }
-                return list.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it));
+                return list.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it)).map(|_| true);
             }
             if let Ok(t) = a.cast::<PyTuple>() {
                 if t.len() != n {
                     return Err(self.arity_error(py, t.len()));
                 }
-                return t.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it));
+                return t.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it)).map(|_| true);
             }
-            if n != 1 && a.extract::<f64>().is_err() {
+            if a.extract::<f64>().is_err() {
                 // Any other sequence of numbers (a NumPy vector, ...).
                 let items: Vec<Bound<'_, PyAny>> = a.try_iter()?.collect::<PyResult<_>>()?;
                 if items.len() != n {
                     return Err(self.arity_error(py, items.len()));
                 }
-                return items.iter().enumerate().try_for_each(|(i, it)| put(vals, i, it));
+                return items.iter().enumerate().try_for_each(|(i, it)| put(vals, i, it)).map(|_| true);
             }
         }
         if args.len() != n {
             return Err(self.arity_error(py, args.len()));
         }
-        args.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it))
+        for (i, item) in args.iter().enumerate() {
+            if let Ok(v) = item.extract::<f64>() {
+                vals[i] = v;
+            } else if is_array_like(&item) {
+                return Ok(false);
+            } else {
+                return Err(self.argument_error(i, &item));
+            }
+        }
+        Ok(true)
     }
+}
+
+/// Arrays and what NumPy turns into arrays: lists, tuples, objects with `__array__`,
+/// the array interface or DLPack.
+fn is_array_like(obj: &Bound<'_, PyAny>) -> bool {
+    obj.cast::<PyUntypedArray>().is_ok()
+        || obj.cast::<PyList>().is_ok()
+        || obj.cast::<PyTuple>().is_ok()
+        || ["__array__", "__array_interface__", "__dlpack__"].iter().any(|a| obj.hasattr(*a).unwrap_or(false))
 }
 
 /// Raw pointers handed to the runner while the GIL is released.
@@ -146,8 +170,9 @@ fn array<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<
 #[pymethods]
 impl PyCompiledFn {
     #[pyo3(signature = (*args))]
-    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        let active = self.active.get();
+    fn __call__(self_: &Bound<'_, Self>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        let (py, this) = (self_.py(), self_.get());
+        let active = this.active.get();
         let (n_in, n_out) = (active.kernel.n_inputs(), active.kernel.n_outputs());
         let mut stack_in = [0.0f64; STACK_ARGS];
         let mut stack_out = [0.0f64; STACK_ARGS];
@@ -165,9 +190,16 @@ impl PyCompiledFn {
             heap_out.resize(n_out, 0.0);
             &mut heap_out
         };
-        self.fill_args(py, args, vals)?;
+        if !this.fill_args(py, args, vals)? {
+            // Arrays: like a ufunc, the same as numpy_eval(f, *args).
+            static NUMPY_EVAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            let numpy_eval = NUMPY_EVAL.import(py, "alkahest.batch", "numpy_eval")?;
+            let mut call_args = vec![self_.clone().into_any()];
+            call_args.extend(args.iter());
+            return Ok(numpy_eval.call1(PyTuple::new(py, call_args)?)?.unbind());
+        }
         active.kernel.eval(vals, out);
-        if let Some((controller, meter)) = self.meter() {
+        if let Some((controller, meter)) = this.meter() {
             if meter.add_calls(1) {
                 Self::notify(py, controller, "on_threshold", ());
             }

@@ -31,6 +31,7 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Arity(_) => "ArityError",
         Error::Shape(_) => "ShapeError",
         Error::Expression(_) => "ExpressionError",
+        Error::Parse(_) => "ParseError",
     };
     error(py, class_name, e.to_string())
 }

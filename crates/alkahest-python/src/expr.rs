@@ -9,7 +9,7 @@ use alkahest_core::print::to_infix;
 use alkahest_core::{BinaryOp, ExprId, ExprPool, UnaryOp};
 use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyTuple};
+use pyo3::types::{PyInt, PyList, PyTuple};
 
 use crate::errors::{error, to_py, type_name, IntoPy};
 
@@ -132,6 +132,15 @@ impl PyExprPool {
         Ok(PyExpr { pool: self.inner.clone(), id })
     }
 
+    /// The expression `text` (Python syntax) denotes, built in this pool; names become
+    /// symbols on first use (`pi`, `inf`, `nan`, `True`, `False` are constants). Never
+    /// evaluates code; a syntax error raises `ParseError` showing where.
+    fn parse(&self, py: Python<'_>, text: &str) -> PyResult<PyExpr> {
+        let pool = self.inner.clone();
+        let id = py.detach(|| alkahest_core::parse::parse(&pool, text)).py_err(py)?;
+        Ok(PyExpr { pool: self.inner.clone(), id })
+    }
+
     /// A number unique to this pool in the process.
     #[getter]
     fn uid(&self) -> u64 {
@@ -171,13 +180,7 @@ impl PyExpr {
     /// "symbol", "const", "where", or the operation's name ("add", "sin", "lt", ...).
     #[getter]
     fn op(&self) -> &'static str {
-        match self.pool.node(self.id) {
-            Node::Symbol(_) => "symbol",
-            Node::Const(_) => "const",
-            Node::Unary(op, _) => op.name(),
-            Node::Binary(op, _) => op.name(),
-            Node::Select(_) => "where",
-        }
+        node_op(&self.pool.node(self.id))
     }
 
     /// The operands, in evaluation order.
@@ -375,4 +378,44 @@ pub fn apply(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<
     }
     .py_err(py)?;
     Ok(PyExpr { pool, id })
+}
+
+/// The DAG under `exprs` (expressions of one pool) as plain data: `(nodes, roots)`,
+/// nodes children first, each `(op, payload, children)` with op as in `Expr.op`,
+/// payload the symbol's name or the constant's value (else None) and children indices
+/// into `nodes`; `roots[i]` is the index of `exprs[i]`. Each shared node appears once.
+#[pyfunction]
+pub fn dag<'py>(py: Python<'py>, exprs: Vec<PyRef<'py, PyExpr>>) -> PyResult<(Bound<'py, PyList>, Vec<usize>)> {
+    let Some(first) = exprs.first() else {
+        return Ok((PyList::empty(py), vec![]));
+    };
+    let pool = first.pool.clone();
+    if exprs.iter().any(|e| !Arc::ptr_eq(&e.pool, &pool)) {
+        return Err(to_py(py, alkahest_core::Error::PoolMismatch));
+    }
+    let roots: Vec<ExprId> = exprs.iter().map(|e| e.id).collect();
+    let view = pool.read();
+    let (order, index) = alkahest_core::pool::topological_order(&view, &roots);
+    let mut items = Vec::with_capacity(order.len());
+    for &id in &order {
+        let node = view.node(id);
+        let payload: Option<Bound<'py, PyAny>> = match node {
+            Node::Symbol(name) => Some(name.as_ref().into_pyobject(py)?.into_any()),
+            Node::Const(_) => Some(node.as_const().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()),
+            _ => None,
+        };
+        let children: Vec<usize> = node.children().iter().map(|c| index[c]).collect();
+        items.push((node_op(node), payload, PyTuple::new(py, children)?).into_pyobject(py)?);
+    }
+    Ok((PyList::new(py, items)?, roots.iter().map(|r| index[r]).collect()))
+}
+
+fn node_op(node: &Node) -> &'static str {
+    match node {
+        Node::Symbol(_) => "symbol",
+        Node::Const(_) => "const",
+        Node::Unary(op, _) => op.name(),
+        Node::Binary(op, _) => op.name(),
+        Node::Select(_) => "where",
+    }
 }

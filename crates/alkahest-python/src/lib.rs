@@ -7,6 +7,7 @@ mod compiled;
 mod errors;
 mod expr;
 mod tape;
+mod text;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -16,6 +17,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<compiled::PyCompiledFn>()?;
     m.add_function(wrap_pyfunction!(expr::apply, m)?)?;
     m.add_function(wrap_pyfunction!(expr::horner, m)?)?;
+    m.add_function(wrap_pyfunction!(expr::dag, m)?)?;
+    m.add_function(wrap_pyfunction!(text::parse_syntax_tree, m)?)?;
     m.add_function(wrap_pyfunction!(tape::lower, m)?)?;
     m.add_function(wrap_pyfunction!(tape::op_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(tape::emit_c, m)?)?;
