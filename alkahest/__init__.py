@@ -24,6 +24,8 @@ from .embed import emit_c, horner, to_stablehlo
 from .errors import *  # noqa: F401,F403 - the exception classes belong to the public API
 from .functions import *  # noqa: F401,F403
 from .functions import __all__ as _functions
+from .interop.evaluate import evaluate
+from .interop.lambdify import lambdify
 from .interop.sympy import from_sympy, to_sympy
 from .text import parse
 
@@ -34,5 +36,5 @@ __all__ = [
     "compile_expr", "eval_expr", "lower", "numpy_eval", "numpy_eval_par", "default_cache",
     "KNOWN_TIERS", "AVAILABLE_TIERS", "errors", "emit_c", "horner", "to_stablehlo",
     "compile_cuda", "CudaConfig", "CudaFn", "explain", "DispatchReport", "TierUp",
-    "parse", "from_sympy", "to_sympy",
+    "parse", "from_sympy", "to_sympy", "lambdify", "evaluate",
 ] + errors.__all__ + _functions

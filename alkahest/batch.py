@@ -75,6 +75,11 @@ def _outputs(f: CompiledFn, shape: Tuple[int, ...], out: Any) -> Sequence[np.nda
     return outs
 
 
+def _overlap(inputs: Sequence[np.ndarray], outs: Sequence[np.ndarray]) -> bool:
+    return any(np.may_share_memory(o, a) for o in outs for a in inputs) or any(
+        np.may_share_memory(outs[i], outs[j]) for i in range(len(outs)) for j in range(i))
+
+
 def _run(f: CompiledFn, arrays: Sequence[Any], out: Any, threads: int) -> ArrayResult:
     if not isinstance(f, CompiledFn):
         raise TypeError(f"expected a CompiledFn (from compile_expr), got {type(f).__name__}")
@@ -87,7 +92,16 @@ def _run(f: CompiledFn, arrays: Sequence[Any], out: Any, threads: int) -> ArrayR
         shapes = ", ".join(str(a.shape) for a in inputs)
         raise ShapeError(f"input shapes {shapes} do not broadcast together (NumPy rules)") from None
     outs = _outputs(f, shape, out)
-    f._bulk(inputs, list(outs), threads)
+    if out is not None and _overlap(inputs, outs):
+        # The kernel reads inputs while it writes outputs, block by block: an output
+        # sharing memory with an input is computed into fresh arrays first (as NumPy
+        # buffers overlapping operands).
+        fresh = [np.empty(shape) for _ in outs]
+        f._bulk(inputs, fresh, threads)
+        for o, r in zip(outs, fresh):
+            o[...] = r
+    else:
+        f._bulk(inputs, list(outs), threads)
     if out is None and shape == ():
         results = [o[()] for o in outs]  # like a ufunc on scalars: numpy float64, not 0-d arrays
     else:

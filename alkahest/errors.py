@@ -49,6 +49,12 @@ class ConversionError(ExpressionError):
     ... The message names the class and shows the sub-expression."""
 
 
+class EvaluateError(AlkahestError, ValueError):
+    """``alkahest.evaluate`` cannot give numexpr's result for this expression: numexpr
+    would compute it in integers, float32 or complex numbers, or it uses a numexpr
+    function alkahest does not have. The message says which part, and what to do."""
+
+
 class CompileError(AlkahestError, RuntimeError):
     """A native tier could not compile the expression. ``compile_expr`` catches it and
     falls back to the next tier, recording why in ``f.fallback_reason``."""

@@ -11,7 +11,7 @@
 
 use std::f64::consts::PI;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::op::{BinaryOp, UnaryOp};
 use crate::pool::{ExprId, ExprPool};
 use crate::syntax::{error_at, parse_syntax, Infix, Prefix, Syntax, SyntaxKind};
@@ -202,6 +202,21 @@ impl Builder<'_> {
     }
 }
 
+/// `name(args...)`: the node for a function the parser knows (alkahest's names, NumPy's
+/// spellings and the functions built from them), with its arity checked.
+pub fn apply(pool: &ExprPool, name: &str, args: &[ExprId]) -> Result<ExprId> {
+    let Some(f) = Function::lookup(name) else {
+        return Err(Error::Expression(format!(
+            "unknown function '{name}'; known functions: {}",
+            function_names().join(", ")
+        )));
+    };
+    if !f.arity_ok(args.len()) {
+        return Err(Error::Arity(format!("{name}() takes {}, got {}", f.arity_text(), args.len())));
+    }
+    Builder { pool }.call(f, args)
+}
+
 /// The value of an integer literal, if a float64 holds it exactly.
 pub fn exact_integer(text: &str) -> Option<f64> {
     let v: u128 = text.parse().ok()?;
@@ -240,22 +255,11 @@ pub fn build(pool: &ExprPool, text: &str, syntax: &Syntax) -> Result<ExprId> {
             SyntaxKind::Prefix(Prefix::Not | Prefix::Invert, a) => b.u(UnaryOp::Not, v(a))?,
             SyntaxKind::Infix(op, a, c) => b.infix(*op, v(a), v(c))?,
             SyntaxKind::Call(name, args) => {
-                let Some(f) = Function::lookup(name) else {
-                    return Err(error_at(
-                        text,
-                        node.start,
-                        &format!("unknown function '{name}'; known functions: {}", function_names().join(", ")),
-                    ));
-                };
-                if !f.arity_ok(args.len()) {
-                    return Err(error_at(
-                        text,
-                        node.start,
-                        &format!("{name}() takes {}, got {}", f.arity_text(), args.len()),
-                    ));
-                }
                 let argv: Vec<ExprId> = args.iter().map(v).collect();
-                b.call(f, &argv)?
+                apply(pool, name, &argv).map_err(|e| match e {
+                    Error::Expression(m) | Error::Arity(m) => error_at(text, node.start, &m),
+                    other => other,
+                })?
             }
         };
         values.push(id);

@@ -337,23 +337,12 @@ pub fn horner(py: Python<'_>, expr: &PyExpr, var: &PyExpr) -> PyResult<PyExpr> {
     Ok(expr.wrap(id))
 }
 
-/// `apply(name, *args)`: the node for function `name` ("sin", "atan2", "where", ...)
+/// `apply(name, *args)`: the node for function `name` ("sin", "atan2", "where", NumPy's
+/// spellings such as "arctan2", and the functions the parser builds, such as "sign")
 /// applied to expressions or numbers (at least one expression).
 #[pyfunction]
 #[pyo3(signature = (name, *args))]
 pub fn apply(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<PyExpr> {
-    let arity = if name == "where" {
-        3
-    } else if UnaryOp::from_name(name).is_some() {
-        1
-    } else if BinaryOp::from_name(name).is_some() {
-        2
-    } else {
-        return Err(error(py, "ExpressionError", format!("unknown function '{name}'")));
-    };
-    if args.len() != arity {
-        return Err(error(py, "ArityError", format!("{name}() takes {arity} arguments, got {}", args.len())));
-    }
     let pool = args
         .iter()
         .find_map(|a| a.cast::<PyExpr>().ok().map(|e| e.get().pool.clone()))
@@ -362,7 +351,7 @@ pub fn apply(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<
                 "{name}() needs at least one alkahest expression argument; for plain numbers use the math module"
             ))
         })?;
-    let mut ids = Vec::with_capacity(arity);
+    let mut ids = Vec::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
         ids.push(operand(py, &pool, &a)?.ok_or_else(|| {
             pyo3::exceptions::PyTypeError::new_err(format!(
@@ -371,15 +360,9 @@ pub fn apply(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<
             ))
         })?);
     }
-    let id = match (UnaryOp::from_name(name), BinaryOp::from_name(name)) {
-        (Some(op), _) => pool.unary(op, ids[0]),
-        (_, Some(op)) => pool.binary(op, ids[0], ids[1]),
-        _ => pool.select(ids[0], ids[1], ids[2]),
-    }
-    .py_err(py)?;
+    let id = alkahest_core::parse::apply(&pool, name, &ids).py_err(py)?;
     Ok(PyExpr { pool, id })
 }
-
 /// The DAG under `exprs` (expressions of one pool) as plain data: `(nodes, roots)`,
 /// nodes children first, each `(op, payload, children)` with op as in `Expr.op`,
 /// payload the symbol's name or the constant's value (else None) and children indices
