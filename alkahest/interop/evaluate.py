@@ -108,13 +108,53 @@ _REFUSED = {
 
 _CONSTANTS = {"pi": float(np.pi), "inf": float("inf"), "nan": float("nan")}
 _ARITHMETIC = {"add", "sub", "mul", "floordiv", "mod", "pow", "neg", "pos"}
+_EXACT_INTEGER_OPS = {"add", "sub", "mul", "neg", "pos"}
+
+
+# Integer results are exact in float64 while every integer intermediate stays within these
+# (numexpr's int32 wraps at 2**31; float64 holds integers exactly up to 2**53).
+_EXACT_LIMIT = {"int": 2**31, "long": 2**53, "bool": 1}
+_DTYPES = {"double": np.dtype(np.float64), "bool": np.dtype(np.bool_), "int": np.dtype(np.int32),
+           "long": np.dtype(np.int64)}
 
 
 @dataclass
 class _Compiled:
     fn: CompiledFn
     names: Tuple[str, ...]
-    boolean: bool
+    dtype: np.dtype
+    # For integer arithmetic: (node, op, children, kind, constant bound or variable name),
+    # in an order where children come first; checked at each call (see _check_bounds).
+    bounds: Tuple[Tuple[int, str, Tuple[int, ...], str, Any], ...] = ()
+
+    def check_bounds(self, program: "_Program", arrays: Dict[str, np.ndarray]) -> None:
+        """Raises unless every integer intermediate is exact in float64 for these inputs
+        (bounds of |value| propagated from the inputs' largest magnitudes)."""
+        bound: Dict[int, float] = {}
+        for node, op, children, kind, extra in self.bounds:
+            b = [bound[c] for c in children]
+            if op == "var":
+                a = arrays[extra]
+                value = float(max(abs(int(a.max())), abs(int(a.min())))) if a.size and a.dtype.kind != "b" else 1.0
+            elif op == "const":
+                value = extra
+            elif op in ("add", "sub"):
+                value = b[0] + b[1]
+            elif op == "mul":
+                value = b[0] * b[1]
+            elif op == "where":
+                value = max(b[1], b[2])
+            elif op == "sign":
+                value = 1.0
+            else:  # neg, pos, copy, rint, and conditions (bound 1)
+                value = b[0] if b else 1.0
+            bound[node] = value
+            if value > _EXACT_LIMIT[kind]:
+                raise program.error(program.nodes[node], (
+                    f"numexpr computes this in {'int32' if kind == 'int' else 'int64'} arithmetic, and with these "
+                    f"inputs its values may reach {value:.3g}, beyond what alkahest's float64 gives exactly "
+                    f"({'where int32 wraps around' if kind == 'int' else '2**53'}); convert the inputs with "
+                    ".astype(np.float64), or use numexpr for this expression"))
 
 
 class _Program:
@@ -142,13 +182,37 @@ class _Program:
         for node in self.nodes:
             values.append(self._node(pool, node, values, kinds))
         expr, kind, _ = values[-1]
-        if kind not in ("double", "bool"):
+        if kind not in _DTYPES:
             raise self.error(self.nodes[-1], _type_message(kind))
         if not isinstance(expr, Expr):
             expr = pool.constant(float(expr))
         symbols = [pool.symbol(n) for n in variables]
         fn = compile_expr(expr, symbols, cache=False)
-        return _Compiled(fn, tuple(variables), kind == "bool")
+        return _Compiled(fn, tuple(variables), _DTYPES[kind], self._bound_program(values))
+
+    def _bound_program(self, values: List[Tuple[Any, str, bool]]) -> Tuple[Tuple[int, str, Tuple[int, ...], str, Any], ...]:
+        """The integer nodes whose exactness each call checks, with what they read."""
+        # Every integer node, inputs included: an int64 input must be exact in float64
+        # wherever it is read (comparisons too).
+        integer = {i for i, (_, kind, constant) in enumerate(values) if kind in ("int", "long") and not constant}
+        needed = set(integer)
+        for i in integer:
+            needed.update(self.nodes[i][2])
+        program = []
+        for i in sorted(needed):
+            op, payload, children, _, _ = self.nodes[i]
+            value, kind, constant = values[i]
+            if constant:
+                v = value.value if isinstance(value, Expr) else value
+                program.append((i, "const", (), "long", abs(float(v))))
+            elif op == "name":
+                program.append((i, "var", (), kind if kind != "double" else "long", payload))
+            elif i in integer:
+                name = _FUNCS[payload].build if op == "call" else op
+                program.append((i, name, tuple(children), kind, None))
+            else:  # a condition read by integer arithmetic
+                program.append((i, "condition", (), "bool", None))
+        return tuple(program)
 
     def _node(self, pool: ExprPool, node: Tuple[Any, ...], values: List[Any], kinds: Mapping[str, str]) -> Tuple[Any, str, bool]:
         op, payload, children, _, _ = node
@@ -186,9 +250,11 @@ class _Program:
             return "bool"
         if kind == "bool" and op in ("add", "mul"):
             return "bool"  # numexpr turns them into 'or' and 'and'
-        if not constant and kind in ("bool", "int", "long", "float") and op in _ARITHMETIC:
-            raise self.error(node, _type_message(kind, _SYMBOL.get(op, op)))
-        return kind
+        if constant or op not in _ARITHMETIC or kind == "double":
+            return kind
+        if kind in ("int", "long") and op in _EXACT_INTEGER_OPS:
+            return kind  # exact in float64 while the values stay small: checked at each call
+        raise self.error(node, _type_message(kind, _SYMBOL.get(op, op)))
 
     def _call(self, pool: ExprPool, node: Tuple[Any, ...], name: str, args: List[Any], constant: bool) -> Tuple[Any, str, bool]:
         if name in _REFUSED:
@@ -211,7 +277,7 @@ class _Program:
                 kind = f.minkind
             if f.maxkind and _RANK.index(f.maxkind) < _RANK.index(kind):
                 kind = f.maxkind
-        if kind in ("int", "long", "float") and not constant:
+        if kind == "float" and not constant:
             raise self.error(node, _type_message(kind, f"{name}()"))
         exprs = [a[0] for a in args]
         if f.build == "copy":
@@ -231,7 +297,7 @@ def _type_message(kind: str, what: str = "this expression") -> str:
     if kind in ("complex", "string"):
         return f"numexpr would compute with {kind} values here; alkahest computes with real numbers"
     name = {"bool": "boolean", "int": "int32", "long": "int64", "float": "float32"}[kind]
-    how = "each step rounds to float32" if kind == "float" else "integers wrap around on overflow"
+    how = "each step rounds to float32" if kind == "float" else "which alkahest's float64 cannot reproduce exactly"
     return (f"numexpr computes {what} in {name} arithmetic ({how}); alkahest computes in float64 and does not "
             "silently change the result's type or values: convert the inputs with .astype(np.float64) to compute "
             "in float64, or use numexpr for this expression")
@@ -363,10 +429,8 @@ def evaluate(
     kinds = {n: _kind_of(v) for n, v in values.items()}
     compiled = _CACHE.compiled(program, kinds)
     arrays = [np.asarray(values[n]) for n in compiled.names]
-    for name, a in zip(compiled.names, arrays):
-        if a.dtype.kind in "iu" and a.dtype.itemsize == 8 and a.size and (a.max() > 2**53 or a.min() < -(2**53)):
-            raise EvaluateError(f"{name} holds integers beyond 2**53, which float64 cannot represent exactly; "
-                                "alkahest computes in float64 (numexpr would compute in int64)")
+    if compiled.bounds:
+        compiled.check_bounds(program, dict(zip(compiled.names, arrays)))
     transpose = order == "F" or (order in ("K", "A") and _all_fortran(arrays))
     if transpose:
         arrays = [a.T for a in arrays]
@@ -380,13 +444,13 @@ def _all_fortran(arrays: List[np.ndarray]) -> bool:
 
 
 def _run(compiled: _Compiled, arrays: List[np.ndarray], out: Optional[np.ndarray], casting: str) -> np.ndarray:
-    direct = out is not None and out.dtype == np.float64 and not compiled.boolean and out.flags.c_contiguous
-    if direct:
+    double = compiled.dtype == np.float64
+    if double and out is not None and out.dtype == np.float64 and out.flags.c_contiguous:
         numpy_eval(compiled.fn, *arrays, out=out)
         return out
     value = np.asarray(numpy_eval(compiled.fn, *arrays))
-    if compiled.boolean:
-        value = value.astype(bool)
+    if not double:
+        value = value.astype(compiled.dtype)
     if out is None:
         return value
     if not isinstance(out, np.ndarray):

@@ -71,13 +71,18 @@ class SymEngineDialect(Dialect):
 _SYMPY, _SYMENGINE = SymPyDialect(), SymEngineDialect()
 
 
+_LIBRARY: Dict[type, Optional[Dialect]] = {}
+
+
 def _library(obj: Any) -> Optional[Dialect]:
-    module = type(obj).__module__ or ""
-    if module.startswith("sympy"):
-        return _SYMPY
-    if module.startswith("symengine"):
-        return _SYMENGINE
-    return None
+    """The dialect of ``obj``'s library, from the modules of its class and bases (SymPy
+    makes the classes of undefined functions at run time, outside its modules)."""
+    cls = type(obj)
+    if cls not in _LIBRARY:
+        modules = [c.__module__ or "" for c in cls.__mro__]
+        _LIBRARY[cls] = next((d for m in modules for prefix, d in (("sympy", _SYMPY), ("symengine", _SYMENGINE))
+                              if m.startswith(prefix)), None)
+    return _LIBRARY[cls]
 
 
 def _is_matrix(obj: Any) -> bool:
