@@ -46,6 +46,8 @@ impl ExprPool {
         };
         match op {
             Add if ca == Some(0.0) => return Ok(b),
+            // x + (-c) is x - c bit for bit (IEEE defines subtraction so): one node for both.
+            Add if ca.is_some_and(|c| c < 0.0) => return self.binary(Sub, b, self.constant(-ca.unwrap_or(0.0))?),
             Add => {
                 if let Some(y) = neg_of(&nb) {
                     return self.binary(Sub, a, y);
@@ -55,6 +57,7 @@ impl ExprPool {
                 }
             }
             Sub if cb == Some(0.0) => return Ok(a),
+            Sub if cb.is_some_and(|c| c < 0.0) => return self.binary(Add, a, self.constant(-cb.unwrap_or(0.0))?),
             Sub => {
                 if let Some(y) = neg_of(&nb) {
                     return self.binary(Add, a, y);
@@ -140,6 +143,19 @@ mod tests {
         // x*0 is not folded: NaN*0 and inf*0 are NaN.
         let m = p.binary(BinaryOp::Mul, x, zero).unwrap();
         assert!(matches!(p.node(m), Node::Binary(BinaryOp::Mul, _)));
+    }
+
+    #[test]
+    fn adding_a_negative_constant_is_subtracting() {
+        let (p, x, _) = pool_xy();
+        let c = |v| p.constant(v).unwrap();
+        let sub = p.binary(BinaryOp::Sub, x, c(2.5)).unwrap();
+        assert_eq!(p.binary(BinaryOp::Add, x, c(-2.5)).unwrap(), sub);
+        assert_eq!(p.binary(BinaryOp::Add, c(-2.5), x).unwrap(), sub);
+        let add = p.binary(BinaryOp::Add, x, c(2.5)).unwrap();
+        assert_eq!(p.binary(BinaryOp::Sub, x, c(-2.5)).unwrap(), add);
+        let inf = p.binary(BinaryOp::Add, x, c(f64::NEG_INFINITY)).unwrap();
+        assert_eq!(p.node(inf), Node::Binary(BinaryOp::Sub, [x, c(f64::INFINITY)]));
     }
 
     #[test]

@@ -111,16 +111,11 @@ pub fn to_infix(view: &PoolView<'_>, root: ExprId, limit: usize) -> String {
                 }
             },
             Node::Binary(op, [a, b]) => match infix(*op) {
-                // Constants sort first; `x + 2` and `x - 2` read better than `2 + x`.
+                // Constants sort first; `x + 2` reads better than `2 + x` (and `x + -2` is
+                // made `x - 2` when it is built).
                 Some(_) if *op == BinaryOp::Add && view.node(*a).as_const().is_some() => {
-                    let c = view.node(*a).as_const().unwrap_or(0.0);
-                    if c < 0.0 {
-                        stack.push(Task::Owned(format_const(-c)));
-                        stack.push(Task::Text(" - "));
-                    } else {
-                        stack.push(Task::Visit(*a, ADD + 1));
-                        stack.push(Task::Text(" + "));
-                    }
+                    stack.push(Task::Visit(*a, ADD + 1));
+                    stack.push(Task::Text(" + "));
                     stack.push(Task::Visit(*b, ADD));
                 }
                 Some((sym, _, left, right)) => {
