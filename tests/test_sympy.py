@@ -352,3 +352,73 @@ def test_symengine_objects_share_the_walker():
         ak.from_sympy(x + se.I)
     with pytest.raises(errors.ConversionError, match="undefined function"):
         ak.from_sympy(se.Function("f")(x))
+
+
+# A 1,000,000-node expression (a sum of 125,000 distinct terms, built without SymPy's
+# simplification) and a 100,000-deep one convert and compile, in a subprocess so that a
+# stack overflow would fail the test rather than kill pytest.
+_BIG = """
+import sys, time
+import sympy as sp
+import alkahest as ak
+xs = sp.symbols("x0:20")
+Add, Mul, Pow, Float, Integer = sp.Add, sp.Mul, sp.Pow, sp.Float, sp.Integer
+if sys.argv[1] == "wide":
+    terms = []
+    for k in range(125_000):
+        a, b = xs[k % 20], xs[(7 * k + 3) % 20]
+        terms.append(Mul._from_args((Float(1 + k * 1e-6), sp.sin(Add._from_args((a, Float(k * 1e-3)))),
+                                     Pow(b, Integer(2 + k % 3), evaluate=False))))
+    e = Add._from_args(tuple(terms))
+    point = [0.01 * (i + 1) for i in range(20)]
+else:
+    e = xs[0]
+    for k in range(100_000):
+        e = Add._from_args((Mul._from_args((Float(0.5), e)), Float(1.0))) if k % 2 else sp.cos(e, evaluate=False)
+    point = [0.3] + [0.0] * 19
+nodes = sum(1 for _ in sp.preorder_traversal(e)) if sys.argv[1] == "wide" else 0
+t0 = time.perf_counter()
+a = ak.from_sympy(e)
+t1 = time.perf_counter()
+f = ak.compile_expr(a, [ak.from_sympy(s, a.pool) for s in xs], cache=False)
+t2 = time.perf_counter()
+print(nodes, len(a.pool), t1 - t0, t2 - t1, f(*point))
+"""
+
+
+@pytest.mark.parametrize("shape", ["wide", "deep"])
+def test_huge_and_deep_expressions_convert_and_compile(shape):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _BIG, shape], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    nodes, pool_size, convert_s, compile_s, value = run.stdout.split()
+    assert math.isfinite(float(value))
+    if shape == "wide":
+        assert int(nodes) >= 1_000_000
+        assert int(pool_size) > 600_000  # distinct terms stay distinct
+    else:
+        assert int(pool_size) > 100_000
+
+
+def test_repeated_subtrees_convert_once(monkeypatch):
+    from alkahest.interop import walker
+
+    calls = []
+    original = walker.RULES["sin"]
+    monkeypatch.setitem(walker.RULES, "sin", walker.Rule("sin", lambda c, o, ch: calls.append(o) or original.convert(c, o, ch)))
+    x, y = sp.symbols("x y")
+    shared = sp.sin(x * y)
+    ak.from_sympy([shared * x + shared * y, shared**2])  # one object in three places
+    assert len(calls) == 1
+    a, b = sp.Add._from_args((x, y)), sp.Add._from_args((x, y))  # equal, distinct objects
+    assert a is not b and a == b
+    monkeypatch.setitem(walker.RULES, "sin", original)
+    add = walker.RULES["Add"]
+    monkeypatch.setitem(walker.RULES, "Add", walker.Rule("Add", lambda c, o, ch: calls.append(o) or add.convert(c, o, ch)))
+    hash(a), hash(b)  # as SymPy's own operations do
+    calls.clear()
+    out = ak.from_sympy([sp.Mul._from_args((a, x)), sp.Mul._from_args((b, y))])
+    sums = [[c.id for c in o.args if c.op == "add"] for o in out]
+    assert len(calls) == 1 and sums[0] == sums[1] and len(sums[0]) == 1

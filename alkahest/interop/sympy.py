@@ -30,10 +30,10 @@ class SymPyDialect(Dialect):
     keys_by_identity = True
 
     def hash_is_cheap(self, obj: Any) -> bool:
-        # SymPy caches hashes, computed recursively on first use: only an object whose
-        # hash is known (or an atom, whose hash is O(1)) is looked up before its
-        # arguments are converted.
-        return getattr(obj, "_mhash", 0) is not None or not obj.args
+        # SymPy caches most hashes, computed recursively on first use (numbers recompute
+        # theirs through mpmath each time): only an object whose hash is cached is looked
+        # up or stored by structure.
+        return getattr(obj, "_mhash", None) is not None
 
     def integer(self, obj: Any) -> int:
         return int(obj.p)

@@ -108,6 +108,7 @@ class Converter:
         self.memo: Dict[Any, Any] = {}  # dialect.key(obj) -> conversion
         # By structure, when memo keys are identities: equal objects convert once.
         self._shared: Optional[Dict[Any, Any]] = {} if dialect.keys_by_identity else None
+        self._alive: List[Any] = []
         self._rules: Dict[type, Rule] = {}
         self._names: Dict[str, Any] = {}  # alkahest symbol name -> the foreign symbol it came from
         self._subs = {k: self._substitute(k, v) for k, v in (symbols or {}).items()}
@@ -161,7 +162,7 @@ class Converter:
 
     def convert(self, root: Any) -> Any:
         """The alkahest expression for ``root`` (iterative, memoised)."""
-        memo, shared, subs, dialect = self.memo, self._shared, self._subs, self.dialect
+        memo, shared, subs, dialect, alive = self.memo, self._shared, self._subs, self.dialect, self._alive
         key, cheap = dialect.key, dialect.hash_is_cheap
 
         def done(obj: Any) -> bool:
@@ -179,7 +180,9 @@ class Converter:
         def finish(obj: Any, value: Any) -> None:
             memo[key(obj)] = value
             if shared is not None:
-                shared[obj] = value  # also keeps obj alive, so its id stays its own
+                if cheap(obj):
+                    shared[obj] = value
+                alive.append(obj)  # its id stays its own while the memo holds it
 
         stack = [root]
         while stack:
