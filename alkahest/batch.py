@@ -9,7 +9,7 @@ tensors, JAX arrays) are read without a copy.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -60,9 +60,13 @@ def _outputs(f: CompiledFn, shape: Tuple[int, ...], out: Any) -> Sequence[np.nda
     n = f.n_outputs
     if out is None:
         return [np.empty(shape) for _ in range(n)]
-    outs = [out] if isinstance(out, np.ndarray) else list(out) if isinstance(out, (list, tuple)) else None
+    if isinstance(out, np.ndarray) and n > 1 and out.shape == (n,) + shape:
+        outs: Optional[List[Any]] = list(out)  # one array holding every output: its rows
+    else:
+        outs = [out] if isinstance(out, np.ndarray) else list(out) if isinstance(out, (list, tuple)) else None
     if outs is None or len(outs) != n:
-        raise ArityError(f"out must be {'an array' if n == 1 else f'a tuple of {n} arrays'} (the function has {n} output{'s' * (n > 1)})")
+        raise ArityError(f"out must be {'an array' if n == 1 else f'a tuple of {n} arrays or one array of shape (n_outputs, ...)'} "
+                         f"(the function has {n} output{'s' * (n > 1)})")
     for j, o in enumerate(outs):
         if not isinstance(o, np.ndarray):
             raise DTypeError(f"out[{j}] must be a NumPy array, got {type(o).__name__}")
@@ -75,9 +79,33 @@ def _outputs(f: CompiledFn, shape: Tuple[int, ...], out: Any) -> Sequence[np.nda
     return outs
 
 
+def _extent(a: np.ndarray) -> Optional[Tuple[int, int]]:
+    """The byte range ``a`` may touch (None when empty)."""
+    lo = hi = a.__array_interface__["data"][0]
+    for n, stride in zip(a.shape, a.strides):
+        if n == 0:
+            return None
+        if stride > 0:
+            hi += (n - 1) * stride
+        else:
+            lo += (n - 1) * stride
+    return lo, hi + a.itemsize
+
+
 def _overlap(inputs: Sequence[np.ndarray], outs: Sequence[np.ndarray]) -> bool:
-    return any(np.may_share_memory(o, a) for o in outs for a in inputs) or any(
-        np.may_share_memory(outs[i], outs[j]) for i in range(len(outs)) for j in range(i))
+    """Whether an output's memory may overlap an input's or another output's (byte
+    ranges, as np.may_share_memory; one sort, so thousands of outputs cost little)."""
+    spans = [(e[0], e[1], True) for e in map(_extent, outs) if e] + [(e[0], e[1], False) for e in map(_extent, inputs) if e]
+    spans.sort()
+    reach_out = reach_in = -1  # furthest end so far of an output's range, of an input's
+    for lo, hi, is_out in spans:
+        if lo < reach_out or (is_out and lo < reach_in):
+            return True
+        if is_out:
+            reach_out = max(reach_out, hi)
+        else:
+            reach_in = max(reach_in, hi)
+    return False
 
 
 def _run(f: CompiledFn, arrays: Sequence[Any], out: Any, threads: int) -> ArrayResult:
@@ -104,6 +132,8 @@ def _run(f: CompiledFn, arrays: Sequence[Any], out: Any, threads: int) -> ArrayR
         f._bulk(inputs, list(outs), threads)
     if out is None and shape == ():
         results = [o[()] for o in outs]  # like a ufunc on scalars: numpy float64, not 0-d arrays
+    elif isinstance(out, np.ndarray) and f.n_outputs > 1:
+        return out  # one array holding every output
     else:
         results = list(outs)
     return results[0] if f.n_outputs == 1 else tuple(results)
@@ -112,7 +142,9 @@ def _run(f: CompiledFn, arrays: Sequence[Any], out: Any, threads: int) -> ArrayR
 def numpy_eval(f: CompiledFn, *arrays: Any, out: Any = None) -> ArrayResult:
     """Evaluates ``f`` elementwise over arrays (one per input, broadcast together) on
     the calling thread. Returns an array, or a tuple of arrays for several outputs;
-    ``out`` (an array or tuple of C-contiguous float64 arrays) receives the results.
+    ``out`` (an array or tuple of C-contiguous float64 arrays, or for several outputs
+    one array of shape ``(n_outputs, *shape)``, then returned) receives the results.
+    ``out`` may share memory with the inputs (the result is then computed first).
 
     >>> f = compile_expr(x * y + 1, [x, y])  # doctest: +SKIP
     >>> numpy_eval(f, np.arange(3.0), 2.0)  # doctest: +SKIP

@@ -5,6 +5,8 @@
     ./dev.sh bench --out benchmarks/results/mine.json
     ./dev.sh bench --only dispatch       # just the auto-versus-fixed-tier table
     ./dev.sh bench --only threads        # just the LLVM tier's two-thread scaling at 1e7
+    ./dev.sh bench --only sympy          # SymPy models: lambdify against SymPy, symengine, symjit
+    ./dev.sh bench --only strings        # evaluate() against numexpr.evaluate on the suite
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -34,22 +36,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import alkahest as ak  # noqa: E402
 from dispatch import dispatch_table, markdown, model_accuracy, summary  # noqa: E402
 from engines import engines, machine  # noqa: E402
+from timing import best_time  # noqa: E402
 from suite import SUITE, dag_expr, scalar_case  # noqa: E402
 
 DAG_10K_STEPS = 5850  # steps of the generated DAG that make ~10,000 operations
-
-
-def best_time(fn, budget: float) -> float:
-    """Best per-call time over repeats of a loop that runs at least ~budget/5 seconds."""
-    fn()
-    number = 1
-    while True:
-        t = timeit.timeit(fn, number=number)
-        if t >= budget / 5 or number >= 1 << 20:
-            break
-        number *= 4
-    repeats = max(3, min(7, int(budget / max(t, 1e-9))))
-    return min(timeit.repeat(fn, number=number, repeat=repeats)) / number
 
 
 def check(name, got, want, case):
@@ -235,7 +225,7 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of timing per measurement (roughly)")
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
-    ap.add_argument("--only", choices=["dispatch", "threads"], help="run one section only")
+    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings"], help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -250,6 +240,13 @@ def main(argv=None):
     if args.only == "threads":
         print_thread_scaling(thread_scaling(cases))
         return
+    if args.only in ("sympy", "strings"):
+        section = front_doors(cases, args.budget, sympy=args.only == "sympy", strings=args.only == "strings")
+        out = Path(args.out or results / f"{args.only}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"machine": info, **section}, indent=1))
+        print(f"\nwrote {out}", file=sys.stderr)
+        return
     disp = dispatch_table(cases)
     if args.only == "dispatch":
         print_dispatch(disp)
@@ -263,6 +260,7 @@ def main(argv=None):
     comp = compile_times(cases)
     disk = disk_cache_times()
     scal = scalar_call_times()
+    doors = front_doors(cases, args.budget)
 
     times, one, par = tables(rows)
     print("\n## Bulk evaluation: times (best of repeats)\n")
@@ -292,9 +290,31 @@ def main(argv=None):
     out = Path(args.out or results / "latest.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": info, "bulk": rows, "compile": comp, "disk_cache": disk,
-                               "scalar_call_seconds": scal, "dispatch": disp, "thread_scaling": scaling},
+                               "scalar_call_seconds": scal, "dispatch": disp, "thread_scaling": scaling, **doors},
                               indent=1))
     print(f"\nwrote {out}", file=sys.stderr)
+
+
+def front_doors(cases, budget, sympy=True, strings=True):
+    """The "from SymPy" and "strings" sections (printed as tables); their rows for the JSON."""
+    out = {}
+    if sympy:
+        from frontdoor import conversion_rate, sympy_markdown, sympy_section
+        from models import generated, pendulum_on_cart
+
+        models = [pendulum_on_cart(5), pendulum_on_cart(8), generated(12_500)]
+        rows, rates = sympy_section(models, budget), [conversion_rate(m) for m in models]
+        print("\n## From SymPy: set-up (conversion + compile), scalar call of all outputs, 1e5-point batch (one thread)\n")
+        print(sympy_markdown(rows, rates))
+        out.update({"sympy": rows, "from_sympy_rate": rates})
+    if strings:
+        from frontdoor import strings_markdown, strings_section
+
+        rows = strings_section(cases, budget=budget)
+        print("\n## Strings: alkahest.evaluate against numexpr.evaluate, 1e6 points, one thread\n")
+        print(strings_markdown(rows))
+        out["strings"] = rows
+    return out
 
 
 def print_thread_scaling(scaling):

@@ -207,3 +207,20 @@ def test_jax_arrays_are_read_through_dlpack_without_copy(f, monkeypatch):
     assert seen[0].ctypes.data == arr.unsafe_buffer_pointer()  # the JAX buffer itself
     # float32 JAX arrays are converted (a copy is unavoidable) and still correct.
     np.testing.assert_array_equal(ak.numpy_eval(f, jax.numpy.arange(3, dtype=jax.numpy.float32), 0.0), [0, 2, 4])
+
+
+@pytest.mark.parametrize("tier", ak.AVAILABLE_TIERS)
+def test_many_large_outputs_are_streamed_with_the_same_bits(tier):
+    """Results of 40 outputs over 10^5 points are written with non-temporal stores from a
+    block buffer (the runner's streaming path): the same bits as small calls give."""
+    pool = ak.ExprPool()
+    x, y = pool.symbols("x y")
+    exprs = [ak.sin(x * (k + 1)) + y / (k + 2) for k in range(40)]
+    f = ak.compile_expr(exprs, [x, y], ak.CompileConfig(tier=tier, cache_dir=False), cache=False)
+    n = 100_003
+    xs, ys = np.linspace(-3, 3, n), np.cos(np.arange(n))
+    big = np.empty((40, n))
+    assert ak.numpy_eval(f, xs, ys, out=big) is big
+    pieces = [np.array(ak.numpy_eval(f, xs[i:i + 1000], ys[i:i + 1000])) for i in range(0, n, 1000)]
+    assert np.concatenate(pieces, axis=1).tobytes() == big.tobytes()
+    assert np.array(ak.numpy_eval_par(f, xs, ys, threads=2)).tobytes() == big.tobytes()

@@ -203,26 +203,43 @@ def lambdify(
             _unpack(t, v, flat, f"argument {k}")
         return flat
 
-    def evaluate(call_args: Tuple[Any, ...]) -> Union[List[Any], np.ndarray]:
-        flat = unpack(call_args)
+    def arrays_of(flat: List[Any]) -> Optional[List[np.ndarray]]:
+        """The arguments as arrays if any is one (else None: a scalar call)."""
         if all(isinstance(v, _SCALARS) for v in flat):
-            values = fn(*flat) if flat else fn()
+            return None
+        return [np.asarray(v) for v in flat]
+
+    def evaluate(call_args: Tuple[Any, ...]) -> Union[List[Any], np.ndarray]:
+        """Every output: a list of floats, or an array (n_outputs, *points)."""
+        flat = unpack(call_args)
+        arrays = arrays_of(flat)
+        if arrays is None:
+            values = fn(*flat)
             return [values] if n_out == 1 else list(values)
-        arrays = [np.asarray(v) for v in flat]
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
         buffer = np.empty((max(n_out, 1),) + shape)
-        numpy_eval(fn, *arrays, out=buffer[0] if n_out == 1 else tuple(buffer))
+        numpy_eval(fn, *arrays, out=buffer[0] if n_out == 1 else buffer)
         return buffer
 
-    if single:
-        index, is_bool = out_template[1], out_template[2]
+    if out_template[0] == "matrix" and int(np.prod(out_template[1])) == n_out > 0:
+        matrix_shape = out_template[1]
 
         def function(*call_args: Any) -> Any:
+            # A Matrix as the whole result: computed straight into the array returned.
             flat = unpack(call_args)
-            value = fn(*flat)
+            if arrays_of(flat) is None:
+                return fn(*flat, out=np.empty(matrix_shape))
+            return _rebuild(out_template, evaluate(call_args))
+
+    elif single:
+        is_bool = out_template[2]
+
+        def function(*call_args: Any) -> Any:
+            value = fn(*unpack(call_args))
             if is_bool:
                 return value.astype(bool) if isinstance(value, np.ndarray) else bool(value)
             return value
+
     else:
 
         def function(*call_args: Any) -> Any:

@@ -385,23 +385,29 @@ def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, i
     return out
 
 
-def gather_block(tape: TapeView, shape: CodeShape) -> int:
-    """Points per block when inputs are gathered: a multiple of the loop step, with the
-    gather buffers of all inputs within ``GATHER_BUDGET``."""
-    step = shape.points_per_iteration
-    per_point = 8 * max(1, tape.n_inputs)
-    return max(step, min(1024, GATHER_BUDGET // per_point) // step * step)
-
-
-def stack_bytes(tape: TapeView, shape: CodeShape) -> int:
-    """Stack the bulk entry needs: gather buffers, pointer arrays, padded tail buffers and
-    the block buffers of staged code."""
+def _fixed_stack_bytes(tape: TapeView, shape: CodeShape) -> int:
+    """Stack the bulk entry needs besides gather buffers: pointer arrays, padded tail
+    buffers and the block buffers of staged code."""
     step = shape.points_per_iteration
     n_in, n_out = tape.n_inputs, len(tape.outputs)
     n_buffers = 1 + max((b for b in tape.plan["buffer_of"] if b is not None), default=-1)
     staged = n_buffers * staged_block(tape, shape) if n_buffers else 0
-    return 8 * (n_in * gather_block(tape, shape) + 2 * (n_in + n_out) + (len(used_inputs(tape)) + n_out + 2) * step
-                + staged)
+    return 8 * (2 * (n_in + n_out) + (len(used_inputs(tape)) + n_out + 2) * step + staged)
+
+
+def gather_block(tape: TapeView, shape: CodeShape) -> int:
+    """Points per block when inputs are gathered: a multiple of the loop step, with the
+    gather buffers of all inputs within ``GATHER_BUDGET`` and the whole frame within
+    ``STACK_BUDGET`` (many inputs and outputs take smaller blocks)."""
+    step = shape.points_per_iteration
+    per_point = 8 * max(1, tape.n_inputs)
+    room = min(GATHER_BUDGET, STACK_BUDGET - _fixed_stack_bytes(tape, shape))
+    return max(step, min(1024, room // per_point) // step * step)
+
+
+def stack_bytes(tape: TapeView, shape: CodeShape) -> int:
+    """Stack the bulk entry needs: gather buffers and everything else."""
+    return 8 * tape.n_inputs * gather_block(tape, shape) + _fixed_stack_bytes(tape, shape)
 
 
 def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:

@@ -73,6 +73,15 @@ impl PyCompiledFn {
         }
     }
 
+    /// Feeds one scalar call to an adaptive function's meter.
+    fn count_call(&self, py: Python<'_>) {
+        if let Some((controller, meter)) = self.meter() {
+            if meter.add_calls(1) {
+                Self::notify(py, controller, "on_threshold", ());
+            }
+        }
+    }
+
     fn signature(&self) -> String {
         format!("f({})", self.var_names.join(", "))
     }
@@ -161,6 +170,26 @@ struct Job {
 // the whole (GIL-released) run.
 unsafe impl Send for Job {}
 
+/// `out` of a scalar call: a writeable, C-contiguous float64 array of `n` elements.
+fn output_vector<'py>(py: Python<'py>, out: &Bound<'py, PyAny>, n: usize) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+    let a = array(py, out, "out")?;
+    // SAFETY: reading the flags of a live array object.
+    let writeable = unsafe { (*a.as_array_ptr()).fields.flags } & NPY_ARRAY_WRITEABLE != 0;
+    if !a.is_c_contiguous() || !writeable || a.len() != n {
+        return Err(error(
+            py,
+            "ShapeError",
+            format!(
+                "out of a scalar call must be a writeable, C-contiguous float64 array of {n} element{} \
+                 (one per output), got shape {:?}",
+                if n == 1 { "" } else { "s" },
+                a.shape()
+            ),
+        ));
+    }
+    Ok(a)
+}
+
 fn array<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     obj.cast::<PyArrayDyn<f64>>()
         .cloned()
@@ -169,8 +198,16 @@ fn array<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<
 
 #[pymethods]
 impl PyCompiledFn {
-    #[pyo3(signature = (*args))]
-    fn __call__(self_: &Bound<'_, Self>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    /// `f(x, y)` → a float (a tuple of floats for several outputs); `f(x, y, out=buf)`
+    /// writes the outputs into `buf` (a writeable, C-contiguous float64 array of
+    /// `n_outputs` elements, any shape) and returns it, allocating nothing. With arrays
+    /// among the arguments it is `numpy_eval(f, x, y, out=out)`.
+    #[pyo3(signature = (*args, out=None))]
+    fn __call__(
+        self_: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        out: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let (py, this) = (self_.py(), self_.get());
         let active = this.active.get();
         let (n_in, n_out) = (active.kernel.n_inputs(), active.kernel.n_outputs());
@@ -184,26 +221,35 @@ impl PyCompiledFn {
             heap_in.resize(n_in, 0.0);
             &mut heap_in
         };
-        let out: &mut [f64] = if n_out <= STACK_ARGS {
-            &mut stack_out[..n_out]
-        } else {
-            heap_out.resize(n_out, 0.0);
-            &mut heap_out
-        };
         if !this.fill_args(py, args, vals)? {
             // Arrays: like a ufunc, the same as numpy_eval(f, *args).
             static NUMPY_EVAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
             let numpy_eval = NUMPY_EVAL.import(py, "alkahest.batch", "numpy_eval")?;
             let mut call_args = vec![self_.clone().into_any()];
             call_args.extend(args.iter());
-            return Ok(numpy_eval.call1(PyTuple::new(py, call_args)?)?.unbind());
-        }
-        active.kernel.eval(vals, out);
-        if let Some((controller, meter)) = this.meter() {
-            if meter.add_calls(1) {
-                Self::notify(py, controller, "on_threshold", ());
+            let kwargs = pyo3::types::PyDict::new(py);
+            if let Some(o) = out {
+                kwargs.set_item("out", o)?;
             }
+            return Ok(numpy_eval.call(PyTuple::new(py, call_args)?, Some(&kwargs))?.unbind());
         }
+        if let Some(o) = out {
+            let array = output_vector(py, o, n_out)?;
+            // SAFETY: `array` is a live, writeable, C-contiguous float64 array of n_out
+            // elements (checked above); the GIL is held, so no one else resizes it.
+            let slice = unsafe { std::slice::from_raw_parts_mut(array.data(), n_out) };
+            active.kernel.eval(vals, slice);
+            this.count_call(py);
+            return Ok(o.clone().unbind());
+        }
+        let out: &mut [f64] = if n_out <= STACK_ARGS {
+            &mut stack_out[..n_out]
+        } else {
+            heap_out.resize(n_out, 0.0);
+            &mut heap_out
+        };
+        active.kernel.eval(vals, out);
+        this.count_call(py);
         if n_out == 1 {
             Ok(PyFloat::new(py, out[0]).into_any().unbind())
         } else {
