@@ -58,6 +58,11 @@ _SYNC_MARGIN = 0.10
 _BACKGROUND_AT = 0.5
 _NEVER = 2**64 - 1
 _UNITS_PER_S = 1e12  # meter work units are picoseconds of predicted saving
+# What the controller measures: a tier's one-thread bulk time counts once it has run at
+# least this many calls and points, and a tier-up that measures more than this factor
+# slower per point than the tier it replaced is undone.
+_MIN_MEASURED_CALLS, _MIN_MEASURED_POINTS = 3, 1 << 16
+_SLOWER = 1.10
 
 
 _RANKS = {t: i for i, t in enumerate(KNOWN_TIERS)}
@@ -99,6 +104,7 @@ class DispatchReport:
     next_tier: Optional[str] = None
     next_progress: Tuple[float, float] = (0.0, 0.0)  # predicted saving so far, and needed (s)
     calibration: str = ""
+    measured: Mapping[str, float] = field(default_factory=dict)  # one-thread bulk seconds per point, per tier
 
     def __str__(self) -> str:
         lines = [f"{self.function}: tier {self.tier!r}{' (adaptive)' if self.adaptive else ''}", f"  why: {self.reason}"]
@@ -112,6 +118,8 @@ class DispatchReport:
                 lines.append(row)
         if self.adaptive:
             lines.append(f"  work so far: {self.calls} scalar calls, {self.points} points in bulk")
+            if self.measured:
+                lines.append("  measured bulk/point: " + ", ".join(f"{t} {_fmt(v)}" for t, v in self.measured.items()))
             for u in self.tier_ups:
                 what = f"failed: {u.error}" if u.error else f"took {_fmt(u.compile_s)}"
                 lines.append(
@@ -259,6 +267,9 @@ class Controller:
         self._compiling: Optional[str] = None
         self._failed: set = set()
         self._tier_ups: List[TierUp] = []
+        # The tier a tier-up replaced, while the new tier's bulk speed is still to be
+        # compared with it.
+        self._unverified: Optional[str] = None
 
     # -- called from the meter --------------------------------------------------------
 
@@ -272,8 +283,12 @@ class Controller:
                 return
             if self._compiling is not None:
                 return
+            if self._verify(fn):
+                self._rearm(fn)
+                return
             calls, points = self._since_install(fn)
-            ready = [(saved - compile_s, t) for t, saved, compile_s in self._savings(fn.tier, calls, points)
+            costs = self._adjusted(fn)
+            ready = [(saved - compile_s, t) for t, saved, compile_s in self._savings(fn.tier, calls, points, costs)
                      if saved >= _BACKGROUND_AT * compile_s]
             if not ready or not tierup_enabled():
                 self._rearm(fn)
@@ -302,8 +317,9 @@ class Controller:
                 self._start_model(fn)
             if self._compiling is not None:
                 return
+            self._verify(fn)
             current = fn.tier
-            options = {t: c for t, c in self._costs.items()
+            options = {t: c for t, c in self._adjusted(fn).items()
                        if t == current or (_rank(t) > _rank(current) and t not in self._failed)}
             priced, best, totals = _decide_with_disk_cache(
                 self._tape, self._config, CostModel.load(), options,
@@ -329,44 +345,106 @@ class Controller:
         calls, points = fn._meter()[:2]
         return calls - self._baseline[0], points - self._baseline[1]
 
-    def _savings(self, current: str, calls: float, points: float) -> List[Tuple[str, float, float]]:
+    def _savings(self, current: str, calls: float, points: float,
+                 costs: Optional[Dict[str, TierCost]] = None) -> List[Tuple[str, float, float]]:
         """(tier, predicted time ``calls`` and ``points`` would have saved on it, its
         compile time) for each faster tier not known to fail."""
-        assert self._costs is not None
-        cur = self._costs[current]
+        costs = costs or self._costs
+        assert costs is not None
+        cur = costs[current]
         out = []
-        for t, c in self._costs.items():
+        for t, c in costs.items():
             if _rank(t) > _rank(current) and t not in self._failed:
                 saved = calls * max(0.0, cur.call_s - c.call_s) + points * max(0.0, cur.point_s - c.point_s)
                 out.append((t, saved, c.compile_s))
         return out
+
+    def _adjusted(self, fn: CompiledFn) -> Dict[str, TierCost]:
+        """The model's costs with bulk costs corrected by what this function measured: a
+        tier it has run enough one-thread bulk work on is scaled to its measured time per
+        point; the others by the ratio measured / predicted of the current tier (else of
+        the fastest measured one), the model's error for this function (the memory
+        traffic of many outputs, a working set beyond the cache, ...)."""
+        assert self._costs is not None
+        costs = dict(self._costs)
+        ratios: Dict[str, float] = {}
+        for t, (calls, points, seconds) in self._measurements(fn).items():
+            if t in costs:
+                c, n = costs[t], points // calls
+                predicted = c.point_at(n) + c.bulk_call_s / n
+                if predicted > 0:
+                    ratios[t] = (seconds / points) / predicted
+        if not ratios:
+            return costs
+        current = fn.tier
+        default = ratios.get(current) or ratios[max(ratios, key=_rank)]
+        for t, c in costs.items():
+            r = ratios.get(t, default)
+            costs[t] = replace(c, point_s=c.point_s * r, large_point_s=c.large_point_s * r, bulk_call_s=c.bulk_call_s * r)
+        return costs
+
+    def _measurements(self, fn: CompiledFn) -> Dict[str, Tuple[int, int, float]]:
+        """``{tier: (calls, points, seconds)}`` of one-thread bulk work measured on each
+        tier this function ran, for the tiers with enough of it to go by."""
+        return {t: m for t, m in fn._measured().items() if m[0] >= _MIN_MEASURED_CALLS and m[1] >= _MIN_MEASURED_POINTS}
+
+    def _measured_point_s(self, fn: CompiledFn) -> Dict[str, float]:
+        """Measured one-thread seconds per point of each tier with enough bulk work."""
+        return {t: seconds / points for t, (_, points, seconds) in self._measurements(fn).items()}
+
+    def _verify(self, fn: CompiledFn) -> bool:
+        """Undoes the last tier-up if the new tier measured slower per point than the
+        tier it replaced (lock held); True if it did."""
+        previous = self._unverified
+        if previous is None:
+            return False
+        measured = self._measured_point_s(fn)
+        current = fn.tier
+        if current not in measured or previous not in measured:
+            return False
+        self._unverified = None
+        new, old = measured[current], measured[previous]
+        if new <= _SLOWER * old:
+            return False
+        fn._restore(previous)
+        self._failed.add(current)
+        calls, points = fn._meter()[:2]
+        self._baseline = (calls, points)
+        self._tier_ups.append(TierUp(current, previous, "measured slower: undone", calls, points, 0.0, 0.0,
+                                     f"{current} measured {new * 1e9:.2f} ns per point, {previous} {old * 1e9:.2f}"))
+        return True
 
     def _rearm(self, fn: CompiledFn) -> None:
         """Sets the meter to report when some faster tier may have paid for its compile
         (lock held). The meter counts predicted time on the current tier; the check
         itself (``on_threshold``) uses the actual counts of calls and points."""
         current = fn.tier
-        cur = self._costs[current]
+        costs = self._adjusted(fn)
+        cur = costs[current]
         calls, points = self._since_install(fn)
         spent = calls * cur.call_s + points * cur.point_s
         # For each tier, the share of the current tier's time it saves, under the use seen
-        # so far, or else under each kind of use alone (the earliest it could break even).
-        mixes = [(calls, points)] if calls or points else [(1, 0), (0, 1)]
+        # so far and under each kind of use alone: use can change (scalar calls first,
+        # then bulk work), and the earliest break-even of any of them arms the meter.
+        mixes = ([(calls, points)] if calls or points else []) + [(1, 0), (0, 1)]
         due = math.inf
         for c, p in mixes:
             per_unit = c * cur.call_s + p * cur.point_s
-            for _, saved, compile_s in self._savings(current, c, p):
+            for _, saved, compile_s in self._savings(current, c, p, costs):
                 if saved > 0:
                     due = min(due, _BACKGROUND_AT * compile_s * per_unit / saved)
+        if self._unverified is not None:
+            # A new tier is compared with the one it replaced after some bulk work.
+            due = min(due, 4 * _MIN_MEASURED_POINTS * cur.point_s)
         if math.isinf(due):
             fn._rearm(0, 0, _NEVER, _NEVER)
             return
         # Never check again before the work has grown by half: O(log) checks in all.
-        threshold = max(due, 1.5 * spent) - spent
+        threshold = due if self._unverified is not None else max(due, 1.5 * spent) - spent
         # The smallest bulk call that could pay for a compile by itself (per-point savings
         # taken at their largest, in cache or not, so no such call is missed).
         n_star = math.inf
-        for t, c in self._costs.items():
+        for t, c in costs.items():
             if _rank(t) > _rank(current) and t not in self._failed:
                 saving = max(cur.point_s - c.point_s, (cur.large_point_s or cur.point_s) - (c.large_point_s or c.point_s))
                 if saving > 0:
@@ -374,9 +452,10 @@ class Controller:
         sync = _NEVER if math.isinf(n_star) else max(1, min(_NEVER - 1, math.ceil(n_star)))
         fn._rearm(max(1, _units(cur.call_s)), max(1, _units(cur.point_s)), max(1, _units(threshold)), sync)
 
-    def _next_tier(self, fn: CompiledFn) -> Optional[str]:
+    def _next_tier(self, fn: CompiledFn, costs: Dict[str, TierCost]) -> Optional[str]:
         calls, points = self._since_install(fn)
-        options = [(compile_s / saved, t) for t, saved, compile_s in self._savings(fn.tier, calls or 1, points) if saved > 0]
+        options = [(compile_s / saved, t) for t, saved, compile_s in self._savings(fn.tier, calls or 1, points, costs)
+                   if saved > 0]
         return min(options)[1] if options else None
 
     def _begin(self, tier: str) -> None:
@@ -425,6 +504,8 @@ class Controller:
             if installed:
                 self._baseline = fn._meter()[:2]
                 self._tier_ups.append(TierUp(from_tier, tier, trigger, calls, points, predicted, seconds))
+                # Bulk speed measured on the old tier: the new one must match it, else undone.
+                self._unverified = from_tier if from_tier in self._measured_point_s(fn) else None
             elif error is not None:
                 self._failed.add(tier)
                 self._tier_ups.append(TierUp(from_tier, tier, trigger, calls, points, predicted, seconds, error))
@@ -448,15 +529,16 @@ class Controller:
                 self._start_model(fn)
             calls, points = fn._meter()[:2]
             since = self._since_install(fn)
-            nxt = self._next_tier(fn)
+            costs = self._adjusted(fn)
+            nxt = self._next_tier(fn, costs)
             progress = (0.0, 0.0)
             if nxt is not None:
-                progress = {t: (s, c) for t, s, c in self._savings(fn.tier, *since)}[nxt]
+                progress = {t: (s, c) for t, s, c in self._savings(fn.tier, *since, costs)}[nxt]
             return DispatchReport(
                 self._fn_name, fn.tier, True,
                 "adaptive: started on the interpreter; compiles a faster tier once its use pays for the compile",
                 dict(self._costs), {}, calls, points, tuple(self._tier_ups), self._compiling,
-                nxt, progress, self._calibration,
+                nxt, progress, self._calibration, self._measured_point_s(fn),
             )
 
 

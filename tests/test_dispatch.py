@@ -412,3 +412,63 @@ def test_calibrate_writes_a_file_the_model_reads(tmp_path):
         assert cal["bulk_vector_math"][tier]["ops"]["sin"] > 0
         assert cal["scalar"][tier]["call"] > 0
     assert cal["compile"]["cranelift"]["per_op"] > 0
+
+
+def test_scalar_use_then_bulk_work_reaches_the_fastest_tier():
+    """300,000 scalar calls tier up to Cranelift; bulk work that follows must still reach
+    LLVM (the meter is armed for every kind of use, not only the use seen so far)."""
+    if "llvm" not in ak.AVAILABLE_TIERS:
+        pytest.skip("needs llvmlite")
+    pool = ak.ExprPool()
+    x = pool.symbol("x")
+    f = ak.compile_expr(sum((k + 1.5) * x**k for k in range(11)), [x], ak.CompileConfig(cache_dir=False), cache=False)
+    for _ in range(300_000):
+        f(0.3)
+    dispatch.wait_for_tier_ups(timeout=60)
+    assert f.tier == "cranelift"
+    xs = np.random.default_rng(0).random(100_000)
+    for _ in range(2000):  # the saving passes half of LLVM's compile time after ~2e7 points
+        ak.numpy_eval(f, xs)
+        if f.tier == "llvm":
+            break
+        dispatch.wait_for_tier_ups(timeout=60)
+    assert f.tier == "llvm", str(ak.explain(f))
+    report = ak.explain(f)
+    assert "cranelift" in report.measured and "measured bulk/point" in str(report)
+
+
+def test_a_tier_up_measured_slower_is_undone(monkeypatch):
+    """The controller compares the bulk speed it measures on a new tier with the tier it
+    replaced; slower by more than 10%, it goes back and does not try that tier again."""
+    pool = ak.ExprPool()
+    x, y = pool.symbols("x y")
+    poly = sum((k + 1.5) * x**k for k in range(11)) * y  # arithmetic: Cranelift predicted faster
+    f = ak.compile_expr(poly, [x, y], ak.CompileConfig(cache_dir=False), cache=False)
+    real = dispatch.Controller._measurements
+
+    def slower_cranelift(self, fn):
+        out = dict(real(self, fn))
+        if "cranelift" in out and "interpreter" in out:
+            calls, points, _ = out["cranelift"]
+            per_point = out["interpreter"][2] / out["interpreter"][1]
+            out["cranelift"] = (calls, points, 3 * per_point * points)  # as if 3x slower
+        return out
+
+    monkeypatch.setattr(dispatch.Controller, "_measurements", slower_cranelift)
+    monkeypatch.setenv("ALKAHEST_DISABLE_TIERS", "llvm")
+    xs = np.linspace(-2, 2, 1 << 16)  # below the size that compiles before the call: a background tier-up
+    want = ak.numpy_eval(ak.compile_expr(poly, [x, y], ak.CompileConfig(tier="interpreter")), xs, 0.5)
+    seen = set()
+    for _ in range(200):
+        assert ak.numpy_eval(f, xs, 0.5).tobytes() == want.tobytes()
+        seen.add(f.tier)
+        dispatch.wait_for_tier_ups(timeout=60)
+        if "cranelift" in seen and f.tier == "interpreter":
+            break
+    assert seen == {"interpreter", "cranelift"} and f.tier == "interpreter", str(ak.explain(f))
+    undone = [u for u in ak.explain(f).tier_ups if u.trigger.startswith("measured slower")]
+    assert len(undone) == 1 and undone[0].from_tier == "cranelift" and "ns per point" in undone[0].error
+    for _ in range(20):  # never retried
+        ak.numpy_eval(f, xs, 0.5)
+    dispatch.wait_for_tier_ups(timeout=60)
+    assert f.tier == "interpreter"

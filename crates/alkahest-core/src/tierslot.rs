@@ -46,6 +46,24 @@ impl<T> TierSlot<T> {
             .expect("current is installed")
     }
 
+    /// Every value installed so far, oldest first.
+    pub fn installed(&self) -> Vec<Arc<T>> {
+        self.installed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes the most recently installed value for which `pick` holds current again (a
+    /// tier-up measured slower than what it replaced is undone); returns whether one did.
+    pub fn restore(&self, pick: impl Fn(&T) -> bool) -> bool {
+        let installed = self.installed.lock().unwrap_or_else(|e| e.into_inner());
+        match installed.iter().rev().find(|v| pick(v)) {
+            Some(v) => {
+                self.current.store(Arc::as_ptr(v) as *mut T, Ordering::Release);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Installs `value` if `replace(current)` says so; returns whether it did.
     pub fn install_if(&self, value: Arc<T>, replace: impl FnOnce(&T) -> bool) -> bool {
         let mut installed = self.installed.lock().unwrap_or_else(|e| e.into_inner());

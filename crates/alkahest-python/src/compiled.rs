@@ -5,6 +5,7 @@
 //! a `TierSlot`, every call runs on the one it loaded, and an adaptive function's calls
 //! feed a `WorkMeter` whose reports go to its controller (`alkahest.dispatch`).
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use alkahest_core::meter::WorkMeter;
@@ -28,6 +29,22 @@ struct Active {
     /// The tier's own object for code made outside Rust (the LLVM tier's JIT module): it
     /// owns the machine code, and answers `source()` and tier-specific inspection methods.
     backend: Option<Py<PyAny>>,
+    /// Measured one-thread bulk work on this kernel, for the dispatch controller.
+    timing: BulkTiming,
+}
+
+/// Time spent in one-thread bulk calls on one kernel (the controller compares tiers by it).
+#[derive(Default)]
+struct BulkTiming {
+    calls: AtomicU64,
+    points: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Active {
+    fn new(kernel: Arc<dyn Kernel>, tier: &str, fallback_reason: Option<String>, backend: Option<Py<PyAny>>) -> Self {
+        Active { kernel, tier: tier.into(), fallback_reason, backend, timing: BulkTiming::default() }
+    }
 }
 
 /// How the function's tier was chosen (a Python object with `report()`), and for an
@@ -318,13 +335,22 @@ impl PyCompiledFn {
                 Self::notify(py, controller, "on_threshold", ());
             }
         }
+        let n = shape.iter().product::<usize>();
         let job = Job { inputs: views, shape, outputs: outs };
-        let kernel = self.active.get().kernel.clone();
+        let active = self.active.get(); // lives as long as `self`, like every installed kernel
+        let kernel = active.kernel.clone();
+        let start = std::time::Instant::now();
         let result = py.detach(move || {
             let job = job;
             // SAFETY: views and outputs describe live NumPy arrays checked above.
             unsafe { runner::run(kernel.as_ref(), &job.inputs, &job.shape, &job.outputs, threads) }
         });
+        if threads == 1 && n > 0 && self.dispatch.get().is_some() {
+            let t = &active.timing;
+            t.calls.fetch_add(1, Relaxed);
+            t.points.fetch_add(n as u64, Relaxed);
+            t.nanos.fetch_add(start.elapsed().as_nanos() as u64, Relaxed);
+        }
         result.py_err(py)
     }
 
@@ -392,6 +418,26 @@ impl PyCompiledFn {
         Some((r.calls, r.points, r.work, r.threshold))
     }
 
+    /// `{tier: (calls, points, seconds)}` of one-thread bulk calls measured on each kernel
+    /// this function has run (an adaptive function's controller reads it). Internal.
+    fn _measured(&self) -> std::collections::HashMap<String, (u64, u64, f64)> {
+        self.active
+            .installed()
+            .iter()
+            .map(|a| {
+                let t = &a.timing;
+                let secs = t.nanos.load(Relaxed) as f64 * 1e-9;
+                (a.tier.clone(), (t.calls.load(Relaxed), t.points.load(Relaxed), secs))
+            })
+            .collect()
+    }
+
+    /// Makes the last installed kernel of `tier` current again (a tier-up measured slower
+    /// than the tier it replaced is undone). Internal.
+    fn _restore(&self, tier: &str) -> bool {
+        self.active.restore(|a| a.tier == tier)
+    }
+
     /// Makes this function run `other`'s code from the next call on (tier-up). Calls
     /// already running finish on the code they started with. Internal.
     fn _install(&self, other: PyRef<'_, PyCompiledFn>) -> PyResult<()> {
@@ -419,12 +465,7 @@ impl PyCompiledFn {
             let seconds = start.elapsed().as_secs_f64();
             let (error, installed) = match compiled {
                 Ok(kernel) => {
-                    let new = Arc::new(Active {
-                        kernel: Arc::new(kernel),
-                        tier: "cranelift".into(),
-                        fallback_reason: None,
-                        backend: None,
-                    });
+                    let new = Arc::new(Active::new(Arc::new(kernel), "cranelift", None, None));
                     (None, slot.install_if(new, |cur| replaces.contains(&cur.tier)))
                 }
                 Err(e) => (Some(e.to_string()), false),
@@ -526,8 +567,7 @@ pub fn compile_interpreter(
     fallback_reason: Option<String>,
 ) -> PyCompiledFn {
     let kernel = Interpreter::with_options(tape.inner.clone(), vector_math);
-    let active =
-        Active { kernel: Arc::new(kernel), tier: "interpreter".into(), fallback_reason, backend: None };
+    let active = Active::new(Arc::new(kernel), "interpreter", fallback_reason, None);
     PyCompiledFn::with(active, tape.inner.clone(), var_names)
 }
 
@@ -546,8 +586,7 @@ pub fn compile_cranelift(
     let kernel = py
         .detach(move || alkahest_cranelift::compile(shared, vector_math))
         .map_err(|e| error(py, "CompileError", e))?;
-    let active =
-        Active { kernel: Arc::new(kernel), tier: "cranelift".into(), fallback_reason, backend: None };
+    let active = Active::new(Arc::new(kernel), "cranelift", fallback_reason, None);
     Ok(PyCompiledFn::with(active, tape.inner.clone(), var_names))
 }
 
@@ -578,7 +617,7 @@ pub fn wrap_native(
             std::mem::transmute::<usize, BulkFn>(bulk_addr),
         )
     };
-    let active = Active { kernel: Arc::new(kernel), tier, fallback_reason: None, backend: Some(backend) };
+    let active = Active::new(Arc::new(kernel), &tier, None, Some(backend));
     Ok(PyCompiledFn::with(active, tape.inner.clone(), var_names))
 }
 
