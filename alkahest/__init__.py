@@ -11,7 +11,7 @@
 array([1., 4.])
 """
 
-from . import errors
+from . import _native, errors
 from ._native import CompiledFn, Expr, ExprPool, Tape
 from .api import compile_expr, eval_expr
 from .backends.cuda import CudaConfig, CudaFn, compile_cuda
@@ -29,7 +29,7 @@ from .interop.lambdify import lambdify
 from .interop.sympy import from_sympy, to_sympy
 from .text import parse
 
-__version__ = "0.1.0"
+__version__: str = _native.__version__  # the Cargo workspace version, the one version number
 
 __all__ = [
     "ExprPool", "Expr", "Tape", "CompiledFn", "CompileConfig", "CompileCache", "CacheStats",

@@ -8,6 +8,7 @@ Number = Union[float, int]
 Operand = Union["Expr", Number]
 
 BLOCK: int
+__version__: str
 
 class ExprPool:
     """A store of expressions; the same structure built twice is the same node."""

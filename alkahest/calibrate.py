@@ -178,8 +178,8 @@ def measure_bulk(exprs: Sequence[Expression], tier: str, vector_math: bool, repe
         arrays = _arrays(e, N_POINTS)
         small = [a[:1] for a in arrays]
         numpy_eval(f, *arrays)  # warm
-        call = min(call, _best(lambda: numpy_eval(f, *small), repeats * 4))
-        times.append(max(_best(lambda: numpy_eval(f, *arrays), repeats) - call, 0.0) / N_POINTS)
+        call = min(call, _best(lambda f=f, small=small: numpy_eval(f, *small), repeats * 4))
+        times.append(max(_best(lambda f=f, arrays=arrays: numpy_eval(f, *arrays), repeats) - call, 0.0) / N_POINTS)
         kept.append(e)
     rows = _op_rows(kept)
     keys = sorted({k for r in rows for k in r})
@@ -200,7 +200,7 @@ def measure_large(exprs: Sequence[Expression], tier: str, small: Dict[str, objec
         arrays = _arrays(e, N_LARGE)
         numpy_eval(f, *arrays)
         # Fresh outputs, as numpy_eval makes them: page faults are part of the cost.
-        times.append(max(_best(lambda: numpy_eval(f, *arrays), repeats) - small["call"], 0.0) / N_LARGE)
+        times.append(max(_best(lambda f=f, arrays=arrays: numpy_eval(f, *arrays), repeats) - small["call"], 0.0) / N_LARGE)
         feats = e.features
         op_sum = sum(c * ops.get(op, ops["default"]) for op, c in feats.counts.items())
         rows.append({"scale": op_sum, "point": 1.0, "input": float(feats.n_inputs), "output": float(feats.n_outputs)})
@@ -350,7 +350,7 @@ def _fill_missing_tiers(result: dict) -> None:
                 continue
             if section == "compile":
                 entry = {"base": 1e3, "per_op": 0.0, "per_call": 0.0}
-                result[section][t] = {**{str(l): entry for l in range(4)}, "startup": 0.0} if t == "llvm" else entry
+                result[section][t] = {**{str(level): entry for level in range(4)}, "startup": 0.0} if t == "llvm" else entry
             else:
                 result[section][t] = result[section]["interpreter"]
 

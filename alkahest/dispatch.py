@@ -41,7 +41,7 @@ from ._native import CompiledFn, Tape
 from .compile import compile_tier, compile_with_fallback
 from .config import KNOWN_TIERS, CompileConfig, check_available, disabled_tiers, forced_tier, tierup_enabled, usable_tiers
 from .costmodel import CostModel, Features, TierCost, best_tier
-from .errors import AlkahestError, CompileError
+from .errors import AlkahestError
 
 # Until the model is consulted (tens of microseconds of Python), an adaptive function
 # just counts: 2,048 scalar calls or 2**20 points in bulk, whichever comes first, and bulk
@@ -59,9 +59,10 @@ _BACKGROUND_AT = 0.5
 _NEVER = 2**64 - 1
 _UNITS_PER_S = 1e12  # meter work units are picoseconds of predicted saving
 # What the controller measures: a tier's one-thread bulk time counts once it has run at
-# least this many calls and points, and a tier-up that measures more than this factor
-# slower per point than the tier it replaced is undone.
-_MIN_MEASURED_CALLS, _MIN_MEASURED_POINTS = 3, 1 << 16
+# least this many points, in at least this many calls or this many seconds (huge calls
+# are few), and a tier-up measured more than this factor slower per point than the tier
+# it replaced is undone.
+_MIN_MEASURED_POINTS, _MIN_MEASURED_CALLS, _MIN_MEASURED_S = 1 << 16, 3, 0.05
 _SLOWER = 1.10
 
 
@@ -386,7 +387,8 @@ class Controller:
     def _measurements(self, fn: CompiledFn) -> Dict[str, Tuple[int, int, float]]:
         """``{tier: (calls, points, seconds)}`` of one-thread bulk work measured on each
         tier this function ran, for the tiers with enough of it to go by."""
-        return {t: m for t, m in fn._measured().items() if m[0] >= _MIN_MEASURED_CALLS and m[1] >= _MIN_MEASURED_POINTS}
+        return {t: m for t, m in fn._measured().items()
+                if m[1] >= _MIN_MEASURED_POINTS and (m[0] >= _MIN_MEASURED_CALLS or m[2] >= _MIN_MEASURED_S)}
 
     def _measured_point_s(self, fn: CompiledFn) -> Dict[str, float]:
         """Measured one-thread seconds per point of each tier with enough bulk work."""

@@ -73,7 +73,7 @@ def test_shipped_calibration_loads_and_predicts_every_tier(trig):
     feats = Features.of(ak.lower(*trig))
     assert feats.n_inputs == 2 and feats.n_outputs == 1 and feats.n_vector_calls == 3
     costs = model.predict_all(feats, ak.KNOWN_TIERS)
-    for t, c in costs.items():
+    for c in costs.values():
         assert c.compile_s >= 0 and c.call_s > 0 and c.point_s > 0
     # What the tiers are for: compiling costs more going up, evaluating arithmetic less.
     assert costs["interpreter"].compile_s < costs["cranelift"].compile_s < costs["llvm"].compile_s
@@ -205,7 +205,7 @@ def test_scalar_calls_tier_up_in_the_background(calibration, trig):
     calibration(cal)
     f = ak.compile_expr(*trig, cache=False)
     want = f(0.3, 0.7)
-    for i in range(200_000):
+    for _ in range(200_000):
         assert f(0.3, 0.7) == want
         if f.tier == "cranelift":
             break

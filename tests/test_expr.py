@@ -54,7 +54,7 @@ def test_constant_folding_and_ieee_safe_identities(pool, xy):
     assert (x / 1).id == x.id
     assert (x**1).id == x.id
     assert (x**0).value == 1.0
-    assert (-(-x)).id == x.id
+    assert (-(-x)).id == x.id  # noqa: B002 - negation twice, not a decrement
     assert (pool.integer(2) + 3).value == 5.0
     assert ak.sin(pool.constant(0.5)).value == math.sin(0.5)
     # x*0 must stay: it is NaN for x = inf or NaN.

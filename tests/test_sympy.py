@@ -7,7 +7,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 sp = pytest.importorskip("sympy")
@@ -15,7 +15,7 @@ sp = pytest.importorskip("sympy")
 import alkahest as ak  # noqa: E402
 from alkahest import errors  # noqa: E402
 from reference import Ref, assert_close, build  # noqa: E402
-from strategies import N_VARS, SETTINGS, extend, leaves  # noqa: E402
+from strategies import N_VARS, SETTINGS, leaves  # noqa: E402
 from sympy.codegen.cfunctions import expm1, log1p, log2, log10  # noqa: E402
 
 # Operations with a SymPy class that from_sympy maps back to the same alkahest operation
@@ -422,3 +422,12 @@ def test_repeated_subtrees_convert_once(monkeypatch):
     out = ak.from_sympy([sp.Mul._from_args((a, x)), sp.Mul._from_args((b, y))])
     sums = [[c.id for c in o.args if c.op == "add"] for o in out]
     assert len(calls) == 1 and sums[0] == sums[1] and len(sums[0]) == 1
+
+
+def test_real_and_imaginary_parts_of_real_inputs():
+    x = sp.Symbol("x")  # not declared real: SymPy writes Abs(exp(x)) as exp(re(x))
+    e = sp.Abs(sp.exp(x)) + sp.im(x) + sp.conjugate(x)
+    assert e.has(sp.re)
+    f = ak.lambdify([x], e)
+    assert f(0.5) == pytest.approx(np.exp(0.5) + 0.5)
+    assert f(np.inf) == np.inf

@@ -456,6 +456,9 @@ _UNARY.update({
     "sec": lambda x: 1.0 / fn.cos(x), "csc": lambda x: 1.0 / fn.sin(x), "cot": lambda x: 1.0 / fn.tan(x),
     "sech": lambda x: 1.0 / fn.cosh(x), "csch": lambda x: 1.0 / fn.sinh(x), "coth": lambda x: 1.0 / fn.tanh(x),
     "exp2": lambda x: 2.0**x, "Not": fn.logical_not,
+    # Inputs are real (a complex intermediate is NaN already): SymPy writes re/im when its
+    # symbols are not declared real, e.g. Abs(exp(x)) -> exp(re(x)).
+    "re": lambda x: x, "conjugate": lambda x: x,
 })
 
 _BINARY_FOLD: Dict[str, Callable[[Any, Any], Any]] = {
@@ -488,6 +491,7 @@ for _name, _h, _leaf in [
     ("atan2", _binary(fn.atan2), False),
     ("Heaviside", _heaviside, False), ("Piecewise", _piecewise, False), ("ExprCondPair", _pair, False),
     ("Xor", _xor, False), ("ITE", _ite, False), ("Mod", _mod, False),
+    ("im", lambda conv, obj, _: conv.constant(0.0), False),
 ]:
     RULES[_name] = Rule(_name, _h, _leaf)
 
