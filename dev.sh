@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds alkahest into ./.venv and runs one task:
 #   ./dev.sh demo    build, then run examples/demo.py
-#   ./dev.sh test    build, then run the Rust tests and the Python test suite
+#   ./dev.sh test    build, then run the linters (rustfmt, clippy, ruff, mypy, stubtest),
+#                    the Rust tests and the Python test suite
 #   ./dev.sh bench   build, then run the benchmark runner (extra args go to it)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,7 +19,12 @@ maturin develop --release --quiet
 
 case "$task" in
     demo)  python examples/demo.py ;;
-    test)  cargo test --release --workspace --exclude alkahest-python
+    test)  cargo fmt --all -- --check
+           cargo clippy --release --workspace --all-targets --quiet -- -D warnings
+           ruff check alkahest tests benchmarks examples
+           mypy
+           python -m mypy.stubtest alkahest._native --allowlist .ci/stubtest-allowlist
+           cargo test --release --workspace --exclude alkahest-python
            python -m pytest -q "$@" ;;
     bench) python benchmarks/run.py "$@" ;;
 esac

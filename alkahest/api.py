@@ -54,4 +54,4 @@ def eval_expr(expr_or_list: Exprs, values: Mapping[Union[Expr, str], float]) -> 
     if not isinstance(values, Mapping):
         raise TypeError(f"values must be a mapping {{symbol: value}}, got {type(values).__name__}")
     f = default_cache.compile(expr_or_list, list(values.keys()), DEFAULT_CONFIG)
-    return f(*values.values())
+    return f(*values.values())  # type: ignore[return-value] # scalars in, floats out

@@ -89,7 +89,7 @@ class CompileCache:
             return tape
 
         resolution = resolve(lowered, config)
-        key = (
+        key: tuple = (
             pool.uid,
             tuple(e.id for e in outputs),
             tuple(v.id for v in inputs),

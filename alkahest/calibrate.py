@@ -18,6 +18,7 @@ Options: ``--output PATH``, ``--quick`` (fewer repeats, for tests), ``--print``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -168,7 +169,7 @@ def _with_default(ops: Dict[str, float]) -> Dict[str, float]:
     return ops
 
 
-def measure_bulk(exprs: Sequence[Expression], tier: str, vector_math: bool, repeats: int) -> Dict[str, object]:
+def measure_bulk(exprs: Sequence[Expression], tier: str, vector_math: bool, repeats: int) -> Dict[str, Any]:
     from .batch import numpy_eval
 
     times, kept = [], []
@@ -178,8 +179,8 @@ def measure_bulk(exprs: Sequence[Expression], tier: str, vector_math: bool, repe
         arrays = _arrays(e, N_POINTS)
         small = [a[:1] for a in arrays]
         numpy_eval(f, *arrays)  # warm
-        call = min(call, _best(lambda f=f, small=small: numpy_eval(f, *small), repeats * 4))
-        times.append(max(_best(lambda f=f, arrays=arrays: numpy_eval(f, *arrays), repeats) - call, 0.0) / N_POINTS)
+        call = min(call, _best(functools.partial(numpy_eval, f, *small), repeats * 4))
+        times.append(max(_best(functools.partial(numpy_eval, f, *arrays), repeats) - call, 0.0) / N_POINTS)
         kept.append(e)
     rows = _op_rows(kept)
     keys = sorted({k for r in rows for k in r})
@@ -188,7 +189,7 @@ def measure_bulk(exprs: Sequence[Expression], tier: str, vector_math: bool, repe
     return {"call": call, **base, "ops": _with_default(costs)}
 
 
-def measure_large(exprs: Sequence[Expression], tier: str, small: Dict[str, object], repeats: int) -> Dict[str, float]:
+def measure_large(exprs: Sequence[Expression], tier: str, small: Dict[str, Any], repeats: int) -> Dict[str, float]:
     """Per-point costs at ``N_LARGE`` points: ``scale`` times the small-size operation
     costs plus per-point, per-input and per-output terms (memory traffic), fitted."""
     from .batch import numpy_eval
@@ -200,7 +201,7 @@ def measure_large(exprs: Sequence[Expression], tier: str, small: Dict[str, objec
         arrays = _arrays(e, N_LARGE)
         numpy_eval(f, *arrays)
         # Fresh outputs, as numpy_eval makes them: page faults are part of the cost.
-        times.append(max(_best(lambda f=f, arrays=arrays: numpy_eval(f, *arrays), repeats) - small["call"], 0.0) / N_LARGE)
+        times.append(max(_best(functools.partial(numpy_eval, f, *arrays), repeats) - small["call"], 0.0) / N_LARGE)
         feats = e.features
         op_sum = sum(c * ops.get(op, ops["default"]) for op, c in feats.counts.items())
         rows.append({"scale": op_sum, "point": 1.0, "input": float(feats.n_inputs), "output": float(feats.n_outputs)})
@@ -302,7 +303,8 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
                     "samples": {"compile": {}}}
     for t in tiers:
         log(f"{t}: compile")
-        samples = result["samples"]["compile"][t] = []
+        samples: List[float] = []
+        result["samples"]["compile"][t] = samples
         if t == "llvm":
             result["compile"][t] = {
                 str(level): measure_compile(compile_set if level == 2 else compile_set[::2], t, level, repeats,

@@ -210,17 +210,18 @@ class CostModel:
             raise CalibrationError(f"cannot read calibration file {path}: {e}; unset {ENV_VAR} or fix the path") from None
         key = (str(path), stamp)
         with _LOCK:
-            model = _LOADED.get(key)
-            if model is None:
-                try:
-                    data = json.loads(path.read_text())
-                except (OSError, ValueError) as e:
-                    raise CalibrationError(
-                        f"cannot read calibration file {path}: {e}; re-run `python -m alkahest.calibrate`"
-                    ) from None
-                model = cls(data, str(path))
-                _LOADED.clear()
-                _LOADED[key] = model
+            loaded = _LOADED.get(key)
+            if loaded is not None:
+                return loaded
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as e:
+                raise CalibrationError(
+                    f"cannot read calibration file {path}: {e}; re-run `python -m alkahest.calibrate`"
+                ) from None
+            model = cls(data, str(path))
+            _LOADED.clear()
+            _LOADED[key] = model
             return model
 
     def predict(
@@ -289,6 +290,7 @@ def _llvm_started() -> bool:
     return _LLVM_TARGET is not None and _LLVM_TARGET.started()
 
 
+_LLVM_TARGET: Optional[Any]
 try:
     from .backends.llvm import target as _LLVM_TARGET
 except ImportError:  # pragma: no cover - the package is always importable; llvmlite may not be

@@ -70,6 +70,13 @@ _RANKS = {t: i for i, t in enumerate(KNOWN_TIERS)}
 _rank = _RANKS.__getitem__
 
 
+def _counts(fn: CompiledFn) -> Tuple[int, int]:
+    """(scalar calls, bulk points) an adaptive function has run."""
+    reading = fn._meter()
+    assert reading is not None, "only adaptive functions have a controller"
+    return reading[0], reading[1]
+
+
 def _units(seconds: float) -> int:
     return min(_NEVER - 1, max(0, int(seconds * _UNITS_PER_S)))
 
@@ -296,7 +303,7 @@ class Controller:
                 return
             target = max(ready)[1]
             self._begin(target)
-            calls, points = fn._meter()[:2]
+            calls, points = _counts(fn)
             if target == "cranelift":
                 # Compiled and installed on a native thread: no GIL hand-offs slow it down.
                 replaces = [t for t in KNOWN_TIERS if _rank(t) < _rank(target)]
@@ -329,7 +336,7 @@ class Controller:
             if best == current or totals[best] > (1 - _SYNC_MARGIN) * totals[current]:
                 return
             self._begin(best)
-            calls, points = fn._meter()[:2]
+            calls, points = _counts(fn)
         start = time.perf_counter()
         new, error = self._compile(best)
         self._finish(fn, best, f"bulk call of {n} points", calls, points, time.perf_counter() - start, new, error,
@@ -343,7 +350,7 @@ class Controller:
         self._rearm(fn)  # the work so far (on the interpreter) counts
 
     def _since_install(self, fn: CompiledFn) -> Tuple[int, int]:
-        calls, points = fn._meter()[:2]
+        calls, points = _counts(fn)
         return calls - self._baseline[0], points - self._baseline[1]
 
     def _savings(self, current: str, calls: float, points: float,
@@ -410,7 +417,7 @@ class Controller:
             return False
         fn._restore(previous)
         self._failed.add(current)
-        calls, points = fn._meter()[:2]
+        calls, points = _counts(fn)
         self._baseline = (calls, points)
         self._tier_ups.append(TierUp(current, previous, "measured slower: undone", calls, points, 0.0, 0.0,
                                      f"{current} measured {new * 1e9:.2f} ns per point, {previous} {old * 1e9:.2f}"))
@@ -446,11 +453,12 @@ class Controller:
         # The smallest bulk call that could pay for a compile by itself (per-point savings
         # taken at their largest, in cache or not, so no such call is missed).
         n_star = math.inf
-        for t, c in costs.items():
+        for t, cost in costs.items():
             if _rank(t) > _rank(current) and t not in self._failed:
-                saving = max(cur.point_s - c.point_s, (cur.large_point_s or cur.point_s) - (c.large_point_s or c.point_s))
+                saving = max(cur.point_s - cost.point_s,
+                             (cur.large_point_s or cur.point_s) - (cost.large_point_s or cost.point_s))
                 if saving > 0:
-                    n_star = min(n_star, c.compile_s / saving)
+                    n_star = min(n_star, cost.compile_s / saving)
         sync = _NEVER if math.isinf(n_star) else max(1, min(_NEVER - 1, math.ceil(n_star)))
         fn._rearm(max(1, _units(cur.call_s)), max(1, _units(cur.point_s)), max(1, _units(threshold)), sync)
 
@@ -504,7 +512,7 @@ class Controller:
                 fn._install(new)
                 installed = True
             if installed:
-                self._baseline = fn._meter()[:2]
+                self._baseline = _counts(fn)
                 self._tier_ups.append(TierUp(from_tier, tier, trigger, calls, points, predicted, seconds))
                 # Bulk speed measured on the old tier: the new one must match it, else undone.
                 self._unverified = from_tier if from_tier in self._measured_point_s(fn) else None
@@ -529,7 +537,7 @@ class Controller:
         with self._lock:
             if self._costs is None:
                 self._start_model(fn)
-            calls, points = fn._meter()[:2]
+            calls, points = _counts(fn)
             since = self._since_install(fn)
             costs = self._adjusted(fn)
             nxt = self._next_tier(fn, costs)
@@ -539,7 +547,7 @@ class Controller:
             return DispatchReport(
                 self._fn_name, fn.tier, True,
                 "adaptive: started on the interpreter; compiles a faster tier once its use pays for the compile",
-                dict(self._costs), {}, calls, points, tuple(self._tier_ups), self._compiling,
+                dict(self._costs or {}), {}, calls, points, tuple(self._tier_ups), self._compiling,
                 nxt, progress, self._calibration, self._measured_point_s(fn),
             )
 

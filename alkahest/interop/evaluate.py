@@ -165,7 +165,7 @@ class _Program:
         self.nodes = _native.parse_syntax_tree(ex)
         names: List[str] = []
         for kind, value, _, _, _ in self.nodes:
-            if kind == "name" and value not in names and value not in ("True", "False", "None"):
+            if kind == "name" and value is not None and value not in names and value not in ("True", "False", "None"):
                 names.append(value)
         self.names = tuple(names)
 
@@ -198,17 +198,17 @@ class _Program:
         needed = set(integer)
         for i in integer:
             needed.update(self.nodes[i][2])
-        program = []
+        program: List[Tuple[int, str, Tuple[int, ...], str, Any]] = []
         for i in sorted(needed):
             op, payload, children, _, _ = self.nodes[i]
             value, kind, constant = values[i]
             if constant:
                 v = value.value if isinstance(value, Expr) else value
-                program.append((i, "const", (), "long", abs(float(v))))
+                program.append((i, "const", (), "long", abs(float(v or 0.0))))
             elif op == "name":
                 program.append((i, "var", (), kind if kind != "double" else "long", payload))
             elif i in integer:
-                name = _FUNCS[payload].build if op == "call" else op
+                name = _FUNCS[str(payload)].build if op == "call" else op
                 program.append((i, name, tuple(children), kind, None))
             else:  # a condition read by integer arithmetic
                 program.append((i, "condition", (), "bool", None))
@@ -458,7 +458,7 @@ def _run(compiled: _Compiled, arrays: List[np.ndarray], out: Optional[np.ndarray
     if out.shape != value.shape:
         raise ShapeError(f"out has shape {out.shape}, but the result has shape {value.shape}")
     try:
-        np.copyto(out, value, casting=casting)
+        np.copyto(out, value, casting=casting)  # type: ignore[arg-type] # checked by NumPy
     except TypeError as e:
         raise DTypeError(f"the result ({value.dtype}) cannot be stored in out ({out.dtype}) with casting={casting!r}: {e}") from None
     return out

@@ -10,7 +10,7 @@ sub-expression once.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -209,12 +209,12 @@ def lambdify(
             return None
         return [np.asarray(v) for v in flat]
 
-    def evaluate(call_args: Tuple[Any, ...]) -> Union[List[Any], np.ndarray]:
+    def evaluate(call_args: Tuple[Any, ...]) -> Any:
         """Every output: a list of floats, or an array (n_outputs, *points)."""
         flat = unpack(call_args)
         arrays = arrays_of(flat)
         if arrays is None:
-            values = fn(*flat)
+            values: Any = fn(*flat)
             return [values] if n_out == 1 else list(values)
         shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
         buffer = np.empty((max(n_out, 1),) + shape)

@@ -232,7 +232,7 @@ def to_sympy(obj: Any, symbols: Optional[Mapping[Any, Any]] = None) -> Any:
     nodes, roots = _native.dag(leaves)
     names: Dict[str, Any] = {}
     for k, v in (symbols or {}).items():
-        names[k.name if isinstance(k, Expr) else str(k)] = v
+        names[str(k.name) if isinstance(k, Expr) else str(k)] = v
     build = _sympy_builders(sp)
     nums: List[Any] = [None] * len(nodes)  # numeric form
     conds: List[Any] = [None] * len(nodes)  # boolean form, for conditions
@@ -249,9 +249,10 @@ def to_sympy(obj: Any, symbols: Optional[Mapping[Any, Any]] = None) -> Any:
 
     for i, (op, payload, children) in enumerate(nodes):
         if op == "symbol":
-            nums[i] = names[payload] if payload in names else sp.Symbol(payload)
+            name = str(payload)
+            nums[i] = names[name] if name in names else sp.Symbol(name)
         elif op == "const":
-            nums[i] = _sympy_number(sp, payload)
+            nums[i] = _sympy_number(sp, float(payload or 0.0))
         elif op == "where":
             c, a, b = children
             nums[i] = sp.Piecewise((num(a), cond(c)), (num(b), True))

@@ -100,7 +100,7 @@ class CudaFn:
         views = [as_device_view(a, self.dtype) for a in arrays]
         on_device = any(v is not None for v in views)
         host = [None if v is not None else np.asarray(a) for a, v in zip(arrays, views)]
-        shapes = [v.shape if v is not None else h.shape for v, h in zip(views, host)]
+        shapes = [v.shape if v is not None else np.shape(h) for v, h in zip(views, host)]  # type: ignore[arg-type]
         try:
             shape = np.broadcast_shapes(*shapes) if shapes else ()
         except ValueError:
@@ -112,7 +112,7 @@ class CudaFn:
             if v is not None:
                 ptr, stride = v.pointer_and_stride(shape, i)
             else:
-                data = h.astype(self.dtype, copy=False)
+                data = np.asarray(h).astype(self.dtype, copy=False)
                 if data.size == 1:
                     data, stride = data.reshape(1), 0
                 else:
@@ -134,14 +134,16 @@ class CudaFn:
             if len(outs) != self.n_outputs:
                 raise ArityError(f"out must hold {self.n_outputs} arrays")
             views = [as_device_view(o, self.dtype) for o in outs]
-            if any(v is None or tuple(v.shape) != tuple(shape) or not v.contiguous for v in views):
+            checked = [v for v in views if v is not None and tuple(v.shape) == tuple(shape) and v.contiguous]
+            if len(checked) != len(views):
                 raise ShapeError(f"out must be C-contiguous {self.dtype} device arrays of shape {shape}")
-            return [_Output(v.ptr, o) for v, o in zip(views, outs)]
+            return [_Output(v.ptr, o) for v, o in zip(checked, outs)]
         result = []
         for _ in range(self.n_outputs):
             if on_device:
                 arr = DeviceArray.empty_like_inputs(dev, shape, self.dtype, arrays)
-                result.append(_Output(arr.ptr if isinstance(arr, DeviceArray) else as_device_view(arr, self.dtype).ptr, arr))
+                view = None if isinstance(arr, DeviceArray) else as_device_view(arr, self.dtype)
+                result.append(_Output(arr.ptr if isinstance(arr, DeviceArray) else view.ptr if view else 0, arr))
             else:
                 arr = DeviceArray.empty(dev, shape, self.dtype)
                 result.append(_Output(arr.ptr, arr, to_host=True))

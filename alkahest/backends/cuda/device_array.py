@@ -40,7 +40,7 @@ class DeviceView:
         if self.shape == tuple(shape):
             if self.contiguous:
                 return self.ptr, 1
-            if len(shape) == 1:
+            if len(shape) == 1 and self.strides is not None:
                 return self.ptr, self.strides[0]
         raise ShapeError(
             f"device input {index} has shape {self.shape} and strides {self.strides}; the GPU kernel "

@@ -102,7 +102,7 @@ def _compute(tape: TapeView, em: Emitter, inputs: Sequence[Sequence[str]], copie
 
 def used_inputs(tape: TapeView) -> List[int]:
     """Inputs some instruction or output reads (the rest are never loaded)."""
-    used = set()
+    used: set = set()
     for ins in tape.instrs:
         if ins[0] not in ("input", "const"):
             args = ins[1:2] if ins[0] == "powi" else ins[1:]

@@ -47,7 +47,9 @@ impl ExprPool {
         match op {
             Add if ca == Some(0.0) => return Ok(b),
             // x + (-c) is x - c bit for bit (IEEE defines subtraction so): one node for both.
-            Add if ca.is_some_and(|c| c < 0.0) => return self.binary(Sub, b, self.constant(-ca.unwrap_or(0.0))?),
+            Add if ca.is_some_and(|c| c < 0.0) => {
+                return self.binary(Sub, b, self.constant(-ca.unwrap_or(0.0))?)
+            }
             Add => {
                 if let Some(y) = neg_of(&nb) {
                     return self.binary(Sub, a, y);
@@ -57,7 +59,9 @@ impl ExprPool {
                 }
             }
             Sub if cb == Some(0.0) => return Ok(a),
-            Sub if cb.is_some_and(|c| c < 0.0) => return self.binary(Add, a, self.constant(-cb.unwrap_or(0.0))?),
+            Sub if cb.is_some_and(|c| c < 0.0) => {
+                return self.binary(Add, a, self.constant(-cb.unwrap_or(0.0))?)
+            }
             Sub => {
                 if let Some(y) = neg_of(&nb) {
                     return self.binary(Add, a, y);

@@ -72,9 +72,7 @@ impl Function {
             "square" => Square,
             "exp2" => Exp2,
             _ => {
-                return UnaryOp::from_name(name)
-                    .map(Unary)
-                    .or_else(|| BinaryOp::from_name(name).map(Binary))
+                return UnaryOp::from_name(name).map(Unary).or_else(|| BinaryOp::from_name(name).map(Binary))
             }
         };
         Some(f)
@@ -103,9 +101,31 @@ impl Function {
 /// Every function name the parser knows, sorted (for error messages and docs).
 pub fn function_names() -> Vec<&'static str> {
     let extra = [
-        "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "absolute", "fabs", "ceiling",
-        "logical_not", "arctan2", "minimum", "maximum", "logical_and", "logical_or", "where", "sign", "trunc",
-        "rint", "isnan", "isinf", "isfinite", "signbit", "square", "exp2",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "arcsinh",
+        "arccosh",
+        "arctanh",
+        "absolute",
+        "fabs",
+        "ceiling",
+        "logical_not",
+        "arctan2",
+        "minimum",
+        "maximum",
+        "logical_and",
+        "logical_or",
+        "where",
+        "sign",
+        "trunc",
+        "rint",
+        "isnan",
+        "isinf",
+        "isfinite",
+        "signbit",
+        "square",
+        "exp2",
     ];
     let mut names: Vec<&'static str> = UnaryOp::ALL
         .iter()
@@ -233,13 +253,11 @@ pub fn build(pool: &ExprPool, text: &str, syntax: &Syntax) -> Result<ExprId> {
         let id = match &node.kind {
             SyntaxKind::Number { text: literal, integer: true } => match exact_integer(literal) {
                 Some(f) => b.c(f)?,
-                None => {
-                    return Err(error_at(
-                        text,
-                        node.start,
-                        "this integer is not exactly representable as a float64; write it as a float (e.g. 1e30)",
-                    ))
-                }
+                None => return Err(error_at(
+                    text,
+                    node.start,
+                    "this integer is not exactly representable as a float64; write it as a float (e.g. 1e30)",
+                )),
             },
             SyntaxKind::Number { text: literal, integer: false } => match literal.parse::<f64>() {
                 Ok(f) => b.c(f)?,
@@ -317,9 +335,13 @@ mod tests {
 
     #[test]
     fn derived_functions_match_numpy() {
-        for (x, sign, trunc, rint) in
-            [(2.5, 1.0, 2.0, 2.0), (3.5, 1.0, 3.0, 4.0), (-2.5, -1.0, -2.0, -2.0), (-0.7, -1.0, -0.0, -1.0), (0.0, 0.0, 0.0, 0.0)]
-        {
+        for (x, sign, trunc, rint) in [
+            (2.5, 1.0, 2.0, 2.0),
+            (3.5, 1.0, 3.0, 4.0),
+            (-2.5, -1.0, -2.0, -2.0),
+            (-0.7, -1.0, -0.0, -1.0),
+            (0.0, 0.0, 0.0, 0.0),
+        ] {
             assert_eq!(eval("sign(x)", &[("x", x)]), sign, "sign({x})");
             assert_eq!(eval("trunc(x)", &[("x", x)]), trunc, "trunc({x})");
             assert_eq!(eval("rint(x)", &[("x", x)]), rint, "rint({x})");
@@ -357,6 +379,6 @@ mod tests {
         assert!(msg("max(x)").contains("2 or more"));
         assert!(msg("x + 123456789012345678901").contains("not exactly representable"));
         assert!(msg("x + None").contains("None"));
-        assert_eq!(parse(&pool, "2**53 + 9007199254740992").is_ok(), true);
+        assert!(parse(&pool, "2**53 + 9007199254740992").is_ok());
     }
 }

@@ -281,7 +281,13 @@ pub unsafe fn run(
     }
     let stream =
         outputs.len() >= STREAM_OUTPUTS && n.saturating_mul(outputs.len()).saturating_mul(8) > STREAM_BYTES;
-    let raw = Raw { kernel, layout, inputs: inputs.iter().map(|a| a.ptr).collect(), outputs: outputs.to_vec(), stream };
+    let raw = Raw {
+        kernel,
+        layout,
+        inputs: inputs.iter().map(|a| a.ptr).collect(),
+        outputs: outputs.to_vec(),
+        stream,
+    };
     let threads = threads.max(1);
     if threads == 1 || n < 2 * MIN_CHUNK {
         raw.run_range(0, n);
@@ -371,7 +377,6 @@ mod tests {
 
     #[test]
     fn streamed_results_equal_direct_ones() {
-        let f = add_kernel();
         // STREAM_OUTPUTS outputs (x - y, x - 2y, ...), over the streaming size, ragged end.
         let p = ExprPool::new();
         let (x, y) = (p.symbol("x").unwrap(), p.symbol("y").unwrap());
@@ -388,11 +393,15 @@ mod tests {
         let ys: Vec<f64> = (0..n).map(|i| (i % 97) as f64).collect();
         // Outputs not aligned to 16 bytes, run on two threads: every point written once.
         let mut streamed = vec![0.0; STREAM_OUTPUTS * n + 1];
-        let ptrs: Vec<*mut f64> = (0..STREAM_OUTPUTS).map(|k| unsafe { streamed.as_mut_ptr().add(1 + k * n) }).collect();
+        let ptrs: Vec<*mut f64> =
+            (0..STREAM_OUTPUTS).map(|k| unsafe { streamed.as_mut_ptr().add(1 + k * n) }).collect();
         unsafe { run(&f, &[view(&xs, &[n], &[1]), view(&ys, &[n], &[1])], &[n], &ptrs, 2).unwrap() };
         for k in 0..STREAM_OUTPUTS {
             let row = &streamed[1 + k * n..1 + (k + 1) * n];
-            assert!(row.iter().enumerate().all(|(i, &v)| v == xs[i] - (k as f64 + 1.0) * ys[i]), "output {k}");
+            assert!(
+                row.iter().enumerate().all(|(i, &v)| v == xs[i] - (k as f64 + 1.0) * ys[i]),
+                "output {k}"
+            );
         }
         assert_eq!(streamed[0], 0.0);
     }

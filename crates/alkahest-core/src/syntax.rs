@@ -112,7 +112,10 @@ const UNARY_PRECEDENCE: u8 = 9;
 #[derive(Clone, Debug, PartialEq)]
 pub enum SyntaxKind {
     /// A numeric literal as written; `integer` when it has no `.`, exponent or `j`.
-    Number { text: String, integer: bool },
+    Number {
+        text: String,
+        integer: bool,
+    },
     Name(String),
     Prefix(Prefix, NodeId),
     Infix(Infix, NodeId, NodeId),
@@ -186,23 +189,24 @@ impl<'a> Lexer<'a> {
             return Ok((Token::End, start, start));
         };
         let c = b as char;
-        let token = if c.is_ascii_digit() || (c == '.' && bytes.get(start + 1).is_some_and(u8::is_ascii_digit)) {
-            self.number()?
-        } else if c == '_' || c.is_alphabetic() || !c.is_ascii() {
-            let rest = &self.text[start..];
-            let len = rest
-                .char_indices()
-                .find(|&(_, ch)| !(ch == '_' || ch.is_alphanumeric()))
-                .map_or(rest.len(), |(i, _)| i);
-            if len == 0 {
-                let ch = rest.chars().next().unwrap_or('?');
-                return Err(error_at(self.text, start, &format!("unexpected character {ch:?}")));
-            }
-            self.pos += len;
-            Token::Name(rest[..len].to_string())
-        } else {
-            self.punctuation(start)?
-        };
+        let token =
+            if c.is_ascii_digit() || (c == '.' && bytes.get(start + 1).is_some_and(u8::is_ascii_digit)) {
+                self.number()?
+            } else if c == '_' || c.is_alphabetic() || !c.is_ascii() {
+                let rest = &self.text[start..];
+                let len = rest
+                    .char_indices()
+                    .find(|&(_, ch)| !(ch == '_' || ch.is_alphanumeric()))
+                    .map_or(rest.len(), |(i, _)| i);
+                if len == 0 {
+                    let ch = rest.chars().next().unwrap_or('?');
+                    return Err(error_at(self.text, start, &format!("unexpected character {ch:?}")));
+                }
+                self.pos += len;
+                Token::Name(rest[..len].to_string())
+            } else {
+                self.punctuation(start)?
+            };
         Ok((token, start, self.pos))
     }
 
@@ -289,7 +293,11 @@ impl<'a> Lexer<'a> {
                     ))
                 }
                 b'\'' | b'"' => {
-                    return Err(error_at(self.text, start, "strings are not supported: alkahest computes with numbers"))
+                    return Err(error_at(
+                        self.text,
+                        start,
+                        "strings are not supported: alkahest computes with numbers",
+                    ))
                 }
                 b'[' | b']' | b'{' | b'}' => {
                     return Err(error_at(self.text, start, "indexing, lists and sets are not supported"))
@@ -310,7 +318,11 @@ enum Pending {
     Prefix(Prefix, usize),
     Infix(Infix),
     /// An opening parenthesis: of a call (name, its start) or of a group.
-    Open { call: Option<(String, usize)>, args: usize, start: usize },
+    Open {
+        call: Option<(String, usize)>,
+        args: usize,
+        start: usize,
+    },
 }
 
 struct Parser<'a> {
@@ -350,7 +362,9 @@ impl Parser<'_> {
                 // `a < b < c`: the left operand is itself a comparison whose right operand
                 // is shared (Python's chaining); the tree is a DAG there.
                 let id = match &self.nodes[a as usize].kind {
-                    SyntaxKind::Infix(prev, _, middle) if op.is_comparison() && prev.is_comparison() && self.chained(a) => {
+                    SyntaxKind::Infix(prev, _, middle)
+                        if op.is_comparison() && prev.is_comparison() && self.chained(a) =>
+                    {
                         let middle = *middle;
                         let right = self.push(SyntaxKind::Infix(op, middle, b), self.span(middle).0, end);
                         self.push(SyntaxKind::Infix(Infix::And, a, right), start, end)
@@ -401,7 +415,11 @@ impl Parser<'_> {
                     }
                     Token::Name(name) if name == "not" => self.ops.push(Pending::Prefix(Prefix::Not, start)),
                     Token::Name(name) if is_keyword(&name) => {
-                        return Err(error_at(self.text, start, &format!("expected an operand, found keyword '{name}'")))
+                        return Err(error_at(
+                            self.text,
+                            start,
+                            &format!("expected an operand, found keyword '{name}'"),
+                        ))
                     }
                     Token::Name(name) => {
                         let save = lexer.pos;
@@ -419,7 +437,9 @@ impl Parser<'_> {
                     Token::Op("+") => self.ops.push(Pending::Prefix(Prefix::Pos, start)),
                     Token::Op("~") => self.ops.push(Pending::Prefix(Prefix::Invert, start)),
                     Token::Open => self.open(None, start)?,
-                    Token::Close if matches!(self.ops.last(), Some(Pending::Open { call: Some(_), args: 0, .. })) => {
+                    Token::Close
+                        if matches!(self.ops.last(), Some(Pending::Open { call: Some(_), args: 0, .. })) =>
+                    {
                         self.close(start, end)?;
                         want_operand = false;
                     }
@@ -460,12 +480,22 @@ impl Parser<'_> {
                     ))
                 }
                 Token::Name(name) if is_keyword(&name) => {
-                    return Err(error_at(self.text, start, &format!("'{name}' is not supported in expressions")))
+                    return Err(error_at(
+                        self.text,
+                        start,
+                        &format!("'{name}' is not supported in expressions"),
+                    ))
                 }
                 Token::Number { .. } | Token::Name(_) => {
-                    return Err(error_at(self.text, start, "expected an operator (such as + or *) or the end of the input"))
+                    return Err(error_at(
+                        self.text,
+                        start,
+                        "expected an operator (such as + or *) or the end of the input",
+                    ))
                 }
-                Token::Op(op) => return Err(error_at(self.text, start, &format!("unexpected '{op}' after an operand"))),
+                Token::Op(op) => {
+                    return Err(error_at(self.text, start, &format!("unexpected '{op}' after an operand")))
+                }
             }
         }
     }
@@ -527,7 +557,19 @@ impl Parser<'_> {
 fn is_keyword(name: &str) -> bool {
     matches!(
         name,
-        "and" | "or" | "not" | "if" | "else" | "lambda" | "for" | "in" | "is" | "import" | "def" | "return" | "yield"
+        "and"
+            | "or"
+            | "not"
+            | "if"
+            | "else"
+            | "lambda"
+            | "for"
+            | "in"
+            | "is"
+            | "import"
+            | "def"
+            | "return"
+            | "yield"
     )
 }
 
@@ -582,7 +624,8 @@ pub fn parse_syntax(text: &str) -> Result<Syntax> {
     if text.trim().is_empty() {
         return Err(Error::Parse("the expression is empty".into()));
     }
-    Parser { text, nodes: Vec::new(), operands: Vec::new(), ops: Vec::new(), nesting: 0, grouped: Vec::new() }.parse()
+    Parser { text, nodes: Vec::new(), operands: Vec::new(), ops: Vec::new(), nesting: 0, grouped: Vec::new() }
+        .parse()
 }
 
 #[cfg(test)]
@@ -601,7 +644,9 @@ mod tests {
                 SyntaxKind::Prefix(Prefix::Pos, a) => r(a),
                 SyntaxKind::Prefix(op, a) => format!("{}({})", op.name(), r(a)),
                 SyntaxKind::Infix(op, a, b) => format!("{}({}, {})", op.name(), r(a), r(b)),
-                SyntaxKind::Call(f, args) => format!("{f}[{}]", args.iter().map(r).collect::<Vec<_>>().join(", ")),
+                SyntaxKind::Call(f, args) => {
+                    format!("{f}[{}]", args.iter().map(r).collect::<Vec<_>>().join(", "))
+                }
             };
             out.push(t);
         }
@@ -658,7 +703,12 @@ mod tests {
             .collect();
         assert_eq!(
             nums,
-            vec![("1000".into(), true), ("2.5e-3".into(), false), (".5".into(), false), ("1E3".into(), false)]
+            vec![
+                ("1000".into(), true),
+                ("2.5e-3".into(), false),
+                (".5".into(), false),
+                ("1E3".into(), false)
+            ]
         );
     }
 

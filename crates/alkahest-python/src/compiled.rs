@@ -42,7 +42,12 @@ struct BulkTiming {
 }
 
 impl Active {
-    fn new(kernel: Arc<dyn Kernel>, tier: &str, fallback_reason: Option<String>, backend: Option<Py<PyAny>>) -> Self {
+    fn new(
+        kernel: Arc<dyn Kernel>,
+        tier: &str,
+        fallback_reason: Option<String>,
+        backend: Option<Py<PyAny>>,
+    ) -> Self {
         Active { kernel, tier: tier.into(), fallback_reason, backend, timing: BulkTiming::default() }
     }
 }
@@ -188,7 +193,11 @@ struct Job {
 unsafe impl Send for Job {}
 
 /// `out` of a scalar call: a writeable, C-contiguous float64 array of `n` elements.
-fn output_vector<'py>(py: Python<'py>, out: &Bound<'py, PyAny>, n: usize) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+fn output_vector<'py>(
+    py: Python<'py>,
+    out: &Bound<'py, PyAny>,
+    n: usize,
+) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     let a = array(py, out, "out")?;
     // SAFETY: reading the flags of a live array object.
     let writeable = unsafe { (*a.as_array_ptr()).fields.flags } & NPY_ARRAY_WRITEABLE != 0;

@@ -368,7 +368,10 @@ pub fn apply(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<
 /// payload the symbol's name or the constant's value (else None) and children indices
 /// into `nodes`; `roots[i]` is the index of `exprs[i]`. Each shared node appears once.
 #[pyfunction]
-pub fn dag<'py>(py: Python<'py>, exprs: Vec<PyRef<'py, PyExpr>>) -> PyResult<(Bound<'py, PyList>, Vec<usize>)> {
+pub fn dag<'py>(
+    py: Python<'py>,
+    exprs: Vec<PyRef<'py, PyExpr>>,
+) -> PyResult<(Bound<'py, PyList>, Vec<usize>)> {
     let Some(first) = exprs.first() else {
         return Ok((PyList::empty(py), vec![]));
     };

@@ -25,7 +25,9 @@ pub fn parse_syntax_tree<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py
     let mut items = Vec::with_capacity(syntax.nodes.len());
     for node in &syntax.nodes {
         let (kind, value, children): (&str, Option<&str>, Vec<u32>) = match &node.kind {
-            SyntaxKind::Number { text, integer } => (if *integer { "int" } else { "float" }, Some(text), vec![]),
+            SyntaxKind::Number { text, integer } => {
+                (if *integer { "int" } else { "float" }, Some(text), vec![])
+            }
             SyntaxKind::Name(name) => ("name", Some(name), vec![]),
             SyntaxKind::Prefix(op, a) => (op.name(), None, vec![*a]),
             SyntaxKind::Infix(op, a, b) => (op.name(), None, vec![*a, *b]),
