@@ -186,6 +186,16 @@ def _ambiguous(err, dist):
 
 
 PERIODIC = frozenset({"sin", "cos", "tan"})
+
+# Distance of an argument to where a function's derivative is infinite: a first-order
+# bound is meaningless when the argument's own error reaches that far (tan(atan2(1, 0))
+# is 1.6e16 in any double computation and 2.3e34 exactly).
+SINGULAR: Dict[str, Callable] = {
+    "tan": lambda a: np.abs(np.cos(a)), "log": np.abs, "log2": np.abs, "log10": np.abs,
+    "log1p": lambda a: np.abs(1 + a), "sqrt": np.abs, "cbrt": np.abs,
+    "asin": lambda a: 1 - np.abs(a), "acos": lambda a: 1 - np.abs(a), "atanh": lambda a: 1 - np.abs(a),
+    "acosh": lambda a: a - 1,
+}
 PERIODIC_ARG_ERROR = 1e-3  # radians: beyond this a periodic function's result is unchecked
 
 
@@ -200,6 +210,8 @@ def unary(name: str, a: Ref, use_mpmath: bool = False) -> Ref:
         if use_mpmath and ulps == TRANSCENDENTAL_ULPS:
             v, ulps = exact(name, v, a.value), EXACT_REFERENCE_ULPS
         err = _own(v, ulps) + _prop(d(a.value, v), a.err)
+        if name in SINGULAR:
+            err = np.where((a.err > 0) & (SINGULAR[name](a.value) <= 2 * a.err), np.inf, err)
         if name in PERIODIC:
             # A first-order bound assumes the argument's error is small next to the period:
             # sin(x**16) at x = 9 has an argument off by radians, and any value in [-1, 1]
@@ -225,6 +237,7 @@ def binary(name: str, a: Ref, b: Ref, use_mpmath: bool = False) -> Ref:
             err = _prop(y, a.err) + _prop(x, b.err)
         elif name == "div":
             err = _prop(1 / y, a.err) + _prop(x / (y * y), b.err)
+            err = np.where((b.err > 0) & (np.abs(y) <= 2 * b.err), np.inf, err)  # near a pole
         elif name == "pow":
             err = _prop(y * np.power(x, y - 1), a.err) + _prop(np.log(np.abs(x)) * v, b.err)
         elif name == "atan2":

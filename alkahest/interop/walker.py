@@ -129,10 +129,6 @@ class Converter:
             )
         return self.pool.symbol(name)
 
-    def converted(self, obj: Any) -> Any:
-        """The conversion of an argument of the node being converted (or deeper)."""
-        return self.memo[self.dialect.key(obj)]
-
     def _substitute(self, key: Any, value: Any) -> Expr:
         if isinstance(value, Expr):
             if value.pool != self.pool:
@@ -346,7 +342,7 @@ def _mul(conv: Converter, obj: Any, children: Sequence[Any]) -> Expr:
             pq = _exponent(conv, e)
             if pq is not None and pq[0] < 0 and conv.rule(base).name != "Exp1":
                 p, q = pq
-                den.append(_power_pq(conv, conv.converted(base), -p, q))
+                den.append(_power_pq(conv, conv.convert(base), -p, q))
                 continue
         num.append(value)
     numerator = _product(conv, num)
@@ -459,6 +455,7 @@ _UNARY.update({
     # Inputs are real (a complex intermediate is NaN already): SymPy writes re/im when its
     # symbols are not declared real, e.g. Abs(exp(x)) -> exp(re(x)).
     "re": lambda x: x, "conjugate": lambda x: x,
+    "UnevaluatedExpr": lambda x: x,  # holds an expression SymPy must not simplify
 })
 
 _BINARY_FOLD: Dict[str, Callable[[Any, Any], Any]] = {

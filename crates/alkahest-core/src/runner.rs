@@ -308,11 +308,84 @@ pub unsafe fn run(
 
 /// Default thread count for parallel runs: `ALKAHEST_NUM_THREADS`, else all cores.
 pub fn default_threads() -> usize {
+    // The core count is read once: std reads cgroup files for it (~30 us a call).
+    static CORES: OnceLock<usize> = OnceLock::new();
     std::env::var("ALKAHEST_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|&t| t > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(|| *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
+}
+
+/// The shape `shapes` broadcast to (NumPy's rules), or a `Shape` error naming them.
+pub fn broadcast_shape<'a>(shapes: impl IntoIterator<Item = &'a [usize]> + Clone) -> Result<Vec<usize>> {
+    let nd = shapes.clone().into_iter().map(<[usize]>::len).max().unwrap_or(0);
+    let mut out = vec![1usize; nd];
+    for s in shapes.clone() {
+        let pad = nd - s.len();
+        for (d, &len) in s.iter().enumerate() {
+            let o = &mut out[pad + d];
+            if *o == 1 {
+                *o = len;
+            } else if len != 1 && len != *o {
+                let all: Vec<String> = shapes.into_iter().map(shape_text).collect();
+                return Err(Error::Shape(format!(
+                    "input shapes {} do not broadcast together (NumPy rules)",
+                    all.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A shape as Python writes it: `()`, `(3,)`, `(2, 3)`.
+pub fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => format!("({})", shape.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// The byte range an array may touch: `[start, end)` of `ptr` with `shape` and element
+/// `strides`, or None if it is empty.
+pub fn extent(ptr: *const f64, shape: &[usize], strides: &[isize]) -> Option<(usize, usize)> {
+    let (mut lo, mut hi) = (ptr as isize, ptr as isize);
+    for (&n, &s) in shape.iter().zip(strides) {
+        if n == 0 {
+            return None;
+        }
+        let span = (n as isize - 1) * s * 8;
+        if span > 0 {
+            hi += span;
+        } else {
+            lo += span;
+        }
+    }
+    Some((lo as usize, hi as usize + 8))
+}
+
+/// Whether an output range overlaps an input's or another output's (the kernel reads
+/// inputs while it writes outputs, block by block, so such a call needs fresh outputs).
+pub fn overlapping(inputs: &[(usize, usize)], outputs: &[(usize, usize)]) -> bool {
+    let mut spans: Vec<(usize, usize, bool)> = outputs
+        .iter()
+        .map(|&(a, b)| (a, b, true))
+        .chain(inputs.iter().map(|&(a, b)| (a, b, false)))
+        .collect();
+    spans.sort_unstable();
+    let (mut reach_out, mut reach_in) = (0usize, 0usize);
+    for (lo, hi, is_out) in spans {
+        if lo < reach_out || (is_out && lo < reach_in) {
+            return true;
+        }
+        if is_out {
+            reach_out = reach_out.max(hi);
+        } else {
+            reach_in = reach_in.max(hi);
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -404,6 +477,32 @@ mod tests {
             );
         }
         assert_eq!(streamed[0], 0.0);
+    }
+
+    #[test]
+    fn shapes_broadcast_like_numpy() {
+        let b = |shapes: &[&[usize]]| broadcast_shape(shapes.iter().copied());
+        assert_eq!(b(&[&[3, 1], &[4], &[]]).unwrap(), vec![3, 4]);
+        assert_eq!(b(&[&[], &[]]).unwrap(), Vec::<usize>::new());
+        assert_eq!(b(&[&[2, 0], &[1]]).unwrap(), vec![2, 0]);
+        let e = b(&[&[3], &[4]]).unwrap_err().to_string();
+        assert!(e.contains("(3,), (4,)") && e.contains("broadcast"), "{e}");
+    }
+
+    #[test]
+    fn overlap_of_byte_ranges() {
+        let buf = [0.0f64; 10];
+        let p = buf.as_ptr();
+        let whole = extent(p, &[10], &[1]).unwrap();
+        let head = extent(p, &[5], &[1]).unwrap();
+        let tail = extent(unsafe { p.add(5) }, &[5], &[1]).unwrap();
+        let reversed = extent(unsafe { p.add(9) }, &[10], &[-1]).unwrap();
+        assert_eq!(reversed, whole);
+        assert_eq!(extent(p, &[0], &[1]), None);
+        assert!(!overlapping(&[head], &[tail]));
+        assert!(overlapping(&[whole], &[tail]));
+        assert!(overlapping(&[], &[head, whole]));
+        assert!(!overlapping(&[head, head], &[tail])); // inputs may overlap each other
     }
 
     #[test]

@@ -9,21 +9,20 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use alkahest_core::meter::WorkMeter;
-use alkahest_core::runner::{self, ArrayView};
+use alkahest_core::runner;
 use alkahest_core::{BulkFn, Interpreter, Kernel, NativeKernel, ScalarFn, Tape, TierSlot};
 use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyList, PyTuple};
 
-use crate::errors::{error, type_name, IntoPy};
+use crate::errors::{error, type_name};
 use crate::tape::PyTape;
 
 /// What a function runs now: one tier's kernel and what keeps its code alive.
-struct Active {
-    kernel: Arc<dyn Kernel>,
+pub(crate) struct Active {
+    pub(crate) kernel: Arc<dyn Kernel>,
     tier: String,
     fallback_reason: Option<String>,
     /// The tier's own object for code made outside Rust (the LLVM tier's JIT module): it
@@ -95,6 +94,34 @@ impl PyCompiledFn {
         }
     }
 
+    /// The kernel installed now (alive as long as the function: every installed kernel is).
+    pub(crate) fn active(&self) -> &Active {
+        self.active.get()
+    }
+
+    /// Feeds a bulk call of `n` points to an adaptive function's meter, first letting the
+    /// controller install a faster tier if a call this big asks for a decision.
+    pub(crate) fn count_points(&self, py: Python<'_>, n: u64, threads: usize) {
+        if let Some((controller, meter)) = self.meter() {
+            if meter.wants_decision(n) {
+                Self::notify(py, controller, "on_bulk", (n, threads));
+            }
+            if meter.add_points(n) {
+                Self::notify(py, controller, "on_threshold", ());
+            }
+        }
+    }
+
+    /// Records a one-thread bulk call's time on `active` (what the controller measures).
+    pub(crate) fn record_bulk(&self, active: &Active, n: u64, elapsed: std::time::Duration) {
+        if self.dispatch.get().is_some() {
+            let t = &active.timing;
+            t.calls.fetch_add(1, Relaxed);
+            t.points.fetch_add(n, Relaxed);
+            t.nanos.fetch_add(elapsed.as_nanos() as u64, Relaxed);
+        }
+    }
+
     /// Feeds one scalar call to an adaptive function's meter.
     fn count_call(&self, py: Python<'_>) {
         if let Some((controller, meter)) = self.meter() {
@@ -102,6 +129,10 @@ impl PyCompiledFn {
                 Self::notify(py, controller, "on_threshold", ());
             }
         }
+    }
+
+    pub(crate) fn repr(&self) -> String {
+        self.__repr__()
     }
 
     fn signature(&self) -> String {
@@ -181,17 +212,6 @@ fn is_array_like(obj: &Bound<'_, PyAny>) -> bool {
         || ["__array__", "__array_interface__", "__dlpack__"].iter().any(|a| obj.hasattr(*a).unwrap_or(false))
 }
 
-/// Raw pointers handed to the runner while the GIL is released.
-struct Job {
-    inputs: Vec<ArrayView>,
-    shape: Vec<usize>,
-    outputs: Vec<*mut f64>,
-}
-
-// SAFETY: the arrays behind the pointers are kept alive by the caller's references for
-// the whole (GIL-released) run.
-unsafe impl Send for Job {}
-
 /// `out` of a scalar call: a writeable, C-contiguous float64 array of `n` elements.
 fn output_vector<'py>(
     py: Python<'py>,
@@ -248,16 +268,8 @@ impl PyCompiledFn {
             &mut heap_in
         };
         if !this.fill_args(py, args, vals)? {
-            // Arrays: like a ufunc, the same as numpy_eval(f, *args).
-            static NUMPY_EVAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-            let numpy_eval = NUMPY_EVAL.import(py, "alkahest.batch", "numpy_eval")?;
-            let mut call_args = vec![self_.clone().into_any()];
-            call_args.extend(args.iter());
-            let kwargs = pyo3::types::PyDict::new(py);
-            if let Some(o) = out {
-                kwargs.set_item("out", o)?;
-            }
-            return Ok(numpy_eval.call(PyTuple::new(py, call_args)?, Some(&kwargs))?.unbind());
+            // Arrays: like a ufunc, the same as numpy_eval(f, *args, out=out).
+            return crate::bulk::eval(self_, args, out, 1);
         }
         if let Some(o) = out {
             let array = output_vector(py, o, n_out)?;
@@ -283,86 +295,6 @@ impl PyCompiledFn {
         }
     }
 
-    /// Runs the kernel over float64 arrays that broadcast to the shape of the outputs
-    /// (C-contiguous, writeable float64 arrays, one per output) on `threads` threads.
-    /// `alkahest.numpy_eval` prepares the arguments; call that instead.
-    fn _bulk(
-        &self,
-        py: Python<'_>,
-        inputs: Vec<Bound<'_, PyAny>>,
-        outputs: Vec<Bound<'_, PyAny>>,
-        threads: usize,
-    ) -> PyResult<()> {
-        let mut views = Vec::with_capacity(inputs.len());
-        for (i, obj) in inputs.iter().enumerate() {
-            let a = array(py, obj, &format!("input {i}"))?;
-            let ptr = a.data() as *const f64;
-            let byte_strides = a.strides();
-            if !(ptr as usize).is_multiple_of(8) || byte_strides.iter().any(|s| s % 8 != 0) {
-                return Err(error(
-                    py,
-                    "DTypeError",
-                    format!("input {i} is not aligned to 8 bytes; pass a copy"),
-                ));
-            }
-            views.push(ArrayView {
-                ptr,
-                shape: a.shape().to_vec(),
-                strides: byte_strides.iter().map(|s| s / 8).collect(),
-            });
-        }
-        let mut outs = Vec::with_capacity(outputs.len());
-        let mut shape: Option<Vec<usize>> = None;
-        for (j, obj) in outputs.iter().enumerate() {
-            let a = array(py, obj, &format!("output {j}"))?;
-            // SAFETY: reading the flags of a live array object.
-            let writeable = unsafe { (*a.as_array_ptr()).fields.flags } & NPY_ARRAY_WRITEABLE != 0;
-            if !a.is_c_contiguous() || !writeable {
-                return Err(error(
-                    py,
-                    "ShapeError",
-                    format!("output {j} must be a C-contiguous, writeable array"),
-                ));
-            }
-            match &shape {
-                None => shape = Some(a.shape().to_vec()),
-                Some(s) if s.as_slice() != a.shape() => {
-                    return Err(error(py, "ShapeError", "all outputs must have the same shape"))
-                }
-                _ => {}
-            }
-            outs.push(a.data());
-        }
-        let shape = shape.unwrap_or_default();
-        if let Some((controller, meter)) = self.meter() {
-            let n = shape.iter().product::<usize>() as u64;
-            if meter.wants_decision(n) {
-                // May install a faster tier before this call loads its kernel.
-                Self::notify(py, controller, "on_bulk", (n, threads));
-            }
-            if meter.add_points(n) {
-                Self::notify(py, controller, "on_threshold", ());
-            }
-        }
-        let n = shape.iter().product::<usize>();
-        let job = Job { inputs: views, shape, outputs: outs };
-        let active = self.active.get(); // lives as long as `self`, like every installed kernel
-        let kernel = active.kernel.clone();
-        let start = std::time::Instant::now();
-        let result = py.detach(move || {
-            let job = job;
-            // SAFETY: views and outputs describe live NumPy arrays checked above.
-            unsafe { runner::run(kernel.as_ref(), &job.inputs, &job.shape, &job.outputs, threads) }
-        });
-        if threads == 1 && n > 0 && self.dispatch.get().is_some() {
-            let t = &active.timing;
-            t.calls.fetch_add(1, Relaxed);
-            t.points.fetch_add(n as u64, Relaxed);
-            t.nanos.fetch_add(start.elapsed().as_nanos() as u64, Relaxed);
-        }
-        result.py_err(py)
-    }
-
     /// The tier that runs this function now: "interpreter", "cranelift" or "llvm"
     /// (an adaptive function's tier changes as it tiers up).
     #[getter]
@@ -377,12 +309,12 @@ impl PyCompiledFn {
     }
 
     #[getter]
-    fn n_inputs(&self) -> usize {
+    pub(crate) fn n_inputs(&self) -> usize {
         self.tape.n_inputs
     }
 
     #[getter]
-    fn n_outputs(&self) -> usize {
+    pub(crate) fn n_outputs(&self) -> usize {
         self.tape.n_outputs()
     }
 

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod bulk;
 mod compiled;
 mod errors;
 mod expr;
@@ -23,6 +24,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tape::op_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(tape::emit_c, m)?)?;
     m.add_function(wrap_pyfunction!(tape::to_stablehlo, m)?)?;
+    m.add_function(wrap_pyfunction!(bulk::numpy_eval, m)?)?;
+    m.add_function(wrap_pyfunction!(bulk::numpy_eval_par, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::compile_interpreter, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::compile_cranelift, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::wrap_native, m)?)?;

@@ -1,0 +1,333 @@
+//! The bulk call path: `numpy_eval`, `numpy_eval_par` and `f(arrays...)` go from Python
+//! to the runner here, without a Python layer in between for the common case.
+//!
+//! float64 arrays (any strides) and Python floats are read in place; anything else
+//! (lists, other dtypes, DLPack objects) is converted by `alkahest.batch._as_arrays`
+//! first, which then comes back here. Shapes, `out` and overlap are checked here only.
+
+use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
+use numpy::{IxDyn, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyFloat, PyList, PyTuple};
+
+use alkahest_core::runner::{self, ArrayView};
+
+use crate::compiled::PyCompiledFn;
+use crate::errors::{error, type_name, IntoPy};
+
+/// Raw pointers handed to the runner while the GIL is released.
+struct Job {
+    inputs: Vec<ArrayView>,
+    shape: Vec<usize>,
+    outputs: Vec<*mut f64>,
+}
+
+// SAFETY: the arrays behind the pointers are kept alive by the caller's references for
+// the whole (GIL-released) run.
+unsafe impl Send for Job {}
+
+/// What `out=` was given as, so the call returns it the same way.
+enum OutForm<'py> {
+    /// No `out`: fresh arrays.
+    Fresh,
+    /// One array for a one-output function, or one `(n_outputs, ...)` array.
+    Array(Bound<'py, PyAny>),
+    /// A tuple or list of arrays, one per output.
+    Sequence,
+}
+
+/// The inputs as views, or None if one needs converting first (not float64, not an
+/// array, misaligned). `scalars` holds the values of Python floats, read as 0-d inputs.
+fn views<'py>(
+    arrays: &Bound<'py, PyTuple>,
+    scalars: &mut [f64],
+    keep: &mut Vec<Bound<'py, PyArrayDyn<f64>>>,
+) -> Option<Vec<ArrayView>> {
+    let mut out = Vec::with_capacity(arrays.len());
+    for (i, obj) in arrays.iter().enumerate() {
+        if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
+            let ptr = a.data() as *const f64;
+            if !(ptr as usize).is_multiple_of(8) || a.strides().iter().any(|s| s % 8 != 0) {
+                return None;
+            }
+            out.push(ArrayView {
+                ptr,
+                shape: a.shape().to_vec(),
+                strides: a.strides().iter().map(|s| (s / 8) as isize).collect(),
+            });
+            keep.push(a.clone());
+        } else if let Ok(f) = obj.cast::<PyFloat>() {
+            scalars[i] = f.value();
+            out.push(ArrayView { ptr: &scalars[i], shape: vec![], strides: vec![] });
+        } else if let (true, Ok(v)) = (obj.is_instance_of::<pyo3::types::PyInt>(), obj.extract::<f64>()) {
+            scalars[i] = v; // NumPy's conversion too: int to the nearest double
+            out.push(ArrayView { ptr: &scalars[i], shape: vec![], strides: vec![] });
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+fn writeable(a: &Bound<'_, PyArrayDyn<f64>>) -> bool {
+    // SAFETY: reading the flags of a live array object.
+    unsafe { (*a.as_array_ptr()).fields.flags & NPY_ARRAY_WRITEABLE != 0 }
+}
+
+/// The output arrays `out` names, checked against the call's shape.
+fn outputs<'py>(
+    py: Python<'py>,
+    out: &Bound<'py, PyAny>,
+    n: usize,
+    shape: &[usize],
+) -> PyResult<(Vec<Bound<'py, PyArrayDyn<f64>>>, OutForm<'py>)> {
+    let arity = || {
+        error(
+            py,
+            "ArityError",
+            format!(
+                "out must be {} (the function has {n} output{})",
+                if n == 1 {
+                    "an array".to_string()
+                } else {
+                    format!("a tuple of {n} arrays or one array of shape (n_outputs, ...)")
+                },
+                if n == 1 { "" } else { "s" }
+            ),
+        )
+    };
+    let (items, form): (Vec<Bound<'py, PyAny>>, OutForm<'py>) = if let Ok(t) = out.cast::<PyTuple>() {
+        (t.iter().collect(), OutForm::Sequence)
+    } else if let Ok(l) = out.cast::<PyList>() {
+        (l.iter().collect(), OutForm::Sequence)
+    } else if let Ok(a) = out.cast::<PyArrayDyn<f64>>() {
+        let whole = n > 1 && a.ndim() == shape.len() + 1 && a.shape()[0] == n && &a.shape()[1..] == shape;
+        if whole {
+            let rows = (0..n).map(|j| out.get_item(j)).collect::<PyResult<Vec<_>>>()?;
+            (rows, OutForm::Array(out.clone()))
+        } else {
+            (vec![out.clone()], OutForm::Array(out.clone()))
+        }
+    } else if out.cast::<numpy::PyUntypedArray>().is_ok() {
+        (vec![out.clone()], OutForm::Array(out.clone()))
+    } else {
+        return Err(arity());
+    };
+    if items.len() != n {
+        return Err(arity());
+    }
+    let mut arrays = Vec::with_capacity(n);
+    for (j, o) in items.iter().enumerate() {
+        let Ok(a) = o.cast::<PyArrayDyn<f64>>() else {
+            return Err(match o.cast::<numpy::PyUntypedArray>() {
+                Ok(u) => {
+                    error(py, "DTypeError", format!("out[{j}] has dtype {}; it must be float64", u.dtype()))
+                }
+                Err(_) => {
+                    error(py, "DTypeError", format!("out[{j}] must be a NumPy array, got {}", type_name(o)))
+                }
+            });
+        };
+        if a.shape() != shape {
+            return Err(error(
+                py,
+                "ShapeError",
+                format!(
+                    "out[{j}] has shape {}, but the inputs broadcast to {}",
+                    runner::shape_text(a.shape()),
+                    runner::shape_text(shape)
+                ),
+            ));
+        }
+        if !a.is_c_contiguous() || !writeable(a) {
+            return Err(error(py, "ShapeError", format!("out[{j}] must be C-contiguous and writeable")));
+        }
+        arrays.push(a.clone());
+    }
+    Ok((arrays, form))
+}
+
+/// `f` over `arrays` into `out` (or fresh arrays) on `threads` threads.
+pub fn eval<'py>(
+    f: &Bound<'py, PyCompiledFn>,
+    arrays: &Bound<'py, PyTuple>,
+    out: Option<&Bound<'py, PyAny>>,
+    threads: usize,
+) -> PyResult<Py<PyAny>> {
+    eval_inputs(f, arrays, out, threads, false)
+}
+
+fn eval_inputs<'py>(
+    f: &Bound<'py, PyCompiledFn>,
+    arrays: &Bound<'py, PyTuple>,
+    out: Option<&Bound<'py, PyAny>>,
+    threads: usize,
+    converted: bool,
+) -> PyResult<Py<PyAny>> {
+    let py = f.py();
+    let this = f.get();
+    let n_in = this.n_inputs();
+    if arrays.len() != n_in {
+        return Err(error(
+            py,
+            "ArityError",
+            format!("{} takes {n_in} input arrays, got {}", this.repr(), arrays.len()),
+        ));
+    }
+    let mut scalars = vec![0.0f64; n_in];
+    let mut keep = Vec::new();
+    let Some(inputs) = views(arrays, &mut scalars, &mut keep) else {
+        if converted {
+            return Err(error(
+                py,
+                "DTypeError",
+                "an input could not be read as aligned float64 values; pass a copy",
+            ));
+        }
+        // Lists, other dtypes, DLPack: NumPy converts, then this runs again.
+        static AS_ARRAYS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let arrays = AS_ARRAYS.import(py, "alkahest.batch", "_as_arrays")?.call1((arrays,))?;
+        return eval_inputs(f, arrays.cast::<PyTuple>()?, out, threads, true);
+    };
+    let shape = runner::broadcast_shape(inputs.iter().map(|v| v.shape.as_slice())).py_err(py)?;
+    let n_out = this.n_outputs();
+    let (outs, form) = match out {
+        None => {
+            // SAFETY: every element is written by the run below before anyone reads it.
+            let fresh =
+                (0..n_out).map(|_| unsafe { PyArrayDyn::<f64>::new(py, IxDyn(&shape), false) }).collect();
+            (fresh, OutForm::Fresh)
+        }
+        Some(o) => outputs(py, o, n_out, &shape)?,
+    };
+    let in_spans: Vec<(usize, usize)> =
+        inputs.iter().filter_map(|v| runner::extent(v.ptr, &v.shape, &v.strides)).collect();
+    let out_spans: Vec<(usize, usize)> = outs
+        .iter()
+        .filter_map(|o| {
+            runner::extent(
+                o.data(),
+                o.shape(),
+                &o.strides().iter().map(|s| (s / 8) as isize).collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let n: usize = shape.iter().product();
+    if matches!(form, OutForm::Fresh) || !runner::overlapping(&in_spans, &out_spans) {
+        run(f, inputs, &shape, outs.iter().map(|o| o.data()).collect(), threads, n)?;
+    } else {
+        // An output shares memory with an input (or another output): the kernel reads
+        // inputs while it writes outputs, block by block, so it writes fresh arrays
+        // first (as NumPy buffers overlapping operands).
+        // SAFETY: as above, fully written by the run.
+        let fresh: Vec<_> =
+            (0..n_out).map(|_| unsafe { PyArrayDyn::<f64>::new(py, IxDyn(&shape), false) }).collect();
+        run(f, inputs, &shape, fresh.iter().map(|o| o.data()).collect(), threads, n)?;
+        for (o, r) in outs.iter().zip(&fresh) {
+            // SAFETY: both are C-contiguous float64 arrays of `n` elements (checked).
+            unsafe { std::ptr::copy(r.data(), o.data(), n) };
+        }
+    }
+    drop(keep);
+    match form {
+        OutForm::Array(o) => Ok(o.unbind()),
+        OutForm::Sequence => Ok(PyTuple::new(py, outs)?.into_any().unbind()),
+        OutForm::Fresh => {
+            // A ufunc on scalars gives NumPy scalars, not 0-d arrays.
+            let items: Vec<Bound<'py, PyAny>> = if shape.is_empty() {
+                outs.iter().map(|o| o.get_item(())).collect::<PyResult<_>>()?
+            } else {
+                outs.into_iter().map(Bound::into_any).collect()
+            };
+            if n_out == 1 {
+                Ok(items.into_iter().next().expect("one output").unbind())
+            } else {
+                Ok(PyTuple::new(py, items)?.into_any().unbind())
+            }
+        }
+    }
+}
+
+/// Runs the kernel with the GIL released, feeding the function's meter and timing.
+fn run(
+    f: &Bound<'_, PyCompiledFn>,
+    inputs: Vec<ArrayView>,
+    shape: &[usize],
+    outputs: Vec<*mut f64>,
+    threads: usize,
+    n: usize,
+) -> PyResult<()> {
+    let py = f.py();
+    let this = f.get();
+    this.count_points(py, n as u64, threads);
+    let active = this.active(); // lives as long as `f`, like every installed kernel
+    let kernel = active.kernel.clone();
+    let job = Job { inputs, shape: shape.to_vec(), outputs };
+    let start = std::time::Instant::now();
+    let result = py.detach(move || {
+        let job = job;
+        // SAFETY: views and outputs describe live NumPy arrays checked by the caller.
+        unsafe { runner::run(kernel.as_ref(), &job.inputs, &job.shape, &job.outputs, threads) }
+    });
+    if threads == 1 && n > 0 {
+        this.record_bulk(active, n as u64, start.elapsed());
+    }
+    result.py_err(py)
+}
+
+/// `numpy_eval(f, *arrays, out=None)`: evaluates `f` elementwise over arrays (one per
+/// input, broadcast together like NumPy's) on the calling thread, in one fused pass with
+/// the GIL released. Returns an array, or a tuple of arrays for several outputs.
+///
+/// Any array-like works as input: float64 arrays (any strides, read in place) and Python
+/// floats directly; lists, integer and bool arrays are converted; PyTorch CPU tensors and
+/// JAX arrays are read through DLPack without a copy. `out` (an array, a tuple or list of
+/// C-contiguous float64 arrays, or for several outputs one array of shape
+/// `(n_outputs, *shape)`) receives the results and is returned; it may share memory with
+/// the inputs (the results are then computed first).
+#[pyfunction]
+#[pyo3(signature = (f, *arrays, out=None))]
+pub fn numpy_eval<'py>(
+    f: &Bound<'py, PyAny>,
+    arrays: &Bound<'py, PyTuple>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    eval(compiled(f)?, arrays, out, 1)
+}
+
+/// `numpy_eval_par(f, *arrays, out=None, threads=None)`: like `numpy_eval`, split over
+/// `threads` threads (default: `ALKAHEST_NUM_THREADS`, else every core). Calls too small
+/// for threads to pay (under 32,768 points) run on the calling thread. Results are
+/// identical to `numpy_eval`'s.
+#[pyfunction]
+#[pyo3(signature = (f, *arrays, out=None, threads=None))]
+pub fn numpy_eval_par<'py>(
+    f: &Bound<'py, PyAny>,
+    arrays: &Bound<'py, PyTuple>,
+    out: Option<&Bound<'py, PyAny>>,
+    threads: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let threads = match threads {
+        None => runner::default_threads(),
+        Some(t) => match t.extract::<usize>() {
+            Ok(n) if n >= 1 && !t.is_instance_of::<pyo3::types::PyBool>() => n,
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "threads must be a positive int, got {}",
+                    t.repr()?
+                )))
+            }
+        },
+    };
+    eval(compiled(f)?, arrays, out, threads)
+}
+
+fn compiled<'a, 'py>(f: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyCompiledFn>> {
+    f.cast::<PyCompiledFn>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "expected a CompiledFn (from compile_expr), got {}",
+            type_name(f)
+        ))
+    })
+}
