@@ -54,7 +54,7 @@ fn views<'py>(
             out.push(ArrayView {
                 ptr,
                 shape: a.shape().to_vec(),
-                strides: a.strides().iter().map(|s| (s / 8) as isize).collect(),
+                strides: a.strides().iter().map(|s| s / 8).collect(),
             });
             keep.push(a.clone());
         } else if let Ok(f) = obj.cast::<PyFloat>() {
@@ -206,11 +206,7 @@ fn eval_inputs<'py>(
     let out_spans: Vec<(usize, usize)> = outs
         .iter()
         .filter_map(|o| {
-            runner::extent(
-                o.data(),
-                o.shape(),
-                &o.strides().iter().map(|s| (s / 8) as isize).collect::<Vec<_>>(),
-            )
+            runner::extent(o.data(), o.shape(), &o.strides().iter().map(|s| s / 8).collect::<Vec<_>>())
         })
         .collect();
     let n: usize = shape.iter().product();
