@@ -7,6 +7,7 @@
     ./dev.sh bench --only threads        # just the LLVM tier's two-thread scaling at 1e7
     ./dev.sh bench --only sympy          # SymPy models: lambdify against SymPy, symengine, symjit
     ./dev.sh bench --only strings        # evaluate() against numexpr.evaluate on the suite
+    ./dev.sh bench --only latency        # small calls: fixed cost, against NumPy and numba @vectorize
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -225,7 +226,7 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of timing per measurement (roughly)")
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
-    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings"], help="run one section only")
+    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency"], help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -239,6 +240,12 @@ def main(argv=None):
     print(f"machine: {info}", file=sys.stderr)
     if args.only == "threads":
         print_thread_scaling(thread_scaling(cases))
+        return
+    if args.only == "latency":
+        section = latency_section(cases)
+        out = Path(args.out or results / "latency.json")
+        out.write_text(json.dumps({"machine": info, **section}, indent=1))
+        print(f"\nwrote {out}", file=sys.stderr)
         return
     if args.only in ("sympy", "strings"):
         section = front_doors(cases, args.budget, sympy=args.only == "sympy", strings=args.only == "strings")
@@ -261,6 +268,7 @@ def main(argv=None):
     disk = disk_cache_times()
     scal = scalar_call_times()
     doors = front_doors(cases, args.budget)
+    small = latency_section(cases)
 
     times, one, par = tables(rows)
     print("\n## Bulk evaluation: times (best of repeats)\n")
@@ -290,9 +298,19 @@ def main(argv=None):
     out = Path(args.out or results / "latest.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": info, "bulk": rows, "compile": comp, "disk_cache": disk,
-                               "scalar_call_seconds": scal, "dispatch": disp, "thread_scaling": scaling, **doors},
+                               "scalar_call_seconds": scal, "dispatch": disp, "thread_scaling": scaling, **doors, **small},
                               indent=1))
     print(f"\nwrote {out}", file=sys.stderr)
+
+
+def latency_section(cases):
+    """Small calls: fixed cost over the kernel, against NumPy and numba (printed)."""
+    from latency import latency, markdown, scalar_call
+
+    rows, scalar = latency(cases), scalar_call()
+    print("\n## Latency: small calls on the LLVM tier, one thread\n")
+    print(markdown(rows, scalar))
+    return {"latency": rows, "latency_scalar_call_seconds": scalar}
 
 
 def front_doors(cases, budget, sympy=True, strings=True):

@@ -153,6 +153,36 @@ impl Layout {
     }
 }
 
+/// A small array on the stack (up to 16 values), else on the heap.
+enum Small<T: Copy + Default> {
+    Stack([T; 16], usize),
+    Heap(Vec<T>),
+}
+
+impl<T: Copy + Default> Small<T> {
+    fn new(n: usize) -> Self {
+        if n <= 16 {
+            Small::Stack([T::default(); 16], n)
+        } else {
+            Small::Heap(vec![T::default(); n])
+        }
+    }
+
+    fn as_ref(&self) -> &[T] {
+        match self {
+            Small::Stack(a, n) => &a[..*n],
+            Small::Heap(v) => v,
+        }
+    }
+
+    fn as_mut(&mut self) -> &mut [T] {
+        match self {
+            Small::Stack(a, n) => &mut a[..*n],
+            Small::Heap(v) => v,
+        }
+    }
+}
+
 struct Raw<'a> {
     kernel: &'a dyn Kernel,
     layout: Layout,
@@ -172,30 +202,35 @@ impl Raw<'_> {
     unsafe fn run_range(&self, start: usize, end: usize) {
         let nd = self.layout.shape.len();
         let inner = self.layout.shape[nd - 1];
-        let inner_strides: Vec<isize> = self.layout.strides.iter().map(|s| s[nd - 1]).collect();
-        let mut ins = vec![std::ptr::null::<f64>(); self.inputs.len()];
-        let mut outs = vec![std::ptr::null_mut::<f64>(); self.outputs.len()];
+        // Pointer and stride arrays live on the stack for the common few inputs and
+        // outputs: a small call is a few hundred nanoseconds, allocations would show.
+        let mut inner_strides = Small::<isize>::new(self.inputs.len());
+        let mut ins = Small::<*const f64>::new(self.inputs.len());
+        let mut outs = Small::<*mut f64>::new(self.outputs.len());
+        for (s, strides) in inner_strides.as_mut().iter_mut().zip(&self.layout.strides) {
+            *s = strides[nd - 1];
+        }
         let mut lin = start;
         while lin < end {
             let (mut row, col) = (lin / inner, lin % inner);
             let len = (inner - col).min(end - lin);
-            for (i, p) in ins.iter_mut().enumerate() {
-                *p = self.inputs[i].offset(col as isize * inner_strides[i]);
+            for (i, p) in ins.as_mut().iter_mut().enumerate() {
+                *p = self.inputs[i].offset(col as isize * inner_strides.as_ref()[i]);
             }
             for d in (0..nd - 1).rev() {
                 let idx = (row % self.layout.shape[d]) as isize;
                 row /= self.layout.shape[d];
-                for (i, p) in ins.iter_mut().enumerate() {
+                for (i, p) in ins.as_mut().iter_mut().enumerate() {
                     *p = p.offset(idx * self.layout.strides[i][d]);
                 }
             }
-            for (o, p) in outs.iter_mut().zip(&self.outputs) {
+            for (o, p) in outs.as_mut().iter_mut().zip(&self.outputs) {
                 *o = p.add(lin);
             }
             if self.stream {
-                self.bulk_streamed(&ins, &inner_strides, &outs, len);
+                self.bulk_streamed(ins.as_ref(), inner_strides.as_ref(), outs.as_ref(), len);
             } else {
-                self.kernel.bulk(&ins, &inner_strides, &outs, len);
+                self.kernel.bulk(ins.as_ref(), inner_strides.as_ref(), outs.as_ref(), len);
             }
             lin += len;
         }

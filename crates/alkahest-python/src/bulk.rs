@@ -16,6 +16,10 @@ use alkahest_core::runner::{self, ArrayView};
 use crate::compiled::PyCompiledFn;
 use crate::errors::{error, type_name, IntoPy};
 
+/// Calls of fewer points run without releasing the GIL (a release and re-acquire costs
+/// ~0.1-0.2 us; 2,048 points of the cheapest kernel take ~1 us).
+const KEEP_GIL_BELOW: usize = 2048;
+
 /// Raw pointers handed to the runner while the GIL is released.
 struct Job {
     inputs: Vec<ArrayView>,
@@ -148,6 +152,19 @@ fn outputs<'py>(
     Ok((arrays, form))
 }
 
+/// Whether an output's memory overlaps an input's or another output's.
+fn overlapping(inputs: &[ArrayView], outs: &[Bound<'_, PyArrayDyn<f64>>]) -> bool {
+    let in_spans: Vec<(usize, usize)> =
+        inputs.iter().filter_map(|v| runner::extent(v.ptr, &v.shape, &v.strides)).collect();
+    let out_spans: Vec<(usize, usize)> = outs
+        .iter()
+        .filter_map(|o| {
+            runner::extent(o.data(), o.shape(), &o.strides().iter().map(|s| s / 8).collect::<Vec<_>>())
+        })
+        .collect();
+    runner::overlapping(&in_spans, &out_spans)
+}
+
 /// `f` over `arrays` into `out` (or fresh arrays) on `threads` threads.
 pub fn eval<'py>(
     f: &Bound<'py, PyCompiledFn>,
@@ -201,16 +218,8 @@ fn eval_inputs<'py>(
         }
         Some(o) => outputs(py, o, n_out, &shape)?,
     };
-    let in_spans: Vec<(usize, usize)> =
-        inputs.iter().filter_map(|v| runner::extent(v.ptr, &v.shape, &v.strides)).collect();
-    let out_spans: Vec<(usize, usize)> = outs
-        .iter()
-        .filter_map(|o| {
-            runner::extent(o.data(), o.shape(), &o.strides().iter().map(|s| s / 8).collect::<Vec<_>>())
-        })
-        .collect();
     let n: usize = shape.iter().product();
-    if matches!(form, OutForm::Fresh) || !runner::overlapping(&in_spans, &out_spans) {
+    if matches!(form, OutForm::Fresh) || !overlapping(&inputs, &outs) {
         run(f, inputs, &shape, outs.iter().map(|o| o.data()).collect(), threads, n)?;
     } else {
         // An output shares memory with an input (or another output): the kernel reads
@@ -261,11 +270,13 @@ fn run(
     let kernel = active.kernel.clone();
     let job = Job { inputs, shape: shape.to_vec(), outputs };
     let start = std::time::Instant::now();
-    let result = py.detach(move || {
+    let work = move || {
         let job = job;
         // SAFETY: views and outputs describe live NumPy arrays checked by the caller.
         unsafe { runner::run(kernel.as_ref(), &job.inputs, &job.shape, &job.outputs, threads) }
-    });
+    };
+    // Releasing and retaking the GIL costs more than a small call computes.
+    let result = if n < KEEP_GIL_BELOW { work() } else { py.detach(work) };
     if threads == 1 && n > 0 {
         this.record_bulk(active, n as u64, start.elapsed());
     }
