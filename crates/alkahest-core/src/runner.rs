@@ -33,6 +33,8 @@ pub struct ArrayView {
 
 /// Points per parallel chunk, at least: below this, thread hand-off costs more than it saves.
 const MIN_CHUNK: usize = 1 << 14;
+/// Calls of fewer points run on the calling thread whatever the thread count.
+pub const MIN_PARALLEL_POINTS: usize = 2 * MIN_CHUNK;
 
 /// Calls writing more output than this (bytes, all outputs) with at least
 /// [`STREAM_OUTPUTS`] outputs stream their results: such results have left the cache by
@@ -324,7 +326,7 @@ pub unsafe fn run(
         stream,
     };
     let threads = threads.max(1);
-    if threads == 1 || n < 2 * MIN_CHUNK {
+    if threads == 1 || n < MIN_PARALLEL_POINTS {
         raw.run_range(0, n);
         return Ok(());
     }

@@ -165,6 +165,10 @@ fn overlapping(inputs: &[ArrayView], outs: &[Bound<'_, PyArrayDyn<f64>>]) -> boo
     runner::overlapping(&in_spans, &out_spans)
 }
 
+/// `threads` for "the default thread count", resolved only for calls big enough to use
+/// threads (reading the environment costs more than a small call computes).
+pub const DEFAULT_THREADS: usize = 0;
+
 /// `f` over `arrays` into `out` (or fresh arrays) on `threads` threads.
 pub fn eval<'py>(
     f: &Bound<'py, PyCompiledFn>,
@@ -265,6 +269,11 @@ fn run(
 ) -> PyResult<()> {
     let py = f.py();
     let this = f.get();
+    let threads = match threads {
+        DEFAULT_THREADS if n >= runner::MIN_PARALLEL_POINTS => runner::default_threads(),
+        DEFAULT_THREADS => 1,
+        t => t,
+    };
     this.count_points(py, n as u64, threads);
     let active = this.active(); // lives as long as `f`, like every installed kernel
     let kernel = active.kernel.clone();
@@ -316,7 +325,7 @@ pub fn numpy_eval_par<'py>(
     threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     let threads = match threads {
-        None => runner::default_threads(),
+        None => DEFAULT_THREADS,
         Some(t) => match t.extract::<usize>() {
             Ok(n) if n >= 1 && !t.is_instance_of::<pyo3::types::PyBool>() => n,
             _ => {
