@@ -50,7 +50,11 @@ def test_python_numbers_on_either_side(xy):
 def test_constant_folding_and_ieee_safe_identities(pool, xy):
     x, _ = xy
     assert (x * 1).id == x.id
-    assert (x + 0).id == x.id
+    assert (x - 0).id == x.id and (x + -0.0).id == x.id
+    # x + 0 and x - (-0.0) are +0.0 at x = -0.0 (IEEE), so they stay.
+    assert (x + 0).op == "add" and (x - (-0.0)).op == "sub"
+    for e in (x + 0, x - (-0.0)):
+        assert math.copysign(1.0, ak.compile_expr(e, [x], cache=False)(-0.0)) == 1.0
     assert (x / 1).id == x.id
     assert (x**1).id == x.id
     assert (x**0).value == 1.0

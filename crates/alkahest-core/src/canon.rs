@@ -1,8 +1,8 @@
 //! Canonicalising constructors: the only way the Python API builds nodes.
 //!
-//! The rewrites are those that never change a result under IEEE 754 arithmetic
-//! (constant folding uses the very functions the interpreter runs), with one documented
-//! exception: `x + 0 -> x` also for `x = -0.0`, where IEEE would give `+0.0`.
+//! The rewrites are those that never change a result under IEEE 754 arithmetic, signed
+//! zeros included (constant folding uses the very functions the interpreter runs):
+//! `x + (-0.0)` and `x - 0.0` are `x`, but `x + 0.0` is not (it turns `-0.0` into `+0.0`).
 //! Arguments of commutative operations are sorted (constants first, then by id) so that
 //! `x + y` and `y + x` are one node.
 
@@ -45,7 +45,7 @@ impl ExprPool {
             _ => None,
         };
         match op {
-            Add if ca == Some(0.0) => return Ok(b),
+            Add if ca.is_some_and(|c| c == 0.0 && c.is_sign_negative()) => return Ok(b),
             // x + (-c) is x - c bit for bit (IEEE defines subtraction so): one node for both.
             Add if ca.is_some_and(|c| c < 0.0) => {
                 return self.binary(Sub, b, self.constant(-ca.unwrap_or(0.0))?)
@@ -58,7 +58,7 @@ impl ExprPool {
                     return self.binary(Sub, b, x);
                 }
             }
-            Sub if cb == Some(0.0) => return Ok(a),
+            Sub if cb.is_some_and(|c| c == 0.0 && c.is_sign_positive()) => return Ok(a),
             Sub if cb.is_some_and(|c| c < 0.0) => {
                 return self.binary(Add, a, self.constant(-cb.unwrap_or(0.0))?)
             }
@@ -139,7 +139,12 @@ mod tests {
         let one = p.constant(1.0).unwrap();
         let zero = p.constant(0.0).unwrap();
         assert_eq!(p.binary(BinaryOp::Mul, x, one).unwrap(), x);
-        assert_eq!(p.binary(BinaryOp::Add, zero, x).unwrap(), x);
+        let minus_zero = p.constant(-0.0).unwrap();
+        assert_eq!(p.binary(BinaryOp::Add, minus_zero, x).unwrap(), x);
+        assert_eq!(p.binary(BinaryOp::Sub, x, zero).unwrap(), x);
+        // x + 0.0 and x - (-0.0) are +0.0 at x = -0.0: not x.
+        assert!(matches!(p.node(p.binary(BinaryOp::Add, zero, x).unwrap()), Node::Binary(BinaryOp::Add, _)));
+        assert!(matches!(p.node(p.binary(BinaryOp::Sub, x, minus_zero).unwrap()), Node::Binary(BinaryOp::Sub, _)));
         assert_eq!(p.binary(BinaryOp::Div, x, one).unwrap(), x);
         assert_eq!(p.binary(BinaryOp::Pow, x, zero).unwrap(), one);
         let nx = p.unary(UnaryOp::Neg, x).unwrap();
