@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(p.binary(BinaryOp::Sub, x, zero).unwrap(), x);
         // x + 0.0 and x - (-0.0) are +0.0 at x = -0.0: not x.
         assert!(matches!(p.node(p.binary(BinaryOp::Add, zero, x).unwrap()), Node::Binary(BinaryOp::Add, _)));
-        assert!(matches!(p.node(p.binary(BinaryOp::Sub, x, minus_zero).unwrap()), Node::Binary(BinaryOp::Sub, _)));
+        assert!(matches!(
+            p.node(p.binary(BinaryOp::Sub, x, minus_zero).unwrap()),
+            Node::Binary(BinaryOp::Sub, _)
+        ));
         assert_eq!(p.binary(BinaryOp::Div, x, one).unwrap(), x);
         assert_eq!(p.binary(BinaryOp::Pow, x, zero).unwrap(), one);
         let nx = p.unary(UnaryOp::Neg, x).unwrap();
