@@ -8,6 +8,7 @@
     ./dev.sh bench --only sympy          # SymPy models: lambdify against SymPy, symengine, symjit
     ./dev.sh bench --only strings        # evaluate() against numexpr.evaluate on the suite
     ./dev.sh bench --only latency        # small calls: fixed cost, against NumPy and numba @vectorize
+    ./dev.sh bench --only steady         # auto's steady-state throughput against each fixed tier
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -226,7 +227,7 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of timing per measurement (roughly)")
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
-    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency"], help="run one section only")
+    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady"], help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -240,6 +241,17 @@ def main(argv=None):
     print(f"machine: {info}", file=sys.stderr)
     if args.only == "threads":
         print_thread_scaling(thread_scaling(cases))
+        return
+    if args.only == "steady":
+        from steady import markdown as steady_markdown
+        from steady import steady_table
+
+        rows = steady_table(cases)
+        print("\n## Tier dispatch in steady state: throughput over the last half second of 2 s of calls\n")
+        print(steady_markdown(rows))
+        out = Path(args.out or results / "steady.json")
+        out.write_text(json.dumps({"machine": info, "steady": rows}, indent=1))
+        print(f"\nwrote {out}", file=sys.stderr)
         return
     if args.only == "latency":
         section = latency_section(cases)
