@@ -19,6 +19,7 @@ from .batch import numpy_eval, numpy_eval_par
 from .cache import CacheStats, CompileCache, default_cache
 from .compile import lower
 from .config import AVAILABLE_TIERS, KNOWN_TIERS, CompileConfig
+from .derivatives import JacobianFn, compile_jacobian, diff, gradient, hessian, jacobian, jacobian_sparsity
 from .dispatch import DispatchReport, TierUp, explain
 from .embed import emit_c, horner, to_stablehlo
 from .errors import *  # noqa: F401,F403 - the exception classes belong to the public API
@@ -37,4 +38,5 @@ __all__ = [
     "KNOWN_TIERS", "AVAILABLE_TIERS", "errors", "emit_c", "horner", "to_stablehlo",
     "compile_cuda", "CudaConfig", "CudaFn", "explain", "DispatchReport", "TierUp",
     "parse", "from_sympy", "to_sympy", "lambdify", "evaluate",
+    "diff", "gradient", "jacobian", "hessian", "jacobian_sparsity", "compile_jacobian", "JacobianFn",
 ] + errors.__all__ + _functions

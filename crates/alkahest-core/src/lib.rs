@@ -14,6 +14,7 @@
 //! ```
 
 mod canon;
+pub mod diff;
 pub mod emit_c;
 pub mod emit_hlo;
 pub mod error;

@@ -210,6 +210,26 @@ impl PyExpr {
         self.pool.free_symbols(&[self.id]).into_iter().map(|id| self.wrap(id)).collect()
     }
 
+    /// The `n`-th derivative with respect to the symbol `var` (see `alkahest.diff`).
+    #[pyo3(signature = (var, n=1))]
+    fn diff(&self, py: Python<'_>, var: &PyExpr, n: usize) -> PyResult<PyExpr> {
+        if !Arc::ptr_eq(&self.pool, &var.pool) {
+            return Err(to_py(py, alkahest_core::Error::PoolMismatch));
+        }
+        let (pool, v) = (self.pool.clone(), var.id);
+        let mut id = Some(self.id);
+        for _ in 0..n {
+            let Some(e) = id else { break };
+            let p = pool.clone();
+            id = py.detach(move || alkahest_core::diff::derivative(&p, &[e], v)).py_err(py)?[0];
+        }
+        let id = match id {
+            Some(id) => id,
+            None => self.pool.constant(0.0).py_err(py)?,
+        };
+        Ok(self.wrap(id))
+    }
+
     fn __str__(&self) -> String {
         to_infix(&self.pool.read(), self.id, STR_LIMIT)
     }

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod bulk;
 mod compiled;
+mod derivatives;
 mod errors;
 mod expr;
 mod tape;
@@ -19,6 +20,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expr::apply, m)?)?;
     m.add_function(wrap_pyfunction!(expr::horner, m)?)?;
     m.add_function(wrap_pyfunction!(expr::dag, m)?)?;
+    m.add_function(wrap_pyfunction!(derivatives::derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(derivatives::gradient, m)?)?;
     m.add_function(wrap_pyfunction!(text::parse_syntax_tree, m)?)?;
     m.add_function(wrap_pyfunction!(tape::lower, m)?)?;
     m.add_function(wrap_pyfunction!(tape::op_kinds, m)?)?;
