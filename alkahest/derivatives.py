@@ -12,7 +12,7 @@ small constant times the function's whatever ``n`` is.
 
 >>> pool = ExprPool(); x, y = pool.symbols("x y")
 >>> diff(x**3 * sin(y), x)
-3 * x**2 * sin(y)
+sin(y)*(3*x**2)
 >>> gradient(x * y + exp(x), [x, y])
 [y + exp(x), x]
 >>> f = compile_jacobian([x * y, x + y], [x, y])
