@@ -28,6 +28,7 @@ from .functions import __all__ as _functions
 from .interop.evaluate import evaluate
 from .interop.lambdify import lambdify
 from .interop.sympy import from_sympy, to_sympy
+from .ode import ODE, compile_ode
 from .text import parse
 
 __version__: str = _native.__version__  # the Cargo workspace version, the one version number
@@ -39,4 +40,5 @@ __all__ = [
     "compile_cuda", "CudaConfig", "CudaFn", "explain", "DispatchReport", "TierUp",
     "parse", "from_sympy", "to_sympy", "lambdify", "evaluate",
     "diff", "gradient", "jacobian", "hessian", "jacobian_sparsity", "compile_jacobian", "JacobianFn",
+    "compile_ode", "ODE",
 ] + errors.__all__ + _functions

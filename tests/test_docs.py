@@ -21,7 +21,7 @@ def namespace():
     return {"np": np, "ak": ak, "alkahest": ak, **names}
 
 
-@pytest.mark.parametrize("module", ["alkahest.text", "alkahest.derivatives", "alkahest.interop.sympy", "alkahest.interop.lambdify",
+@pytest.mark.parametrize("module", ["alkahest.text", "alkahest.derivatives", "alkahest.ode", "alkahest.interop.sympy", "alkahest.interop.lambdify",
                                     "alkahest.interop.evaluate"])
 def test_docstring_examples(module):
     import importlib

@@ -122,6 +122,16 @@ impl PyCompiledFn {
         }
     }
 
+    /// Feeds one scalar call made from native code (a C callback) to an adaptive
+    /// function's meter, taking the GIL only when the controller is to be told.
+    pub(crate) fn count_call_from_native(&self) {
+        if let Some((controller, meter)) = self.meter() {
+            if meter.add_calls(1) {
+                Python::attach(|py| Self::notify(py, controller, "on_threshold", ()));
+            }
+        }
+    }
+
     /// Feeds one scalar call to an adaptive function's meter.
     fn count_call(&self, py: Python<'_>) {
         if let Some((controller, meter)) = self.meter() {
@@ -177,6 +187,17 @@ impl PyCompiledFn {
                     return Err(self.arity_error(py, t.len()));
                 }
                 return t.iter().enumerate().try_for_each(|(i, it)| put(vals, i, &it)).map(|_| true);
+            }
+            if let Ok(v) = a.cast::<PyArrayDyn<f64>>() {
+                // A float64 vector of all the arguments (an ODE state): read in place.
+                if v.ndim() == 1 && v.len() == n {
+                    if let Ok(ro) = v.try_readonly() {
+                        if let Ok(s) = ro.as_slice() {
+                            vals.copy_from_slice(s);
+                            return Ok(true);
+                        }
+                    }
+                }
             }
             if a.extract::<f64>().is_err() {
                 // Any other sequence of numbers (a NumPy vector, ...).
@@ -313,6 +334,23 @@ impl PyCompiledFn {
         } else {
             Ok(PyTuple::new(py, out.iter().copied())?.into_any().unbind())
         }
+    }
+
+    /// This function as a `scipy.LowLevelCallable` (`double (int, double *, void *)`):
+    /// `scipy.integrate.quad(f.low_level_callable(), a, b, args=rest)` integrates over the
+    /// first input with the others fixed to `rest`, never entering Python. Calls run the
+    /// tier installed at the time and count towards tier-up; a call with the wrong number
+    /// of arguments returns NaN. The function must have one output (quad's integrand).
+    fn low_level_callable(self_: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let n_out = self_.get().tape.n_outputs();
+        if n_out != 1 {
+            return Err(error(
+                self_.py(),
+                "ArityError",
+                format!("low_level_callable() needs a function of one output, this one has {n_out}"),
+            ));
+        }
+        crate::callback::low_level_callable(self_)
     }
 
     /// The tier that runs this function now: "interpreter", "cranelift" or "llvm"

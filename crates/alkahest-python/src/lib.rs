@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod bulk;
+mod callback;
 mod compiled;
 mod derivatives;
 mod errors;
