@@ -244,7 +244,9 @@ class JacobianFn:
         ``(m + nnz, *points)``."""
         k = self.n_outputs + self.nnz
         if all(isinstance(a, (float, int)) for a in args):
-            return self.fn(*args, out=np.empty(k))
+            point = np.empty(k)
+            self.fn(*args, out=point)
+            return point
         shape = np.broadcast_shapes(*(np.shape(a) for a in args))
         out = np.empty((k,) + shape)
         _native.numpy_eval(self.fn, *args, out=out if k > 1 else out[0])
