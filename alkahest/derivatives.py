@@ -273,10 +273,13 @@ class JacobianFn:
 
 
 def compile_jacobian(
-    exprs: Exprs, vars: Vars, config: Optional[CompileConfig] = None, *, mode: Mode = "auto", cache: Any = None,
+    exprs: Exprs, vars: Vars, config: Optional[CompileConfig] = None, *, wrt: Optional[Vars] = None,
+    mode: Mode = "auto", cache: Any = None,
 ) -> JacobianFn:
     """Compiles the expressions and their Jacobian into one kernel: common
-    subexpressions of values and derivatives are computed once per point.
+    subexpressions of values and derivatives are computed once per point. The
+    function's inputs are ``vars``; the Jacobian's columns are ``wrt`` (default: all of
+    ``vars``; name a subset to leave parameters out).
 
     >>> pool = ExprPool(); x, y = pool.symbols("x y")
     >>> f = compile_jacobian([exp(x) * y], [x, y])
@@ -288,6 +291,10 @@ def compile_jacobian(
 
     outputs, _ = normalise(exprs, vars)
     inputs = _inputs(outputs, vars)
-    rows, cols, entries = _pattern(_jacobian(outputs, inputs, mode))
+    columns = inputs if wrt is None else _inputs(outputs, wrt)
+    missing = [v.name for v in columns if v.id not in {u.id for u in inputs}]
+    if missing:
+        raise InvalidVarsError(f"wrt names {missing}, which are not among the inputs vars")
+    rows, cols, entries = _pattern(_jacobian(outputs, columns, mode))
     fn = compile_expr(outputs + entries, inputs, config, cache=cache)
-    return JacobianFn(fn, len(outputs), len(inputs), rows, cols)
+    return JacobianFn(fn, len(outputs), len(columns), rows, cols)

@@ -9,6 +9,7 @@
     ./dev.sh bench --only strings        # evaluate() against numexpr.evaluate on the suite
     ./dev.sh bench --only latency        # small calls: fixed cost, against NumPy and numba @vectorize
     ./dev.sh bench --only steady         # auto's steady-state throughput against each fixed tier
+    ./dev.sh bench --only derivatives    # Jacobians, gradients, stiff ODEs and quad against SymPy, symengine, symjit
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -227,7 +228,7 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of timing per measurement (roughly)")
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
-    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady"], help="run one section only")
+    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives"], help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -241,6 +242,18 @@ def main(argv=None):
     print(f"machine: {info}", file=sys.stderr)
     if args.only == "threads":
         print_thread_scaling(thread_scaling(cases))
+        return
+    if args.only == "derivatives":
+        from derivatives import markdown as derivatives_markdown
+        from derivatives import section as derivatives_section
+        from models import pendulum_on_cart
+
+        result = derivatives_section([pendulum_on_cart(5)], args.budget)
+        print("\n## Derivatives\n")
+        print(derivatives_markdown(result))
+        out = Path(args.out or results / "derivatives.json")
+        out.write_text(json.dumps({"machine": info, **result}, indent=1))
+        print(f"\nwrote {out}", file=sys.stderr)
         return
     if args.only == "steady":
         from steady import markdown as steady_markdown

@@ -307,6 +307,12 @@ def test_compile_jacobian_scalar_bulk_and_sparse():
     np.testing.assert_array_equal(sp.indices, [0, 1, 2, 0])
     assert data.tolist() == [3.0, 2.0, math.cos(0.5), 1.0]
     assert (ak.jacobian_sparsity(exprs, [x, y, z]).toarray() == sp.toarray()).all()
+    # The Jacobian in some inputs only: the others are parameters.
+    g = ak.compile_jacobian(exprs, [x, y, z], wrt=[z, x])
+    values, J = g(2.0, 3.0, 0.5)
+    np.testing.assert_array_equal(J, [[0.0, 3.0], [math.cos(0.5), 0.0], [0.0, 1.0]])
+    with pytest.raises(ak.InvalidVarsError, match="not among"):
+        ak.compile_jacobian(exprs, [x, y], wrt=[z])
 
 
 def test_errors_name_the_mistake():
