@@ -50,6 +50,7 @@ class ODE:
         self._n_in = 1 + n + n_params
         self._dense_pattern = len(rows) == n * n
         self._indptr = _csr(rows, cols, (n, n)).indptr if sparse else None
+        self._scatter = ((rows * n + cols).astype(np.intp), n)
 
     @property
     def jac_sparsity(self) -> Any:
@@ -71,6 +72,8 @@ class ODE:
         return y
 
     def fun(self, t: float, y: Any, *p: float) -> np.ndarray:
+        if type(y) is np.ndarray and y.shape == (self.n_states,) and y.dtype == np.float64 and len(p) == self.n_params:
+            return self.rhs_fn._eval_ode(t, y, p)  # solve_ivp's call: one step in Rust
         y = self._state(y)
         if y.ndim == 1:
             return self.rhs_fn(self._point(t, y, p), out=np.empty(self.n_states))
@@ -81,6 +84,9 @@ class ODE:
         return out
 
     def jac(self, t: float, y: Any, *p: float) -> Any:
+        if (not self.sparse and self.jac_fn is not None and type(y) is np.ndarray and y.shape == (self.n_states,)
+                and y.dtype == np.float64 and len(p) == self.n_params):
+            return self.jac_fn._eval_ode(t, y, p, self._scatter)
         y = self._state(y)
         if y.ndim != 1:
             raise ShapeError("jac takes one state vector y of shape (n,)")

@@ -35,3 +35,10 @@ def test_frontdoor_guide():
     path = Path(__file__).parents[1] / "docs" / "frontdoor.md"
     result = doctest.testfile(str(path), module_relative=False, globs=namespace(), optionflags=FLAGS)
     assert result.attempted >= 8 and result.failed == 0
+
+
+def test_derivatives_guide():
+    pytest.importorskip("scipy")
+    path = Path(__file__).parents[1] / "docs" / "derivatives.md"
+    result = doctest.testfile(str(path), module_relative=False, globs={}, optionflags=FLAGS)
+    assert result.attempted >= 15 and result.failed == 0

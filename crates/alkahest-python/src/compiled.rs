@@ -353,6 +353,51 @@ impl PyCompiledFn {
         crate::callback::low_level_callable(self_)
     }
 
+    /// `f(t, *y, *params)` for an ODE right-hand side (`alkahest.ODE`): `y` a float64
+    /// vector read in place. Returns the outputs as a new vector, or, with
+    /// `scatter=(positions, n)`, an `(n, n)` array of zeros with output `k` at flat index
+    /// `positions[k]` (a Jacobian from its non-zero entries). Internal.
+    #[pyo3(signature = (t, y, params, scatter=None))]
+    fn _eval_ode<'py>(
+        &self,
+        py: Python<'py>,
+        t: f64,
+        y: &Bound<'py, PyArrayDyn<f64>>,
+        params: &Bound<'py, PyTuple>,
+        scatter: Option<(Bound<'py, PyArrayDyn<isize>>, usize)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let active = self.active.get();
+        let (n_in, n_out) = (active.kernel.n_inputs(), active.kernel.n_outputs());
+        let ro = y.try_readonly()?;
+        let ys = ro.as_slice().map_err(|_| PyValueError::new_err("y must be a contiguous vector"))?;
+        if y.ndim() != 1 || 1 + ys.len() + params.len() != n_in {
+            return Err(self.arity_error(py, 1 + ys.len() + params.len()));
+        }
+        let mut vals = Vec::with_capacity(n_in);
+        vals.push(t);
+        vals.extend_from_slice(ys);
+        for (i, p) in params.iter().enumerate() {
+            vals.push(p.extract::<f64>().map_err(|_| self.argument_error(1 + ys.len() + i, &p))?);
+        }
+        let mut out = vec![0.0; n_out];
+        active.kernel.eval(&vals, &mut out);
+        self.count_call(py);
+        let Some((positions, n)) = scatter else {
+            return Ok(numpy::PyArray1::from_vec(py, out).into_any());
+        };
+        let positions = positions.try_readonly()?;
+        let positions =
+            positions.as_slice().map_err(|_| PyValueError::new_err("positions must be contiguous"))?;
+        if positions.len() != n_out || positions.iter().any(|&k| k < 0 || k as usize >= n * n) {
+            return Err(PyValueError::new_err("positions must give one index below n*n per output"));
+        }
+        let mut dense = vec![0.0; n * n];
+        for (&k, &v) in positions.iter().zip(&out) {
+            dense[k as usize] = v;
+        }
+        Ok(numpy::PyArray1::from_vec(py, dense).reshape([n, n])?.into_any())
+    }
+
     /// The tier that runs this function now: "interpreter", "cranelift" or "llvm"
     /// (an adaptive function's tier changes as it tiers up).
     #[getter]
