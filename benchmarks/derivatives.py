@@ -206,6 +206,19 @@ def quad_rows(budget: float) -> List[Dict[str, Any]]:
         llc = f.low_level_callable()
         integrands = {"alkahest LowLevelCallable": llc, "Python (math module)": python_fn,
                       "sympy.lambdify (numpy)": sp.lambdify((x, a), expr)}
+        try:  # the native reference: the same integrand as a numba C callback
+            import numba
+            from scipy import LowLevelCallable
+
+            jitted = numba.njit(python_fn)
+
+            @numba.cfunc("float64(intc, CPointer(float64))")
+            def native(n, xx):
+                return jitted(xx[0], xx[1])
+
+            integrands["numba cfunc LowLevelCallable"] = LowLevelCallable(native.ctypes)
+        except ImportError:
+            pass
         ref = quad(python_fn, lo, hi, args=(0.7,), **kw)[0]
         neval = quad(python_fn, lo, hi, args=(0.7,), full_output=1, **kw)[2]["neval"]
         for engine, g in integrands.items():

@@ -15,28 +15,20 @@ use pyo3::prelude::*;
 use crate::compiled::PyCompiledFn;
 
 const SIGNATURE: &CStr = c"double (int, double *, void *)";
-const STACK_ARGS: usize = 16;
 
 /// The C callback: `xx` holds `n` arguments (quad's `x` then its `args`). A call with
 /// the wrong number of arguments returns NaN (a C callback cannot raise).
 unsafe extern "C" fn trampoline(n: c_int, xx: *const f64, user_data: *mut c_void) -> f64 {
     // SAFETY: `user_data` is the capsule's context, a live `Py<PyCompiledFn>` (see below).
     let f: &PyCompiledFn = unsafe { (*(user_data as *const Py<PyCompiledFn>)).get() };
-    let kernel = &f.active().kernel;
-    if n < 0 || n as usize != kernel.n_inputs() || xx.is_null() {
+    if n < 0 || n as usize != f.n_inputs() || xx.is_null() {
         return f64::NAN;
     }
     // SAFETY: SciPy passes `n` readable doubles.
     let args = unsafe { std::slice::from_raw_parts(xx, n as usize) };
-    let mut stack = [0.0f64; STACK_ARGS];
-    let mut heap = Vec::new();
-    let out: &mut [f64] = if kernel.n_outputs() <= STACK_ARGS {
-        &mut stack[..kernel.n_outputs()]
-    } else {
-        heap.resize(kernel.n_outputs(), 0.0);
-        &mut heap
-    };
-    kernel.eval(args, out);
+    // One output: `low_level_callable` refuses other functions.
+    let mut out = [0.0f64];
+    f.active().kernel.eval(args, &mut out);
     f.count_call_from_native();
     out[0]
 }
