@@ -31,6 +31,7 @@ Every function can say why it runs where it does: ``alkahest.explain(f)``.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 import weakref
@@ -278,6 +279,7 @@ class Controller:
         # The tier a tier-up replaced, while the new tier's bulk speed is still to be
         # compared with it.
         self._unverified: Optional[str] = None
+        _CONTROLLERS.add(self)
 
     # -- called from the meter --------------------------------------------------------
 
@@ -554,6 +556,24 @@ class Controller:
 
 _IDLE = threading.Condition()
 _IN_FLIGHT: "weakref.WeakSet[Controller]" = weakref.WeakSet()
+_CONTROLLERS: "weakref.WeakSet[Controller]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has only the thread that forked: background compiles in flight in
+    the parent will never finish here, and a lock another thread held stays held. Forget
+    those compiles (the child's functions tier up anew) and give every controller a
+    fresh lock."""
+    global _IDLE
+    _IDLE = threading.Condition()
+    for c in list(_CONTROLLERS):
+        c._lock = threading.Lock()
+        c._compiling = None
+    _IN_FLIGHT.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def wait_for_tier_ups(timeout: Optional[float] = None) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from dataclasses import dataclass
 from typing import Mapping, Tuple
@@ -11,6 +12,38 @@ from ... import _native
 
 #: LLVM is not thread-safe across one context; every llvmlite call of this tier holds it.
 LOCK = threading.RLock()
+
+
+def _llvmlite_lock():
+    """llvmlite's own lock around every call into LLVM (also taken when llvmlite objects
+    are freed, which may happen on any thread outside ``LOCK``); None if it moved."""
+    try:
+        from llvmlite.binding import ffi
+
+        lock = ffi.lib._lock._lock
+        return lock if hasattr(lock, "acquire") and hasattr(lock, "release") else None
+    except (ImportError, AttributeError):
+        return None
+
+
+def _before_fork() -> None:
+    LOCK.acquire()
+    inner = _llvmlite_lock()
+    if inner is not None:
+        inner.acquire()
+
+
+def _after_fork() -> None:
+    inner = _llvmlite_lock()
+    if inner is not None:
+        inner.release()
+    LOCK.release()
+
+
+# A fork waits for any LLVM work in flight: a child must not inherit LLVM (or a lock
+# around it) in the middle of a call by a thread that does not exist in the child.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ pub enum Error {
     Expression(String),
     /// Expression text does not parse; the message shows where.
     Parse(String),
+    /// A long call stopped because the caller asked it to (Ctrl-C).
+    Interrupted,
 }
 
 impl fmt::Display for Error {
@@ -28,6 +30,7 @@ impl fmt::Display for Error {
                 "expressions from two different ExprPools cannot be combined; \
                  build all symbols of one computation from the same pool",
             ),
+            Error::Interrupted => f.write_str("interrupted"),
             Error::InvalidVars(m)
             | Error::UnboundSymbol(m)
             | Error::Arity(m)

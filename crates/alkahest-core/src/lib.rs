@@ -33,6 +33,7 @@ pub mod syntax;
 pub mod tape;
 pub mod tierslot;
 pub mod vecmath;
+pub mod workers;
 
 pub use error::{Error, Result};
 pub use interp::Interpreter;

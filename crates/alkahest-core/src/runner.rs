@@ -2,8 +2,8 @@
 //!
 //! It checks that the inputs broadcast to the output shape, folds the N-d iteration into
 //! as few dimensions as the strides allow (a contiguous or broadcast array becomes one
-//! row), and calls [`Kernel::bulk`] on rows — split into chunks over a rayon pool when
-//! more than one thread is asked for. Outputs are C-contiguous arrays of the output
+//! row), and calls [`Kernel::bulk`] on rows — split into chunks over the worker pool
+//! (`workers`) when more than one thread is asked for. Outputs are C-contiguous arrays of the output
 //! shape, so a point's linear index is its offset in every output.
 //!
 //! Large results of many outputs (more than [`STREAM_BYTES`] in one call, at least
@@ -14,13 +14,10 @@
 //! either way.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
+use crate::workers;
 
 /// A strided view of an input array. Strides are in elements (not bytes) and may be 0
 /// (broadcast) or negative.
@@ -35,6 +32,9 @@ pub struct ArrayView {
 const MIN_CHUNK: usize = 1 << 14;
 /// Calls of fewer points run on the calling thread whatever the thread count.
 pub const MIN_PARALLEL_POINTS: usize = 2 * MIN_CHUNK;
+/// Points per chunk, at most (a few milliseconds of the costliest kernels): the calling
+/// thread checks for an interruption between chunks.
+const MAX_CHUNK: usize = 1 << 18;
 
 /// Calls writing more output than this (bytes, all outputs) with at least
 /// [`STREAM_OUTPUTS`] outputs stream their results: such results have left the cache by
@@ -267,23 +267,6 @@ impl Raw<'_> {
     }
 }
 
-/// A rayon pool per thread count, built once and reused.
-fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = pools.get(&threads) {
-        return Ok(p.clone());
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("alkahest-{i}"))
-        .build()
-        .map_err(|e| Error::Expression(format!("could not start {threads} threads: {e}")))?;
-    let pool = Arc::new(pool);
-    pools.insert(threads, pool.clone());
-    Ok(pool)
-}
-
 /// Evaluates `kernel` over the broadcast of `inputs` into `outputs` (C-contiguous arrays
 /// of `out_shape`), on `threads` threads (1 runs on the calling thread).
 ///
@@ -296,6 +279,23 @@ pub unsafe fn run(
     out_shape: &[usize],
     outputs: &[*mut f64],
     threads: usize,
+) -> Result<()> {
+    run_interruptible(kernel, inputs, out_shape, outputs, threads, &mut || false)
+}
+
+/// [`run`], asking `interrupted()` on the calling thread every few milliseconds of a long
+/// call; once it says yes the call stops and returns [`Error::Interrupted`] (outputs then
+/// hold a partial result).
+///
+/// # Safety
+/// As for [`run`].
+pub unsafe fn run_interruptible(
+    kernel: &dyn Kernel,
+    inputs: &[ArrayView],
+    out_shape: &[usize],
+    outputs: &[*mut f64],
+    threads: usize,
+    interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<()> {
     if inputs.len() != kernel.n_inputs() {
         return Err(Error::Arity(format!(
@@ -325,34 +325,20 @@ pub unsafe fn run(
         outputs: outputs.to_vec(),
         stream,
     };
-    let threads = threads.max(1);
-    if threads == 1 || n < MIN_PARALLEL_POINTS {
+    let threads = if n < MIN_PARALLEL_POINTS { 1 } else { threads.max(1) };
+    if n <= MAX_CHUNK && threads == 1 {
         raw.run_range(0, n);
         return Ok(());
     }
-    // Several chunks per thread balances uneven progress; never below MIN_CHUNK.
-    let chunk = n.div_ceil(threads * 4).max(MIN_CHUNK);
-    let n_chunks = n.div_ceil(chunk);
-    thread_pool(threads)?.install(|| {
-        (0..n_chunks).into_par_iter().for_each(|c| {
-            let (start, end) = (c * chunk, ((c + 1) * chunk).min(n));
-            // SAFETY: chunks write disjoint output ranges; see `run`'s contract.
-            unsafe { raw.run_range(start, end) }
-        })
-    });
-    Ok(())
+    // Several chunks per thread balances uneven progress; chunks stay short enough that
+    // an interruption is seen within milliseconds.
+    let chunk = n.div_ceil(threads * 4).clamp(MIN_CHUNK, MAX_CHUNK);
+    // SAFETY: chunks write disjoint output ranges; see `run`'s contract.
+    let work = |start: usize, end: usize| unsafe { raw.run_range(start, end) };
+    workers::run_chunks(n, chunk, threads, &work, interrupted)
 }
 
-/// Default thread count for parallel runs: `ALKAHEST_NUM_THREADS`, else all cores.
-pub fn default_threads() -> usize {
-    // The core count is read once: std reads cgroup files for it (~30 us a call).
-    static CORES: OnceLock<usize> = OnceLock::new();
-    std::env::var("ALKAHEST_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&t| t > 0)
-        .unwrap_or_else(|| *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())))
-}
+pub use crate::workers::default_threads;
 
 /// The shape `shapes` broadcast to (NumPy's rules), or a `Shape` error naming them.
 pub fn broadcast_shape<'a>(shapes: impl IntoIterator<Item = &'a [usize]> + Clone) -> Result<Vec<usize>> {

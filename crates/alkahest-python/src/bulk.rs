@@ -12,6 +12,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyList, PyTuple};
 
 use alkahest_core::runner::{self, ArrayView};
+use alkahest_core::workers;
 
 use crate::compiled::PyCompiledFn;
 use crate::errors::{error, type_name, IntoPy};
@@ -272,20 +273,44 @@ fn run(
     let threads = match threads {
         DEFAULT_THREADS if n >= runner::MIN_PARALLEL_POINTS => runner::default_threads(),
         DEFAULT_THREADS => 1,
-        t => t,
+        t => t.min(workers::max_threads()),
     };
     this.count_points(py, n as u64, threads);
     let active = this.active(); // lives as long as `f`, like every installed kernel
     let kernel = active.kernel.clone();
     let job = Job { inputs, shape: shape.to_vec(), outputs };
     let start = std::time::Instant::now();
+    // A long call looks for Ctrl-C (Python's pending signals) every few milliseconds.
+    let mut signal: Option<PyErr> = None;
+    let pending = &mut signal;
     let work = move || {
         let job = job;
+        let mut interrupted = || {
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => false,
+                Err(e) => {
+                    *pending = Some(e);
+                    true
+                }
+            })
+        };
         // SAFETY: views and outputs describe live NumPy arrays checked by the caller.
-        unsafe { runner::run(kernel.as_ref(), &job.inputs, &job.shape, &job.outputs, threads) }
+        unsafe {
+            runner::run_interruptible(
+                kernel.as_ref(),
+                &job.inputs,
+                &job.shape,
+                &job.outputs,
+                threads,
+                &mut interrupted,
+            )
+        }
     };
     // Releasing and retaking the GIL costs more than a small call computes.
     let result = if n < KEEP_GIL_BELOW { work() } else { py.detach(work) };
+    if let Some(e) = signal {
+        return Err(e);
+    }
     if threads == 1 && n > 0 {
         this.record_bulk(active, n as u64, start.elapsed());
     }
@@ -313,9 +338,10 @@ pub fn numpy_eval<'py>(
 }
 
 /// `numpy_eval_par(f, *arrays, out=None, threads=None)`: like `numpy_eval`, split over
-/// `threads` threads (default: `ALKAHEST_NUM_THREADS`, else every core). Calls too small
-/// for threads to pay (under 32,768 points) run on the calling thread. Results are
-/// identical to `numpy_eval`'s.
+/// `threads` threads (default: `ALKAHEST_NUM_THREADS`, else every core; at most
+/// `max_threads()`, the size of the one worker pool). Calls too small for threads to pay
+/// (under 32,768 points) run on the calling thread. Results are identical to
+/// `numpy_eval`'s.
 #[pyfunction]
 #[pyo3(signature = (f, *arrays, out=None, threads=None))]
 pub fn numpy_eval_par<'py>(

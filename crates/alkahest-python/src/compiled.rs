@@ -692,6 +692,13 @@ pub fn default_threads() -> usize {
     runner::default_threads()
 }
 
+/// Most threads `numpy_eval_par` uses (the size of its one worker pool): the core count,
+/// or `ALKAHEST_NUM_THREADS` if larger, at most 1024. Larger `threads=` are capped to it.
+#[pyfunction]
+pub fn max_threads() -> usize {
+    alkahest_core::workers::max_threads()
+}
+
 /// The vector-math instruction set bulk evaluation uses ("avx512", "avx2", "none", "disabled").
 #[pyfunction]
 pub fn vector_math_isa() -> &'static str {

@@ -25,6 +25,7 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// Maps a core error to its Python exception.
 pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let class_name = match &e {
+        Error::Interrupted => return pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"),
         Error::PoolMismatch => "PoolMismatchError",
         Error::InvalidVars(_) => "InvalidVarsError",
         Error::UnboundSymbol(_) => "UnboundSymbolError",

@@ -36,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compiled::native_symbols, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::vector_math_functions, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::default_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(compiled::max_threads, m)?)?;
     m.add_function(wrap_pyfunction!(compiled::vector_math_isa, m)?)?;
     m.add("BLOCK", alkahest_core::interp::BLOCK)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -1,0 +1,143 @@
+"""Hostile and careless use, each case in its own process with a timeout: a crash or a
+hang fails the test instead of killing pytest. Fork, signals, thread counts."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import pytest
+
+HEADER = """
+import os, sys, time, signal, threading
+import numpy as np
+import alkahest as ak
+pool = ak.ExprPool(); x, y = pool.symbols("x y")
+"""
+
+
+def run_case(body: str, timeout: float = 60.0) -> str:
+    """Runs ``body`` (after a common header) in a fresh interpreter; returns its stdout.
+    Fails on a non-zero exit, a signal or a timeout."""
+    code = HEADER + textwrap.dedent(body)
+    # A file, not -c: multiprocessing's spawn re-imports the main module from its path.
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "case.py")
+        with open(script, "w") as fh:
+            fh.write(code)
+        try:
+            done = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            pytest.fail(f"hung for {timeout} s; output so far:\n{e.stdout}\n{e.stderr}")
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+fork_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+
+
+@fork_only
+def test_fork_after_a_parallel_call_leaves_a_working_child():
+    out = run_case("""
+        f = ak.compile_expr(ak.sin(x) + x * x, [x], ak.CompileConfig(tier="cranelift"))
+        xs = np.random.default_rng(0).random(10**6)
+        want = ak.numpy_eval_par(f, xs)
+        pid = os.fork()
+        if pid == 0:
+            ok = np.array_equal(ak.numpy_eval_par(f, xs), want) and np.array_equal(ak.numpy_eval_par(f, xs, threads=2), want)
+            os._exit(0 if ok else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """, timeout=30)
+    assert out.split() == ["0"]
+
+
+@fork_only
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_multiprocessing_pool_with_a_compiled_function(method):
+    out = run_case(f"""
+        import multiprocessing as mp
+        f = ak.compile_expr(ak.sin(x) * y, [x, y])
+        xs = np.linspace(0, 1, 100_000)
+        ak.numpy_eval_par(f, xs, 2.0)
+
+        def work(k):
+            import alkahest as ak, numpy as np
+            p = ak.ExprPool(); a, b = p.symbols("x y")
+            g = f if {method!r} == "fork" else ak.compile_expr(ak.sin(a) * b, [a, b])
+            return float(ak.numpy_eval_par(g, np.linspace(0, 1, 100_000), float(k)).sum())
+
+        if __name__ == "__main__":
+            with mp.get_context({method!r}).Pool(2) as p:
+                got = p.map(work, range(4))
+            want = [float(ak.numpy_eval_par(f, xs, float(k)).sum()) for k in range(4)]
+            print(got == want)
+    """, timeout=120)
+    assert out.split() == ["True"]
+
+
+@fork_only
+def test_fork_while_another_thread_compiles_on_llvm():
+    pytest.importorskip("llvmlite")
+    out = run_case("""
+        exprs = [ak.sin(x * k) + ak.exp(y / k) for k in range(1, 200)]
+        done = threading.Event()
+        def compile_big():
+            ak.compile_expr(exprs, [x, y], ak.CompileConfig(tier="llvm", cache_dir=False), cache=False)
+            done.set()
+        t = threading.Thread(target=compile_big)
+        t.start()
+        time.sleep(0.05)
+        pid = os.fork()
+        if pid == 0:
+            g = ak.compile_expr(x * y + 1, [x, y], ak.CompileConfig(tier="llvm", cache_dir=False), cache=False)
+            os._exit(0 if g(2.0, 3.0) == 7.0 and g.tier == "llvm" else 3)
+        _, status = os.waitpid(pid, 0)
+        t.join()
+        print(os.waitstatus_to_exitcode(status), done.is_set())
+    """, timeout=120)
+    assert out.split() == ["0", "True"]
+
+
+@pytest.mark.parametrize("call", ["numpy_eval", "numpy_eval_par"])
+def test_ctrl_c_interrupts_a_long_call_promptly(call):
+    out = run_case(f"""
+        import subprocess
+        e = sum((ak.sin(x * k) * ak.exp(ak.cos(x + k)) for k in range(1, 17)), x)
+        f = ak.compile_expr(e, [x], ak.CompileConfig(tier="cranelift"))
+        probe = np.random.default_rng(0).random(10**5)
+        start = time.perf_counter(); ak.{call}(f, probe); per_point = (time.perf_counter() - start) / 10**5
+        xs = np.random.default_rng(0).random(int(min(5e7, max(1e6, 2.5 / per_point))))  # a call of ~2.5 s
+        start = time.perf_counter(); ak.{call}(f, xs[:10**6]); full = (time.perf_counter() - start) * len(xs) / 10**6
+        killer = subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -INT {{os.getpid()}}"])
+        start = time.perf_counter()
+        try:
+            ak.{call}(f, xs)
+            print("finished", full)
+        except KeyboardInterrupt:
+            print("interrupted", time.perf_counter() - start - 0.3, full)
+        killer.wait()
+    """, timeout=120)
+    verdict, delay, full = out.split()
+    assert verdict == "interrupted", f"a {float(full):.2f} s call ran to the end"
+    assert float(delay) < 0.5, f"KeyboardInterrupt came {float(delay):.3f} s after SIGINT"
+
+
+def test_huge_and_many_thread_counts_are_bounded():
+    out = run_case("""
+        f = ak.compile_expr(x * 2.0 + 1.0, [x])
+        xs = np.ones(10**6)
+        start = time.perf_counter()
+        r = ak.numpy_eval_par(f, xs, threads=10**6)
+        huge = time.perf_counter() - start
+        for t in range(1, 65):
+            ak.numpy_eval_par(f, xs, threads=t)
+        alive = len(os.listdir(f"/proc/{os.getpid()}/task")) if os.path.isdir("/proc") else threading.active_count()
+        print(bool((r == 3.0).all()), huge, alive, ak._native.max_threads())
+    """, timeout=60)
+    ok, huge, alive, cap = out.split()
+    assert ok == "True"
+    assert float(huge) < 1.0
+    # The interpreter's own threads (a handful) plus at most the pool's.
+    assert int(alive) <= int(cap) + 8, (alive, cap)
