@@ -141,3 +141,68 @@ def test_huge_and_many_thread_counts_are_bounded():
     assert float(huge) < 1.0
     # The interpreter's own threads (a handful) plus at most the pool's.
     assert int(alive) <= int(cap) + 8, (alive, cap)
+
+
+CACHE_CASES = ["garbage with valid checksum", "damaged ELF header with valid checksum", "truncated object with valid checksum",
+               "bad relocation with valid checksum", "flipped byte", "entry of another expression, same arity",
+               "entry of another expression, other arity", "fifo", "symlink to /dev/zero", "directory", "dangling symlink",
+               "empty file"]
+
+
+@pytest.mark.parametrize("case", CACHE_CASES)
+def test_odd_disk_cache_entries_recompile_without_crash_or_hang(case, tmp_path):
+    pytest.importorskip("llvmlite")
+    out = run_case(f"""
+        import hashlib, pathlib, shutil, struct
+        from alkahest.backends.llvm import diskcache
+        d = pathlib.Path({str(tmp_path)!r})
+        cfg = ak.CompileConfig(tier="llvm", cache_dir=str(d / "mine"))
+        other_cfg = ak.CompileConfig(tier="llvm", cache_dir=str(d / "other"))
+        e, same, wider = x * 3.0 + ak.sin(y), x * 5.0 - y, x + y + pool.symbol("z")
+        ak.compile_expr(e, [x, y], cfg, cache=False)
+        ak.compile_expr(same, [x, y], other_cfg, cache=False)
+        ak.compile_expr(wider, [x, y, pool.symbol("z")], other_cfg, cache=False)
+        entry = next((d / "mine").glob("*.o"))
+        others = sorted((d / "other").glob("*.o"), key=lambda p: p.stat().st_mtime)
+        key = bytes.fromhex(entry.stem)
+        payload = entry.read_bytes()[len(diskcache.MAGIC) + 64:]
+
+        def sealed(body):
+            return diskcache.MAGIC + key + hashlib.sha256(key + body).digest() + body
+
+        case = {case!r}
+        entry.unlink()
+        if case == "garbage with valid checksum":
+            entry.write_bytes(sealed(bytes(range(256)) * 40))
+        elif case == "damaged ELF header with valid checksum":
+            body = bytearray(payload); body[40:48] = struct.pack("<Q", 1 << 40); entry.write_bytes(sealed(bytes(body)))
+        elif case == "truncated object with valid checksum":
+            entry.write_bytes(sealed(payload[: len(payload) // 2]))
+        elif case == "bad relocation with valid checksum":
+            body = bytearray(payload)
+            shoff, = struct.unpack_from("<Q", body, 40); shnum, = struct.unpack_from("<H", body, 60)
+            for i in range(shnum):
+                sh_type, off, size = struct.unpack_from("<I", body, shoff + 64 * i + 4)[0], *struct.unpack_from("<QQ", body, shoff + 64 * i + 24)
+                if sh_type == 4 and size >= 24:
+                    struct.pack_into("<Q", body, off + 8, (1 << 32) | 0xFFFF)  # an unknown relocation type
+                    break
+            entry.write_bytes(sealed(bytes(body)))
+        elif case == "flipped byte":
+            raw = bytearray(sealed(payload)); raw[-100] ^= 0xFF; entry.write_bytes(bytes(raw))
+        elif case.startswith("entry of another expression"):
+            shutil.copy(others[0] if "same" in case else others[1], entry)
+        elif case == "fifo":
+            os.mkfifo(entry)
+        elif case == "symlink to /dev/zero":
+            entry.symlink_to("/dev/zero")
+        elif case == "directory":
+            entry.mkdir()
+        elif case == "dangling symlink":
+            entry.symlink_to(d / "nowhere")
+        elif case == "empty file":
+            entry.write_bytes(b"")
+        f = ak.compile_expr(e, [x, y], cfg, cache=False)
+        print(f.tier, f(2.0, 0.5) == 6.0 + np.sin(0.5), f.backend.loaded_from_cache)
+    """, timeout=60)
+    tier, correct, loaded = out.split()
+    assert (tier, correct, loaded) == ("llvm", "True", "False"), out

@@ -169,9 +169,15 @@ def compile_llvm(tape, var_names, config) -> "_native.CompiledFn":
     try:
         irgen.check(view)
         cached = diskcache.load(cache_path) if cache_path is not None else None
-        engine, scalar, bulk = _jit(view, shape, config.opt_level, cache_path, cached)
+        try:
+            engine, scalar, bulk = _jit(view, shape, config.opt_level, cache_path, cached)
+        except RuntimeError:
+            if cached is None:
+                raise
+            engine, scalar, bulk = 0, 0, 0  # LLVM refused the cached object: compile below
         if cached is not None and not (scalar and bulk):
-            # A well-formed file without our entry points: compile afresh (and overwrite it).
+            # A cached object LLVM would not load, or without our entry points: compile
+            # afresh (and overwrite the entry).
             cached = None
             engine, scalar, bulk = _jit(view, shape, config.opt_level, cache_path, None)
     except irgen.UnsupportedTape as e:

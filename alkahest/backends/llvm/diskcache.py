@@ -9,23 +9,37 @@ for the same CPU with the same options, which then skips code generation entirel
   ``ALKAHEST_CACHE_DIR`` set to ``0``/``off``/empty turns the cache off.
 * Key: SHA-256 of the tape's content, the code generator's own source, the CPU name and
   features, opt level, options, and the llvmlite/LLVM versions.
-* Integrity: each file holds a magic header and the SHA-256 of its payload; a truncated or
-  corrupted file fails the check, is ignored and is overwritten by a fresh compile.
-  Writers write a temporary file in the same directory and rename it into place, so
-  concurrent processes never see a partial entry.
+* Integrity: each file holds a magic header, the key it was written for and the SHA-256
+  of key and payload. An entry is used only if its key is the one asked for (a file
+  copied or renamed from another entry is refused) and it passes a structural check of
+  the object (``elfcheck``) that keeps malformed code away from LLVM's loader, which
+  would abort the process. Only regular files are read (no symlinks, FIFOs or devices),
+  without blocking, up to ``MAX_BYTES``. Anything refused is ignored and overwritten by a
+  fresh compile. Writers write a temporary file in the same directory and rename it into
+  place, so concurrent processes never see a partial entry.
+
+The directory holds code alkahest runs: whoever can write it can make alkahest run their
+code, and no check can prevent that. The checks make sure that no file there, damaged or
+odd, can crash, hang or exhaust the process, and that an entry is never used for another
+key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 import tempfile
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
+from . import elfcheck
+
 ENV_VAR = "ALKAHEST_CACHE_DIR"
-MAGIC = b"ALKAHEST-LLVM-OBJ\x01"
+MAGIC = b"ALKAHEST-LLVM-OBJ\x02"
+#: Largest entry read (a 10^6-operation tape's object is ~60 MiB).
+MAX_BYTES = 512 << 20
 _OFF = {"", "0", "off", "none", "false", "no"}
 
 
@@ -63,31 +77,72 @@ def tape_fingerprint(tape) -> bytes:
     return repr((tape.n_inputs, tape.instrs, tape.outputs)).encode() + consts
 
 
-def load(path: Path) -> Optional[bytes]:
-    """The object code stored at ``path``, or None if it is absent, unreadable or fails
-    the integrity check."""
+def _key_bytes(path: Path) -> Optional[bytes]:
+    """The key an entry's file name stands for (``<hex key>.o``), as 32 bytes."""
     try:
-        data = path.read_bytes()
+        raw = bytes.fromhex(path.stem)
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def _read_regular(path: Path, limit: int) -> Optional[bytes]:
+    """The bytes of ``path`` if it is a regular file (not through a symlink) of at most
+    ``limit`` bytes; never blocks on a FIFO or device."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
     except OSError:
         return None
-    head = len(MAGIC) + 32
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return b"".join(chunks) if total <= limit else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def load(path: Path) -> Optional[bytes]:
+    """The object code stored at ``path`` for the key its name gives, or None if it is
+    absent, not a regular file, too large, for another key, or fails the checks."""
+    expected = _key_bytes(path)
+    data = _read_regular(path, MAX_BYTES)
+    if expected is None or data is None:
+        return None
+    head = len(MAGIC) + 64
     if len(data) <= head or not data.startswith(MAGIC):
         return None
-    digest, payload = data[len(MAGIC):head], data[head:]
-    if hashlib.sha256(payload).digest() != digest:
+    stored_key, digest, payload = data[len(MAGIC):len(MAGIC) + 32], data[len(MAGIC) + 32:head], data[head:]
+    if stored_key != expected or hashlib.sha256(stored_key + payload).digest() != digest:
+        return None
+    if elfcheck.problem(payload) is not None:
         return None
     return payload
 
 
 def store(path: Path, payload: bytes) -> bool:
-    """Writes ``payload`` to ``path`` atomically; False if the directory is not writable
-    (the cache is an optimisation: failing to write it is not an error)."""
+    """Writes ``payload`` to ``path`` atomically, bound to the key the name gives; False if
+    the directory is not writable (the cache is an optimisation: failing to write it is
+    not an error)."""
+    key_bytes = _key_bytes(path)
+    if key_bytes is None:
+        return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + hashlib.sha256(payload).digest() + payload)
+                f.write(MAGIC + key_bytes + hashlib.sha256(key_bytes + payload).digest() + payload)
             os.replace(tmp, path)
         except BaseException:
             try:
