@@ -28,6 +28,11 @@ from .errors import ArityError, ShapeError
 
 __all__ = ["compile_ode", "ODE"]
 
+#: Calls of fun and jac a solve is assumed to make when no config says otherwise (stiff
+#: solves make hundreds to tens of thousands): the tier is chosen for that work up front,
+#: instead of starting on the interpreter and tiering up partway through the first solve.
+EXPECTED_CALLS = 10_000
+
 
 class ODE:
     """``dy/dt = rhs(t, y, p)`` compiled (made by :func:`compile_ode`).
@@ -117,6 +122,10 @@ def compile_ode(
     ``states`` and ``params``) and its Jacobian in the states, by symbolic
     differentiation, into an :class:`ODE` whose ``fun`` and ``jac`` go to ``solve_ivp``
     as they are: ``solve_ivp(ode.fun, span, y0, method="BDF", jac=ode.jac, args=p)``.
+
+    Without ``config`` the tier is chosen for ``EXPECTED_CALLS`` (10,000) calls of each,
+    by the cost model, at compile time; pass ``CompileConfig(expected_calls=...)`` to state
+    another number, or ``CompileConfig()`` for an adaptive function.
     """
     from .api import compile_expr
 
@@ -128,6 +137,7 @@ def compile_ode(
     inputs = _inputs(rhs, [t, *states, *params])
     ys = inputs[1:1 + len(states)]
     rows, cols, entries = _pattern(_jacobian(rhs, ys, "forward"))
+    config = config or CompileConfig(expected_calls=EXPECTED_CALLS)
     rhs_fn = compile_expr(rhs, inputs, config)
     jac_fn = compile_expr(entries, inputs, config) if entries else None
     return ODE(rhs_fn, jac_fn, len(states), len(params), rows, cols, sparse)
