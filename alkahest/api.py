@@ -8,7 +8,7 @@ from ._native import CompiledFn, Expr
 from .cache import CompileCache, default_cache
 from . import _native
 from .compile import Exprs, Vars, normalise, var_names
-from .config import DEFAULT_CONFIG, CompileConfig
+from .config import DEFAULT_CONFIG, CompileConfig, checked
 from .dispatch import build, resolve
 
 
@@ -35,7 +35,7 @@ def compile_expr(
     >>> f(3.0, 0.0), f([3.0, 0.0])  # doctest: +SKIP
     (9.0, 9.0)
     """
-    config = config or DEFAULT_CONFIG
+    config = checked(config)
     if cache is False:
         outputs, inputs = normalise(expr_or_list, vars)
         tape = _native.lower(outputs, inputs)

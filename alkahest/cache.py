@@ -10,7 +10,7 @@ from typing import Hashable, Optional
 from . import _native
 from ._native import CompiledFn
 from .compile import Exprs, Vars, normalise, var_names
-from .config import DEFAULT_CONFIG, CompileConfig
+from .config import CompileConfig, checked
 from .dispatch import build, resolve
 
 
@@ -77,7 +77,7 @@ class CompileCache:
 
     def compile(self, expr_or_list: Exprs, vars: Vars, config: Optional[CompileConfig] = None) -> CompiledFn:
         """Like :func:`alkahest.compile_expr`, returning a cached function when there is one."""
-        config = config or DEFAULT_CONFIG
+        config = checked(config)
         outputs, inputs = normalise(expr_or_list, vars)
         pool = outputs[0].pool
         tape = None

@@ -32,6 +32,9 @@ def normalise(expr_or_list: Exprs, vars: Vars) -> Tuple[List[Expr], List[Expr]]:
     pool = outputs[0].pool
     if isinstance(vars, (Expr, str)):
         vars = [vars]
+    if isinstance(vars, (set, frozenset)):
+        raise InvalidVarsError("vars must be ordered (a list or tuple): a set's order is arbitrary, "
+                               "so the arguments would not match the symbols you meant")
     try:
         var_list = list(vars)
     except TypeError:

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
-from .errors import TierUnavailableError, UnknownTierError
+from .errors import ConfigError, TierUnavailableError, UnknownTierError
 
 #: Every tier alkahest knows, in order of increasing compile cost.
 KNOWN_TIERS = ("interpreter", "cranelift", "llvm")
@@ -102,18 +102,25 @@ class CompileConfig:
     expected_calls: Optional[int] = None
 
     def __post_init__(self) -> None:
-        if self.tier != "auto" and self.tier not in KNOWN_TIERS:
+        if isinstance(self.tier, str) and self.tier != "auto" and self.tier not in KNOWN_TIERS:
             raise UnknownTierError(
                 f"unknown tier {self.tier!r}; choose 'auto' or one of {', '.join(map(repr, KNOWN_TIERS))}"
             )
+        if not isinstance(self.tier, str):
+            raise ConfigError(f"tier must be a string such as 'auto' or 'llvm', got {self.tier!r}")
         for name in ("expected_evals", "expected_calls"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise ValueError(f"{name} must be a non-negative int or None, got {v!r}")
+                raise ConfigError(f"{name} must be a non-negative int or None, got {v!r}")
+        for name in ("vector_math", "fastmath"):
+            # A string such as "false" would be true: only real booleans are flags.
+            v = getattr(self, name)
+            if not isinstance(v, bool):
+                raise ConfigError(f"{name} must be True or False, got {v!r}")
         if not isinstance(self.opt_level, int) or isinstance(self.opt_level, bool) or not 0 <= self.opt_level <= 3:
-            raise ValueError(f"opt_level must be 0, 1, 2 or 3, got {self.opt_level!r}")
+            raise ConfigError(f"opt_level must be 0, 1, 2 or 3, got {self.opt_level!r}")
         if self.cache_dir is not None and not isinstance(self.cache_dir, (str, bool, os.PathLike)):
-            raise TypeError(f"cache_dir must be a path, False (no disk cache) or None (default), got {self.cache_dir!r}")
+            raise ConfigError(f"cache_dir must be a path, False (no disk cache) or None (default), got {self.cache_dir!r}")
 
     @property
     def knows_work(self) -> bool:
@@ -133,3 +140,13 @@ def check_available(tier: str) -> str:
 
 
 DEFAULT_CONFIG = CompileConfig()
+
+
+def checked(config: object) -> CompileConfig:
+    """``config`` (None: the default) if it is a :class:`CompileConfig`, else :class:`ConfigError`."""
+    if config is None:
+        return DEFAULT_CONFIG
+    if not isinstance(config, CompileConfig):
+        hint = " (write CompileConfig(**options))" if isinstance(config, dict) else ""
+        raise ConfigError(f"config must be a CompileConfig or None, got {type(config).__name__}{hint}")
+    return config

@@ -60,6 +60,11 @@ class CompileError(AlkahestError, RuntimeError):
     falls back to the next tier, recording why in ``f.fallback_reason``."""
 
 
+class ConfigError(AlkahestError, ValueError, TypeError):
+    """A ``CompileConfig`` option has the wrong type or value (a flag given as the string
+    ``"false"``, a negative count, ...); the message names the option and what it takes."""
+
+
 class UnknownTierError(AlkahestError, ValueError):
     """``CompileConfig(tier=...)`` names no tier alkahest knows."""
 

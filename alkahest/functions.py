@@ -15,6 +15,7 @@ from typing import Callable, Union
 
 from . import _native
 from ._native import Expr
+from .errors import ExpressionError
 
 Operand = Union[Expr, float, int]
 
@@ -96,6 +97,11 @@ def where(cond: Operand, a: Operand, b: Operand) -> Expr:
 
     >>> where(x > 0, sqrt(x), 0)  # doctest: +SKIP
     """
+    if isinstance(cond, bool):
+        raise ExpressionError(
+            f"where() got the Python bool {cond} as its condition, so it would always pick one branch; "
+            "`==` and `!=` between expressions compare their structure: use eq(a, b) or ne(a, b) for a condition"
+        )
     return _native.apply("where", cond, a, b)
 
 

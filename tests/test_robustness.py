@@ -206,3 +206,26 @@ def test_odd_disk_cache_entries_recompile_without_crash_or_hang(case, tmp_path):
     """, timeout=60)
     tier, correct, loaded = out.split()
     assert (tier, correct, loaded) == ("llvm", "True", "False"), out
+
+
+def test_careless_calls_raise_alkahest_errors():
+    import alkahest as ak
+
+    pool = ak.ExprPool()
+    x, y = pool.symbols("x y")
+    for bad in [dict(tier="llvm", fastmath="false"), dict(vector_math=0), dict(opt_level="2"), dict(tier=3),
+                dict(expected_calls=-1), dict(cache_dir=3.5)]:
+        with pytest.raises(ak.ConfigError):
+            ak.CompileConfig(**bad)
+    with pytest.raises(ak.ConfigError, match=r"CompileConfig\(\*\*options\)"):
+        ak.compile_expr(x + y, [x, y], {"tier": "llvm"})
+    with pytest.raises(ak.InvalidVarsError, match="ordered"):
+        ak.compile_expr(x + y, {x, y})
+    with pytest.raises(ak.ExpressionError, match="modulus"):
+        pow(x, 2, 3)
+    with pytest.raises(ak.ExpressionError, match=r"eq\(a, b\)"):
+        ak.where(x == 0.0, x, y)
+    # What still works: an explicit equality condition, ordered vars, plain pow.
+    f = ak.compile_expr(ak.where(ak.eq(x, 0.0), y, x**2), (x, y))
+    assert f(0.0, 5.0) == 5.0 and f(3.0, 5.0) == 9.0
+    assert isinstance(ak.ConfigError("m"), ValueError) and isinstance(ak.ConfigError("m"), TypeError)

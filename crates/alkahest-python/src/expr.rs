@@ -77,6 +77,20 @@ fn integer_constant(py: Python<'_>, pool: &ExprPool, n: &Bound<'_, PyAny>) -> Py
     }
 }
 
+/// Three-argument `pow(x, n, m)` has no meaning for real expressions: refuse it rather
+/// than silently dropping `m`.
+fn refuse_modulo(py: Python<'_>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    match modulo {
+        Some(m) if !m.is_none() => Err(error(
+            py,
+            "ExpressionError",
+            "pow(x, n, m) with a modulus is not supported for expressions; write pow(x, n) and, \
+             if you meant a remainder, x - m * floor(x / m)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn binary_op(
     slf: &PyExpr,
     py: Python<'_>,
@@ -308,16 +322,18 @@ impl PyExpr {
         &self,
         py: Python<'_>,
         o: &Bound<'_, PyAny>,
-        _modulo: Option<&Bound<'_, PyAny>>,
+        modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        refuse_modulo(py, modulo)?;
         binary_op(self, py, BinaryOp::Pow, o, false)
     }
     fn __rpow__(
         &self,
         py: Python<'_>,
         o: &Bound<'_, PyAny>,
-        _modulo: Option<&Bound<'_, PyAny>>,
+        modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        refuse_modulo(py, modulo)?;
         binary_op(self, py, BinaryOp::Pow, o, true)
     }
     fn __and__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
