@@ -169,7 +169,7 @@ def ode_rows() -> List[Dict[str, Any]]:
                 def solve(fun=fun, jac=jac, method=method):
                     return solve_ivp(fun, span, y0, method=method, jac=jac, args=p, rtol=1e-6, atol=1e-10)
                 sol, _ = _timed(solve)
-                solve_s = min(_timed(solve)[1] for _ in range(3))
+                solve_s = min(_timed(solve)[1] for _ in range(7))
                 ref = reference if reference is not None else sol.y[:, -1]
                 reference = ref
                 diff = float(np.max(np.abs(sol.y[:, -1] - ref) / (np.abs(ref) + 1e-10)))
@@ -198,6 +198,11 @@ def quad_rows(budget: float) -> List[Dict[str, Any]]:
          lambda x, a: math.exp(-a * x * x) * math.cos(3 * x)),
         ("sin(20x) exp(-a x)/(1+x^2) on [0, 20]", sp.sin(20 * x) * sp.exp(-a * x) / (1 + x**2), (0.0, 20.0), {"limit": 500},
          lambda x, a: math.sin(20 * x) * math.exp(-a * x) / (1 + x * x)),
+        # A moment of a Gaussian-weighted polynomial: arithmetic-heavy, as most model integrands are.
+        ("(1 + x/2 + ... + x^8/256)^2 exp(-a x^2) on [-4, 4]",
+         sum((x / 2) ** k for k in range(9)) ** 2 * sp.exp(-a * x**2), (-4.0, 4.0), {},
+         lambda x, a: (1 + x / 2 + (x / 2) ** 2 + (x / 2) ** 3 + (x / 2) ** 4 + (x / 2) ** 5 + (x / 2) ** 6 + (x / 2) ** 7
+                       + (x / 2) ** 8) ** 2 * math.exp(-a * x * x)),
     ]
     rows = []
     for name, expr, (lo, hi), kw, python_fn in cases:
