@@ -106,10 +106,11 @@ def test_ctrl_c_interrupts_a_long_call_promptly(call):
         import subprocess
         e = sum((ak.sin(x * k) * ak.exp(ak.cos(x + k)) for k in range(1, 17)), x)
         f = ak.compile_expr(e, [x], ak.CompileConfig(tier="cranelift"))
-        probe = np.random.default_rng(0).random(10**5)
-        start = time.perf_counter(); ak.{call}(f, probe); per_point = (time.perf_counter() - start) / 10**5
+        probe = np.random.default_rng(0).random(10**6)
+        ak.{call}(f, probe)  # warm: pools, pages
+        start = time.perf_counter(); ak.{call}(f, probe); per_point = (time.perf_counter() - start) / 10**6
         xs = np.random.default_rng(0).random(int(min(5e7, max(1e6, 2.5 / per_point))))  # a call of ~2.5 s
-        start = time.perf_counter(); ak.{call}(f, xs[:10**6]); full = (time.perf_counter() - start) * len(xs) / 10**6
+        full = per_point * len(xs)
         killer = subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -INT {{os.getpid()}}"])
         start = time.perf_counter()
         try:
@@ -119,8 +120,9 @@ def test_ctrl_c_interrupts_a_long_call_promptly(call):
             print("interrupted", time.perf_counter() - start - 0.3, full)
         killer.wait()
     """, timeout=120)
-    verdict, delay, full = out.split()
-    assert verdict == "interrupted", f"a {float(full):.2f} s call ran to the end"
+    verdict, *numbers = out.split()
+    assert verdict == "interrupted", f"the call ran to the end (expected to take {float(numbers[-1]):.2f} s)"
+    delay = numbers[0]
     assert float(delay) < 0.5, f"KeyboardInterrupt came {float(delay):.3f} s after SIGINT"
 
 
