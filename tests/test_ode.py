@@ -186,3 +186,15 @@ def test_calls_from_quad_count_towards_tier_up():
     assert f.tier != "interpreter", ak.explain(f)
     assert quad(llc, 0.0, 5.0, args=(0.7,))[0] == pytest.approx(quad(lambda x, a: math.exp(-a * x * x) * math.cos(3 * x),
                                                                      0.0, 5.0, args=(0.7,))[0], rel=1e-14)
+
+
+def test_nquad_with_low_level_callable():
+    from scipy.integrate import nquad
+
+    pool = ak.ExprPool()
+    x, y = pool.symbols("x y")
+    llc = ak.compile_expr(ak.exp(-x * x - y * y), [x, y]).low_level_callable()
+    ours = nquad(llc, [[-3, 3], [-3, 3]])
+    theirs = nquad(lambda u, v: math.exp(-u * u - v * v), [[-3, 3], [-3, 3]])
+    assert ours[0] == pytest.approx(theirs[0], rel=1e-14)
+    assert ours[0] == pytest.approx(math.pi * math.erf(3) ** 2, rel=1e-10)
