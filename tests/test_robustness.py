@@ -111,6 +111,9 @@ def test_ctrl_c_interrupts_a_long_call_promptly(call):
         start = time.perf_counter(); ak.{call}(f, probe); per_point = (time.perf_counter() - start) / 10**6
         xs = np.random.default_rng(0).random(int(min(5e7, max(1e6, 2.5 / per_point))))  # a call of ~2.5 s
         full = per_point * len(xs)
+        # A process started in the background inherits SIGINT ignored: Python then installs
+        # no KeyboardInterrupt handler. Install it, as an interactive session has it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         killer = subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -INT {{os.getpid()}}"])
         start = time.perf_counter()
         try:
