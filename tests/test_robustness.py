@@ -234,3 +234,35 @@ def test_careless_calls_raise_alkahest_errors():
     f = ak.compile_expr(ak.where(ak.eq(x, 0.0), y, x**2), (x, y))
     assert f(0.0, 5.0) == 5.0 and f(3.0, 5.0) == 9.0
     assert isinstance(ak.ConfigError("m"), ValueError) and isinstance(ak.ConfigError("m"), TypeError)
+
+
+@pytest.mark.parametrize("tier", ["interpreter", "cranelift", "llvm", "auto"])
+def test_a_million_operations_compile_or_are_refused_within_a_minute(tier):
+    out = run_case(f"""
+        e = x
+        for k in range(330_000):
+            e = ak.sin(e) * 0.5 + y
+        assert ak.lower(e, [x, y]).n_ops > 900_000
+        config = ak.CompileConfig(expected_evals=10**8) if {tier!r} == "auto" else ak.CompileConfig(tier={tier!r}, cache_dir=False)
+        start = time.perf_counter()
+        f = ak.compile_expr(e, [x, y], config, cache=False)
+        took = time.perf_counter() - start
+        ok = abs(f(0.3, 0.2) - f(np.array([0.3]), 0.2)[0]) == 0.0
+        print(f.tier, took, ok)
+    """, timeout=120)
+    tier_used, took, ok = out.split()
+    assert ok == "True" and float(took) < 60, out
+    assert tier_used == "interpreter"  # the native tiers refuse up front, and say why
+
+
+def test_a_huge_horner_expansion_is_refused_quickly():
+    out = run_case("""
+        start = time.perf_counter()
+        try:
+            ak.horner((x + y) ** 4096, x)
+            print("expanded", time.perf_counter() - start)
+        except ak.ExpressionError as e:
+            print("refused", time.perf_counter() - start, len(pool))
+    """, timeout=60)
+    verdict, took, nodes = out.split()
+    assert verdict == "refused" and float(took) < 5 and int(nodes) < 5_000_000, out
