@@ -76,9 +76,14 @@ class ODE:
             raise ShapeError(f"y must have shape ({self.n_states},) or ({self.n_states}, k), got {y.shape}")
         return y
 
+    def _is_solve_ivp_call(self, y: Any, p: Sequence[float]) -> bool:
+        """Whether this is solve_ivp's call (a float64 state vector, every parameter), which
+        goes to Rust in one step."""
+        return type(y) is np.ndarray and y.shape == (self.n_states,) and y.dtype == np.float64 and len(p) == self.n_params
+
     def fun(self, t: float, y: Any, *p: float) -> np.ndarray:
-        if type(y) is np.ndarray and y.shape == (self.n_states,) and y.dtype == np.float64 and len(p) == self.n_params:
-            return self.rhs_fn._eval_ode(t, y, p)  # solve_ivp's call: one step in Rust
+        if self._is_solve_ivp_call(y, p):
+            return self.rhs_fn._eval_ode(t, y, p)
         y = self._state(y)
         if y.ndim == 1:
             return self.rhs_fn(self._point(t, y, p), out=np.empty(self.n_states))
@@ -89,8 +94,7 @@ class ODE:
         return out
 
     def jac(self, t: float, y: Any, *p: float) -> Any:
-        if (not self.sparse and self.jac_fn is not None and type(y) is np.ndarray and y.shape == (self.n_states,)
-                and y.dtype == np.float64 and len(p) == self.n_params):
+        if not self.sparse and self.jac_fn is not None and self._is_solve_ivp_call(y, p):
             return self.jac_fn._eval_ode(t, y, p, self._scatter)
         y = self._state(y)
         if y.ndim != 1:

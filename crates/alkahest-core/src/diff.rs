@@ -155,7 +155,8 @@ impl Rules<'_> {
                     }
                 }
                 (B::Min | B::Max, _) => {
-                    let cond = self.branch_condition(node)?.unwrap_or(f);
+                    // Where `a` is selected, the seed goes to `a`, else to `b`.
+                    let cond = self.bin(if op == B::Min { B::Le } else { B::Ge }, a, b)?;
                     let (x, y) = if k == 0 { (Some(s), None) } else { (None, Some(s)) };
                     return self.select(cond, x, y);
                 }

@@ -49,7 +49,6 @@ pub fn max_threads() -> usize {
 
 struct Pool {
     pid: u32,
-    size: usize,
     pool: rayon::ThreadPool,
 }
 
@@ -72,7 +71,7 @@ fn pool() -> Result<&'static Pool> {
             .thread_name(|i| format!("alkahest-{i}"))
             .build()
             .map_err(|e| Error::Expression(format!("could not start {size} worker threads: {e}")))?;
-        let new = Box::into_raw(Box::new(Pool { pid, size, pool }));
+        let new = Box::into_raw(Box::new(Pool { pid, pool }));
         match POOL.compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire) {
             // The parent's pool is left as it is: its threads do not exist in this process.
             Ok(_) => return Ok(unsafe { &*new }),
@@ -119,9 +118,7 @@ pub fn run_chunks(
     if helpers == 0 {
         caller();
     } else {
-        let pool = pool()?;
-        debug_assert!(helpers < pool.size + 1);
-        pool.pool.in_place_scope(|s| {
+        pool()?.pool.in_place_scope(|s| {
             for _ in 0..helpers {
                 s.spawn(|_| {
                     while let Some((start, end)) = claim() {
@@ -174,6 +171,6 @@ mod tests {
         let start = Instant::now();
         run_chunks(1 << 16, 16, 1_000_000, &|_, _| {}, &mut || false).unwrap();
         assert!(start.elapsed() < Duration::from_secs(5));
-        assert!(pool().unwrap().size <= HARD_MAX_THREADS);
+        assert!(pool().unwrap().pool.current_num_threads() <= HARD_MAX_THREADS);
     }
 }

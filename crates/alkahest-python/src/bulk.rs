@@ -270,9 +270,11 @@ fn run(
 ) -> PyResult<()> {
     let py = f.py();
     let this = f.get();
+    // Calls too small for threads run on the calling thread whatever was asked (the
+    // runner would too); only parallel-sized calls read the thread settings.
     let threads = match threads {
-        DEFAULT_THREADS if n >= runner::MIN_PARALLEL_POINTS => runner::default_threads(),
-        DEFAULT_THREADS => 1,
+        _ if n < runner::MIN_PARALLEL_POINTS => 1,
+        DEFAULT_THREADS => runner::default_threads(),
         t => t.min(workers::max_threads()),
     };
     this.count_points(py, n as u64, threads);

@@ -29,7 +29,7 @@ unsafe extern "C" fn trampoline(n: c_int, xx: *const f64, user_data: *mut c_void
     // One output: `low_level_callable` refuses other functions.
     let mut out = [0.0f64];
     f.active().kernel.eval(args, &mut out);
-    f.count_call_from_native();
+    f.count_call();
     out[0]
 }
 

@@ -122,21 +122,12 @@ impl PyCompiledFn {
         }
     }
 
-    /// Feeds one scalar call made from native code (a C callback) to an adaptive
-    /// function's meter, taking the GIL only when the controller is to be told.
-    pub(crate) fn count_call_from_native(&self) {
+    /// Feeds one scalar call to an adaptive function's meter, taking the GIL only when
+    /// the controller is to be told (calls also come from native code: `low_level_callable`).
+    pub(crate) fn count_call(&self) {
         if let Some((controller, meter)) = self.meter() {
             if meter.add_calls(1) {
                 Python::attach(|py| Self::notify(py, controller, "on_threshold", ()));
-            }
-        }
-    }
-
-    /// Feeds one scalar call to an adaptive function's meter.
-    fn count_call(&self, py: Python<'_>) {
-        if let Some((controller, meter)) = self.meter() {
-            if meter.add_calls(1) {
-                Self::notify(py, controller, "on_threshold", ());
             }
         }
     }
@@ -318,7 +309,7 @@ impl PyCompiledFn {
             // elements (checked above); the GIL is held, so no one else resizes it.
             let slice = unsafe { std::slice::from_raw_parts_mut(array.data(), n_out) };
             active.kernel.eval(vals, slice);
-            this.count_call(py);
+            this.count_call();
             return Ok(o.clone().unbind());
         }
         let out: &mut [f64] = if n_out <= STACK_ARGS {
@@ -328,7 +319,7 @@ impl PyCompiledFn {
             &mut heap_out
         };
         active.kernel.eval(vals, out);
-        this.count_call(py);
+        this.count_call();
         if n_out == 1 {
             Ok(PyFloat::new(py, out[0]).into_any().unbind())
         } else {
@@ -381,7 +372,7 @@ impl PyCompiledFn {
         }
         let mut out = vec![0.0; n_out];
         active.kernel.eval(&vals, &mut out);
-        self.count_call(py);
+        self.count_call();
         let Some((positions, n)) = scatter else {
             return Ok(numpy::PyArray1::from_vec(py, out).into_any());
         };
