@@ -55,6 +55,12 @@ class EvaluateError(AlkahestError, ValueError):
     function alkahest does not have. The message says which part, and what to do."""
 
 
+class SerializationError(AlkahestError, ValueError):
+    """Bytes given to ``ExprPool.loads``, ``Tape.loads`` or ``pickle.loads`` are not a
+    valid alkahest payload: truncated, damaged, of another kind, or written by a newer
+    alkahest (the message says which, and what to do)."""
+
+
 class CompileError(AlkahestError, RuntimeError):
     """A native tier could not compile the expression. ``compile_expr`` catches it and
     falls back to the next tier, recording why in ``f.fallback_reason``."""

@@ -19,6 +19,8 @@ pub enum Error {
     Expression(String),
     /// Expression text does not parse; the message shows where.
     Parse(String),
+    /// A serialised payload is truncated, damaged, hostile or of a newer format.
+    Format(String),
     /// A long call stopped because the caller asked it to (Ctrl-C).
     Interrupted,
 }
@@ -36,7 +38,8 @@ impl fmt::Display for Error {
             | Error::Arity(m)
             | Error::Shape(m)
             | Error::Expression(m)
-            | Error::Parse(m) => f.write_str(m),
+            | Error::Parse(m)
+            | Error::Format(m) => f.write_str(m),
         }
     }
 }

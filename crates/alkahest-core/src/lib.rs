@@ -29,6 +29,7 @@ pub mod plan;
 pub mod pool;
 pub mod print;
 pub mod runner;
+pub mod serial;
 pub mod syntax;
 pub mod tape;
 pub mod tierslot;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, Weak};
 
 use crate::error::{Error, Result};
 use crate::op::{BinaryOp, UnaryOp};
@@ -83,10 +83,29 @@ impl PoolView<'_> {
 
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
+/// Which pool, in which process, a pool's nodes first came from: `(process token, uid)`.
+/// Pickled expressions carry it, so expressions of one pool, unpickled one by one in
+/// another process, land in one pool there and can be combined.
+pub type Origin = [u64; 3];
+
+/// A random number per process (std's hasher keys are seeded from the OS).
+fn process_token() -> [u64; 2] {
+    use std::hash::{BuildHasher, Hasher};
+    static TOKEN: OnceLock<[u64; 2]> = OnceLock::new();
+    *TOKEN.get_or_init(|| {
+        let draw = || std::collections::hash_map::RandomState::new().build_hasher().finish();
+        [draw(), draw()]
+    })
+}
+
+/// The live pools by origin (weak: the registry never keeps a pool alive).
+static BY_ORIGIN: Mutex<Vec<(Origin, Weak<ExprPool>)>> = Mutex::new(Vec::new());
+
 /// A thread-safe hash-consing store of expression nodes.
 pub struct ExprPool {
     data: RwLock<PoolData>,
     uid: u64,
+    origin: OnceLock<Origin>,
 }
 
 impl Default for ExprPool {
@@ -97,7 +116,44 @@ impl Default for ExprPool {
 
 impl ExprPool {
     pub fn new() -> Self {
-        ExprPool { data: RwLock::new(PoolData::default()), uid: NEXT_UID.fetch_add(1, Ordering::Relaxed) }
+        ExprPool {
+            data: RwLock::new(PoolData::default()),
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+            origin: OnceLock::new(),
+        }
+    }
+
+    /// Where this pool's nodes first came from: itself, unless it was made by
+    /// [`ExprPool::for_origin`] for another process's pool.
+    pub fn origin(&self) -> Origin {
+        *self.origin.get_or_init(|| {
+            let [a, b] = process_token();
+            [a, b, self.uid]
+        })
+    }
+
+    /// Makes `pool` findable by [`ExprPool::for_origin`] (done when it is pickled).
+    pub fn register(pool: &Arc<ExprPool>) {
+        let origin = pool.origin();
+        let mut table = BY_ORIGIN.lock().unwrap_or_else(|e| e.into_inner());
+        table.retain(|(_, w)| w.strong_count() > 0);
+        if !table.iter().any(|(o, w)| *o == origin && w.strong_count() > 0) {
+            table.push((origin, Arc::downgrade(pool)));
+        }
+    }
+
+    /// The live pool of this process for `origin`, or a new one registered for it: what
+    /// unpickled expressions load into.
+    pub fn for_origin(origin: Origin) -> Arc<ExprPool> {
+        let mut table = BY_ORIGIN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = table.iter().filter(|(o, _)| *o == origin).find_map(|(_, w)| w.upgrade()) {
+            return pool;
+        }
+        table.retain(|(_, w)| w.strong_count() > 0);
+        let pool = Arc::new(ExprPool::new());
+        let _ = pool.origin.set(origin);
+        table.push((origin, Arc::downgrade(&pool)));
+        pool
     }
 
     /// A number unique to this pool within the process (cache keys use it).
@@ -237,6 +293,19 @@ mod tests {
         assert_eq!(Node::Binary(BinaryOp::Add, [a, b]).children(), &[a, b]);
         assert_eq!(Node::Select([a, b, c]).children(), &[a, b, c]);
         assert_eq!(Node::Unary(UnaryOp::Sin, c).children(), &[c]);
+    }
+
+    #[test]
+    fn pools_are_found_by_origin_while_alive() {
+        let pool = Arc::new(ExprPool::new());
+        ExprPool::register(&pool);
+        assert!(Arc::ptr_eq(&ExprPool::for_origin(pool.origin()), &pool));
+        let foreign = [1, 2, 3];
+        let made = ExprPool::for_origin(foreign);
+        assert_eq!(made.origin(), foreign);
+        assert!(Arc::ptr_eq(&ExprPool::for_origin(foreign), &made));
+        drop(made);
+        assert_eq!(ExprPool::for_origin(foreign).len(), 0, "a dropped pool is not kept alive");
     }
 
     #[test]

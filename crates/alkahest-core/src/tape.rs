@@ -127,6 +127,14 @@ impl Tape {
         names.into_iter().zip(counts).filter(|(_, c)| *c > 0).map(|(n, c)| (n, c as usize)).collect()
     }
 
+    /// A tape from its parts (already checked: operands defined before use, inputs
+    /// first); computes `last_use`.
+    pub fn from_parts(n_inputs: usize, consts: Vec<f64>, instrs: Vec<Instr>, outputs: Vec<ValueId>) -> Tape {
+        let mut tape = Tape { n_inputs, consts, instrs, outputs, last_use: vec![] };
+        tape.compute_last_use();
+        tape
+    }
+
     fn compute_last_use(&mut self) {
         let n = self.instrs.len();
         self.last_use = (0..n as u32).collect();

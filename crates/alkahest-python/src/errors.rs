@@ -33,6 +33,7 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Shape(_) => "ShapeError",
         Error::Expression(_) => "ExpressionError",
         Error::Parse(_) => "ParseError",
+        Error::Format(_) => "SerializationError",
     };
     error(py, class_name, e.to_string())
 }

@@ -9,9 +9,10 @@ use alkahest_core::print::to_infix;
 use alkahest_core::{BinaryOp, ExprId, ExprPool, UnaryOp};
 use pyo3::basic::CompareOp;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyInt, PyList, PyTuple};
 
 use crate::errors::{error, to_py, type_name, IntoPy};
+use crate::persist;
 
 const STR_LIMIT: usize = 1_000_000;
 const REPR_LIMIT: usize = 2_000;
@@ -176,6 +177,30 @@ impl PyExprPool {
     fn __repr__(&self) -> String {
         format!("ExprPool(uid={}, nodes={})", self.inner.uid(), self.inner.len())
     }
+
+    /// The expressions (one, or a list of this pool's) as bytes: a compact, versioned,
+    /// checksummed format storing each shared node once. `loads` reads it back.
+    ///
+    /// >>> pool = ExprPool(); x, y = pool.symbols("x y")
+    /// >>> data = pool.dumps([x * y, x + y])
+    /// >>> other = ExprPool()
+    /// >>> other.loads(data)
+    /// [x*y, x + y]
+    fn dumps(&self, py: Python<'_>, exprs: &Bound<'_, PyAny>) -> PyResult<Py<PyBytes>> {
+        let roots = persist::roots_of(py, &self.inner, exprs)?;
+        Ok(persist::dump(py, &self.inner, &roots))
+    }
+
+    /// The expressions `data` (from `dumps`) holds, built in this pool: nodes it already
+    /// has are reused. Truncated, damaged or foreign data raises `SerializationError`.
+    fn loads(&self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<PyExpr>> {
+        persist::load(py, &self.inner, data)
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let all: Vec<ExprId> = (0..self.inner.len() as u32).map(ExprId).collect();
+        persist::reduce(py, &self.inner, &all, "_unpickle_pool")
+    }
 }
 
 #[pymethods]
@@ -250,6 +275,12 @@ impl PyExpr {
 
     fn __repr__(&self) -> String {
         to_infix(&self.pool.read(), self.id, REPR_LIMIT)
+    }
+
+    /// Pickles with its sub-DAG; unpickled in another process, expressions of one pool
+    /// land in one pool there.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        persist::reduce(py, &self.pool, &[self.id], "_unpickle_expr")
     }
 
     fn __hash__(&self) -> u64 {

@@ -9,6 +9,7 @@ mod compiled;
 mod derivatives;
 mod errors;
 mod expr;
+mod persist;
 mod tape;
 mod text;
 
@@ -21,6 +22,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expr::apply, m)?)?;
     m.add_function(wrap_pyfunction!(expr::horner, m)?)?;
     m.add_function(wrap_pyfunction!(expr::dag, m)?)?;
+    m.add_function(wrap_pyfunction!(persist::_unpickle_expr, m)?)?;
+    m.add_function(wrap_pyfunction!(persist::_unpickle_pool, m)?)?;
     m.add_function(wrap_pyfunction!(derivatives::derivative, m)?)?;
     m.add_function(wrap_pyfunction!(derivatives::gradient, m)?)?;
     m.add_function(wrap_pyfunction!(text::parse_syntax_tree, m)?)?;

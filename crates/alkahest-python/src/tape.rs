@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use alkahest_core::{Instr, Tape};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::errors::{error, to_py, type_name, IntoPy};
 use crate::expr::PyExpr;
@@ -111,6 +111,52 @@ impl PyTape {
 
     fn __len__(&self) -> usize {
         self.inner.instrs.len()
+    }
+
+    /// The tape as bytes (compact, versioned, checksummed); `Tape.loads` reads them back.
+    ///
+    /// >>> from alkahest import ExprPool, lower, sin
+    /// >>> x, = ExprPool().symbols("x")
+    /// >>> t = lower(sin(x) * x, [x])
+    /// >>> Tape.loads(t.dumps()) == t
+    /// True
+    fn dumps<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let data = py.detach(|| alkahest_core::serial::dump_tape(&self.inner));
+        PyBytes::new(py, &data)
+    }
+
+    /// The tape `data` (from `dumps`) holds, checked instruction by instruction: damaged
+    /// or foreign data raises `SerializationError`.
+    #[staticmethod]
+    fn loads(py: Python<'_>, data: &[u8]) -> PyResult<PyTape> {
+        let tape = py.detach(|| alkahest_core::serial::load_tape(data)).py_err(py)?;
+        Ok(PyTape { inner: Arc::new(tape) })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let loads = slf.get_type().getattr("loads")?;
+        (loads, (slf.get().dumps(py),)).into_pyobject(py)
+    }
+
+    /// Consistent with `==` (cheap: sizes and outputs only).
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.inner.n_inputs, self.inner.instrs.len(), &self.inner.outputs).hash(&mut h);
+        h.finish()
+    }
+
+    /// Equal content (same instructions, constants bit for bit, outputs).
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyTape>().is_ok_and(|o| {
+            let (a, b) = (&*self.inner, &*o.get().inner);
+            a.n_inputs == b.n_inputs
+                && a.instrs == b.instrs
+                && a.outputs == b.outputs
+                && a.consts.len() == b.consts.len()
+                && a.consts.iter().zip(&b.consts).all(|(x, y)| x.to_bits() == y.to_bits())
+        })
     }
 
     fn __str__(&self) -> String {
