@@ -11,7 +11,7 @@
 array([1., 4.])
 """
 
-from . import _native, errors
+from . import _native, errors, persist
 from ._native import CompiledFn, Expr, ExprPool, Tape
 from .api import compile_expr, eval_expr
 from .backends.cuda import CudaConfig, CudaFn, compile_cuda
@@ -36,7 +36,7 @@ __version__: str = _native.__version__  # the Cargo workspace version, the one v
 __all__ = [
     "ExprPool", "Expr", "Tape", "CompiledFn", "CompileConfig", "CompileCache", "CacheStats",
     "compile_expr", "eval_expr", "lower", "numpy_eval", "numpy_eval_par", "default_cache",
-    "KNOWN_TIERS", "AVAILABLE_TIERS", "errors", "emit_c", "horner", "to_stablehlo",
+    "KNOWN_TIERS", "AVAILABLE_TIERS", "errors", "persist", "emit_c", "horner", "to_stablehlo",
     "compile_cuda", "CudaConfig", "CudaFn", "explain", "DispatchReport", "TierUp",
     "parse", "from_sympy", "to_sympy", "lambdify", "evaluate",
     "diff", "gradient", "jacobian", "hessian", "jacobian_sparsity", "compile_jacobian", "JacobianFn",

@@ -16,7 +16,7 @@ array([1., 3., 5.])
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -66,6 +66,22 @@ def _as_arrays(arrays: Sequence[Any]) -> Tuple[np.ndarray, ...]:
     """The inputs as aligned float64 arrays (the Rust call path reads those and Python
     floats in place, and comes here for anything else)."""
     return tuple(_as_float64(a, i) for i, a in enumerate(arrays))
+
+
+def _slow_path(f: Any, arrays: Sequence[Any], out: Any) -> Tuple[Optional[Tuple[np.ndarray, ...]], Any]:
+    """What the Rust call path does with inputs it cannot read in place:
+    ``(converted arrays, None)`` to evaluate, or ``(None, result)`` for Dask inputs,
+    whose result is a lazy Dask array (a tuple of them for several outputs)."""
+    if any(is_dask(a) for a in arrays):
+        from .interop.dask import evaluate_lazily
+
+        return None, evaluate_lazily(f, arrays, out)
+    return _as_arrays(arrays), None
+
+
+def is_dask(a: Any) -> bool:
+    """Whether ``a`` is a Dask collection (checked without importing Dask)."""
+    return hasattr(type(a), "__dask_graph__")
 
 
 # The call path itself is in Rust (crates/alkahest-python/src/bulk.rs): shapes, ``out``

@@ -202,6 +202,11 @@ class Decision:
         self._reason, self._costs, self._totals, self._calibration = reason, costs, totals or {}, calibration
         self.tier = ""
 
+    @property
+    def config(self) -> CompileConfig:
+        """The config the function was compiled with (what its pickle carries)."""
+        return self._config
+
     def report(self) -> DispatchReport:
         if self._costs is None:  # explicit tiers skip the model until someone asks
             model, self._costs = _predictions(self._tape, self._config, usable_tiers())
@@ -280,6 +285,11 @@ class Controller:
         # compared with it.
         self._unverified: Optional[str] = None
         _CONTROLLERS.add(self)
+
+    @property
+    def config(self) -> CompileConfig:
+        """The config the function was compiled with (what its pickle carries)."""
+        return self._config
 
     # -- called from the meter --------------------------------------------------------
 

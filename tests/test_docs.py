@@ -22,10 +22,12 @@ def namespace():
 
 
 @pytest.mark.parametrize("module", ["alkahest.text", "alkahest.derivatives", "alkahest.ode", "alkahest.interop.sympy", "alkahest.interop.lambdify",
-                                    "alkahest.interop.evaluate"])
+                                    "alkahest.interop.evaluate", "alkahest.persist", "alkahest.interop.dask"])
 def test_docstring_examples(module):
     import importlib
 
+    if module.endswith("dask"):
+        pytest.importorskip("dask.array", reason="Dask is an optional extra (alkahest[dask])")
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, extraglobs=namespace(), optionflags=FLAGS)
     assert result.attempted > 0 and result.failed == 0
@@ -42,3 +44,25 @@ def test_derivatives_guide():
     path = Path(__file__).parents[1] / "docs" / "derivatives.md"
     result = doctest.testfile(str(path), module_relative=False, globs={}, optionflags=FLAGS)
     assert result.attempted >= 15 and result.failed == 0
+
+
+def native_docstrings():
+    """(name, docstring) of every class and method of ``alkahest._native`` with an example."""
+    from alkahest import _native
+
+    for cls_name in dir(_native):
+        cls = getattr(_native, cls_name)
+        if not isinstance(cls, type):
+            continue
+        for name, member in [(cls_name, cls)] + [(f"{cls_name}.{m}", getattr(cls, m)) for m in vars(cls)]:
+            doc = getattr(member, "__doc__", None) or ""
+            if ">>>" in doc:
+                yield name, doc
+
+
+@pytest.mark.parametrize("name,doc", list(native_docstrings()), ids=lambda v: v if "." in v or v[:1].isupper() else "")
+def test_native_docstring_examples(name, doc):
+    test = doctest.DocTestParser().get_doctest(doc, namespace(), name, None, 0)
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

@@ -135,3 +135,19 @@ def test_default_location_and_environment(monkeypatch, tmp_path):
         assert diskcache.resolve_dir(None) is None
     assert diskcache.resolve_dir(False) is None
     assert diskcache.resolve_dir(str(tmp_path)) == tmp_path
+
+
+def test_another_native_build_never_loads_this_builds_objects(tmp_path, monkeypatch):
+    import alkahest.backends.llvm as llvm_tier
+
+    pool = ak.ExprPool()
+    x, y = pool.symbols("x y")
+    config = ak.CompileConfig(tier="llvm", cache_dir=str(tmp_path))
+    first = ak.compile_expr(ak.sin(x) * y, [x, y], config, cache=False)
+    again = ak.compile_expr(ak.sin(x) * y, [x, y], config, cache=False)
+    assert not first.backend.loaded_from_cache and again.backend.loaded_from_cache
+    assert len(llvm_tier.native_identity()) == 64  # a SHA-256 of the library's file
+    monkeypatch.setattr(llvm_tier, "native_identity", lambda: "another build")
+    other = ak.compile_expr(ak.sin(x) * y, [x, y], config, cache=False)
+    assert not other.backend.loaded_from_cache  # a miss: the key names the native build
+    assert len(list(tmp_path.glob("*.o"))) == 2

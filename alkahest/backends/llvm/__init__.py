@@ -11,6 +11,7 @@ process loads a kernel instead of compiling it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Optional
@@ -40,6 +41,13 @@ def _generator_fingerprint() -> str:
 
 
 _GENERATOR = _generator_fingerprint()
+
+
+@functools.lru_cache(maxsize=None)
+def native_identity() -> str:
+    """Hash of the native library's file. Cached objects call its routines by ABI and
+    follow its bulk-plan layout, so objects written by another build are never loaded."""
+    return hashlib.sha256(Path(_native.__file__).read_bytes()).hexdigest()
 
 
 class LLVMModule:
@@ -92,6 +100,7 @@ def _cache_path(view: irgen.TapeView, shape: irgen.CodeShape, opt_level: int, ca
         [
             "alkahest-llvm-object-v1",
             _GENERATOR,
+            native_identity(),
             h.llvm_version,
             h.triple,
             h.cpu,

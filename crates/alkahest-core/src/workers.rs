@@ -32,12 +32,18 @@ pub fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// `ALKAHEST_NUM_THREADS` if set to a positive integer.
+/// `ALKAHEST_NUM_THREADS`, else `OMP_NUM_THREADS`, if set to a positive integer. The
+/// second is how Dask workers, job schedulers and HPC batch systems tell a process how
+/// many threads are its own (a Dask worker process gets 1 and runs one task per thread);
+/// numexpr and the BLAS libraries read it too.
 fn env_threads() -> Option<usize> {
-    std::env::var("ALKAHEST_NUM_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&t| t > 0)
+    let read =
+        |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&t| t > 0);
+    read("ALKAHEST_NUM_THREADS").or_else(|| read("OMP_NUM_THREADS"))
 }
 
-/// Default thread count of parallel calls: `ALKAHEST_NUM_THREADS`, else all cores.
+/// Default thread count of parallel calls: `ALKAHEST_NUM_THREADS`, else `OMP_NUM_THREADS`,
+/// else all cores.
 pub fn default_threads() -> usize {
     env_threads().unwrap_or_else(cores).min(HARD_MAX_THREADS)
 }

@@ -207,10 +207,15 @@ fn eval_inputs<'py>(
                 "an input could not be read as aligned float64 values; pass a copy",
             ));
         }
-        // Lists, other dtypes, DLPack: NumPy converts, then this runs again.
-        static AS_ARRAYS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let arrays = AS_ARRAYS.import(py, "alkahest.batch", "_as_arrays")?.call1((arrays,))?;
-        return eval_inputs(f, arrays.cast::<PyTuple>()?, out, threads, true);
+        // Lists, other dtypes, DLPack: NumPy converts, then this runs again. Dask
+        // arrays: a lazy Dask result instead.
+        static SLOW_PATH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let (converted, lazy): (Option<Bound<'py, PyTuple>>, Bound<'py, PyAny>) =
+            SLOW_PATH.import(py, "alkahest.batch", "_slow_path")?.call1((f, arrays, out))?.extract()?;
+        return match converted {
+            Some(arrays) => eval_inputs(f, &arrays, out, threads, true),
+            None => Ok(lazy.unbind()),
+        };
     };
     let shape = runner::broadcast_shape(inputs.iter().map(|v| v.shape.as_slice())).py_err(py)?;
     let n_out = this.n_outputs();

@@ -190,7 +190,7 @@ impl PyCompiledFn {
                     }
                 }
             }
-            if a.extract::<f64>().is_err() {
+            if !is_lazy(&a) && a.extract::<f64>().is_err() {
                 // Any other sequence of numbers (a NumPy vector, ...).
                 let items: Vec<Bound<'_, PyAny>> = a.try_iter()?.collect::<PyResult<_>>()?;
                 if items.len() != n {
@@ -223,6 +223,8 @@ impl PyCompiledFn {
                 || item.cast::<PyTuple>().is_ok()
             {
                 return Ok(false);
+            } else if is_lazy(&item) {
+                return Ok(false); // a Dask array: `float()` would compute all of it
             } else if let Ok(v) = item.extract::<f64>() {
                 vals[i] = v; // NumPy scalars, and anything else with __float__
             } else if is_array_like(&item) {
@@ -233,6 +235,11 @@ impl PyCompiledFn {
         }
         Ok(true)
     }
+}
+
+/// A lazy collection (a Dask array): evaluated block by block, never converted here.
+fn is_lazy(obj: &Bound<'_, PyAny>) -> bool {
+    obj.get_type().hasattr("__dask_graph__").unwrap_or(false)
 }
 
 /// Arrays and what NumPy turns into arrays: lists, tuples, objects with `__array__`,
@@ -570,6 +577,17 @@ impl PyCompiledFn {
             "'CompiledFn' object (tier '{}') has no attribute '{name}'",
             active.tier
         )))
+    }
+
+    /// The object that decided this function's tier (its controller, for an adaptive
+    /// one), or None for a function made without `compile_expr`. Internal.
+    fn _dispatch(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.dispatch.get().map(|d| d.controller.clone_ref(py))
+    }
+
+    /// Pickles as its tape, input names and config (`alkahest.persist`).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("alkahest.persist")?.call_method1("reduce_compiled", (slf,))
     }
 
     /// The tape this function was compiled from.

@@ -1,0 +1,83 @@
+"""Dask arrays in, Dask arrays out: ``numpy_eval``, ``numpy_eval_par`` and ``f(...)``
+given a Dask array return a lazy Dask array (a tuple of them for several outputs).
+
+The result is one ``blockwise`` task per output block, so it runs on any scheduler:
+threads, processes, or a ``dask.distributed`` cluster. Inputs broadcast as in NumPy and
+may be chunked differently (Dask aligns the chunks, as for its own element-wise
+operations); NumPy arrays and numbers may be mixed in. Several outputs are computed in
+one pass per block and handed out as views, so computing them together
+(``dask.compute(*outs)``) evaluates each block once.
+
+Each block runs on one thread of the worker that holds it: Dask parallelises over
+blocks, so a worker with ``k`` threads runs ``k`` blocks at a time and alkahest never
+adds threads of its own (``numpy_eval_par`` behaves as ``numpy_eval`` here). The
+function travels to workers as its pickle (tape, input names, config) and each worker
+process compiles it once (:mod:`alkahest.persist`).
+
+>>> import dask.array as da, numpy as np
+>>> from alkahest import ExprPool, compile_expr, numpy_eval, sin
+>>> x, y = ExprPool().symbols("x y")
+>>> f = compile_expr(sin(x) * y, [x, y])
+>>> xs = np.linspace(0.0, 1.0, 1000)
+>>> r = numpy_eval(f, da.from_array(xs, chunks=250), 2.0)
+>>> type(r).__name__, r.chunks
+('Array', ((250, 250, 250, 250),))
+>>> bool((r.compute() == numpy_eval(f, xs, 2.0)).all())
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Sequence, Tuple, Union
+
+import numpy as np
+
+from .. import _native
+from ..errors import ArityError, DTypeError
+
+_F64 = np.dtype(np.float64)
+
+
+def _block(*blocks: Any, fn: Any) -> np.ndarray:
+    """One output block of a one-output function."""
+    return _native.numpy_eval(fn, *blocks)
+
+
+def _stacked_block(*blocks: Any, fn: Any) -> np.ndarray:
+    """One block of every output, stacked on a leading axis (one pass, one array)."""
+    shape = np.broadcast_shapes(*(np.shape(b) for b in blocks))
+    out = np.empty((fn.n_outputs,) + shape, dtype=_F64)
+    _native.numpy_eval(fn, *blocks, out=out)
+    return out
+
+
+def evaluate_lazily(fn: Any, arrays: Sequence[Any], out: Any = None) -> Union[Any, Tuple[Any, ...]]:
+    """``numpy_eval(fn, *arrays)`` as a Dask array (a tuple of them for several outputs)."""
+    import dask.array as da
+
+    if out is not None:
+        raise DTypeError(
+            "out= cannot receive a lazy Dask result; compute into your array with "
+            "dask.array.store(result, out), or pass NumPy inputs"
+        )
+    if len(arrays) != fn.n_inputs:
+        raise ArityError(f"{fn!r} takes {fn.n_inputs} input arrays, got {len(arrays)}")
+    args: List[Any] = []
+    ndim = 0
+    for a in arrays:
+        if isinstance(a, (float, int)) and not isinstance(a, bool):
+            args += [float(a), None]
+            continue
+        a = da.asarray(a)
+        if a.dtype.kind not in "biuf":
+            raise DTypeError(f"a Dask input has dtype {a.dtype}, which cannot be cast to float64; pass real numbers")
+        ndim = max(ndim, a.ndim)
+        args += [a, tuple(range(a.ndim))[::-1]]  # trailing axes line up, as NumPy broadcasts
+    index = tuple(range(ndim))[::-1]
+    n_out = fn.n_outputs
+    if n_out == 1:
+        return da.blockwise(_block, index, *args, fn=fn, dtype=_F64, meta=np.empty((0,) * ndim, _F64),
+                            concatenate=True)
+    stacked = da.blockwise(_stacked_block, (ndim,) + index, *args, fn=fn, new_axes={ndim: n_out}, dtype=_F64,
+                           meta=np.empty((0,) * (ndim + 1), _F64), concatenate=True)
+    return tuple(stacked[k] for k in range(n_out))
