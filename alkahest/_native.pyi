@@ -9,6 +9,7 @@ _Operand = Union["Expr", _Number]
 
 BLOCK: int
 __version__: str
+BUILD_ID: str
 
 @final
 class ExprPool:

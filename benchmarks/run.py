@@ -10,6 +10,7 @@
     ./dev.sh bench --only latency        # small calls: fixed cost, against NumPy and numba @vectorize
     ./dev.sh bench --only steady         # auto's steady-state throughput against each fixed tier
     ./dev.sh bench --only derivatives    # Jacobians, gradients, stiff ODEs and quad against SymPy, symengine, symjit
+    ./dev.sh bench --only dask           # Dask LocalCluster at 1e8 points against NumPy/numexpr map_blocks; pickles
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -228,7 +229,8 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of timing per measurement (roughly)")
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
-    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives"], help="run one section only")
+    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask"],
+                    help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -252,6 +254,17 @@ def main(argv=None):
         print("\n## Derivatives\n")
         print(derivatives_markdown(result))
         out = Path(args.out or results / "derivatives.json")
+        out.write_text(json.dumps({"machine": info, **result}, indent=1))
+        print(f"\nwrote {out}", file=sys.stderr)
+        return
+    if args.only == "dask":
+        from scaleout import markdown as scaleout_markdown
+        from scaleout import section as scaleout_section
+
+        result = scaleout_section()
+        print("\n## Scale-out and pickles\n")
+        print(scaleout_markdown(result))
+        out = Path(args.out or results / "dask.json")
         out.write_text(json.dumps({"machine": info, **result}, indent=1))
         print(f"\nwrote {out}", file=sys.stderr)
         return

@@ -28,7 +28,11 @@ class Case:
 
 
 def _uniform(*ranges):
-    return lambda rng, n: [rng.uniform(lo, hi, n) for lo, hi in ranges]
+    def make(rng, n):
+        return [rng.uniform(lo, hi, n) for lo, hi in ranges]
+
+    make.ranges = ranges  # type: ignore[attr-defined] # read by scale-out benchmarks (made on the workers)
+    return make
 
 
 # --- Black-Scholes with the polynomial normal CDF (Abramowitz-Stegun 26.2.17), the form

@@ -11,7 +11,6 @@ process loads a kernel instead of compiling it.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from pathlib import Path
 from typing import Optional
@@ -43,11 +42,11 @@ def _generator_fingerprint() -> str:
 _GENERATOR = _generator_fingerprint()
 
 
-@functools.lru_cache(maxsize=None)
 def native_identity() -> str:
-    """Hash of the native library's file. Cached objects call its routines by ABI and
-    follow its bulk-plan layout, so objects written by another build are never loaded."""
-    return hashlib.sha256(Path(_native.__file__).read_bytes()).hexdigest()
+    """Which build of the native library this is (a hash of its sources, made when it was
+    built). Cached objects call its routines by ABI and follow its bulk-plan layout, so
+    objects written by another build are never loaded."""
+    return _native.BUILD_ID
 
 
 class LLVMModule:

@@ -8,7 +8,8 @@ for the same CPU with the same options, which then skips code generation entirel
   ``$XDG_CACHE_HOME/alkahest/llvm`` (``~/.cache/alkahest/llvm``). ``cache_dir=False`` or
   ``ALKAHEST_CACHE_DIR`` set to ``0``/``off``/empty turns the cache off.
 * Key: SHA-256 of the tape's content, the code generator's own source, the native
-  library's build (a hash of its file: the objects call its routines), the CPU name and
+  library's build (a hash of its sources, embedded when it is built: the objects call
+  its routines), the CPU name and
   features, opt level, options, and the llvmlite/LLVM versions. Workers of a cluster
   that share a cache directory but differ in CPU or build never load each other's code.
 * Integrity: each file holds a magic header, the key it was written for and the SHA-256

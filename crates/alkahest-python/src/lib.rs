@@ -43,5 +43,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compiled::vector_math_isa, m)?)?;
     m.add("BLOCK", alkahest_core::interp::BLOCK)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Which build this is (a hash of the sources, see build.rs): the LLVM disk cache's key.
+    m.add("BUILD_ID", env!("ALKAHEST_BUILD_ID"))?;
     Ok(())
 }
