@@ -66,3 +66,10 @@ def test_native_docstring_examples(name, doc):
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_persistence_guide():
+    pytest.importorskip("dask.array", reason="the guide's Dask examples need alkahest[dask]")
+    path = Path(__file__).parents[1] / "docs" / "persistence.md"
+    result = doctest.testfile(str(path), module_relative=False, globs={}, optionflags=FLAGS)
+    assert result.attempted >= 20 and result.failed == 0

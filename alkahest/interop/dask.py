@@ -38,12 +38,12 @@ from ..errors import ArityError, DTypeError
 _F64 = np.dtype(np.float64)
 
 
-def _block(*blocks: Any, fn: Any) -> np.ndarray:
+def alkahest_eval(*blocks: Any, fn: Any) -> np.ndarray:
     """One output block of a one-output function."""
     return _native.numpy_eval(fn, *blocks)
 
 
-def _stacked_block(*blocks: Any, fn: Any) -> np.ndarray:
+def alkahest_eval_outputs(*blocks: Any, fn: Any) -> np.ndarray:
     """One block of every output, stacked on a leading axis (one pass, one array)."""
     shape = np.broadcast_shapes(*(np.shape(b) for b in blocks))
     out = np.empty((fn.n_outputs,) + shape, dtype=_F64)
@@ -76,8 +76,8 @@ def evaluate_lazily(fn: Any, arrays: Sequence[Any], out: Any = None) -> Union[An
     index = tuple(range(ndim))[::-1]
     n_out = fn.n_outputs
     if n_out == 1:
-        return da.blockwise(_block, index, *args, fn=fn, dtype=_F64, meta=np.empty((0,) * ndim, _F64),
+        return da.blockwise(alkahest_eval, index, *args, fn=fn, dtype=_F64, meta=np.empty((0,) * ndim, _F64),
                             concatenate=True)
-    stacked = da.blockwise(_stacked_block, (ndim,) + index, *args, fn=fn, new_axes={ndim: n_out}, dtype=_F64,
+    stacked = da.blockwise(alkahest_eval_outputs, (ndim,) + index, *args, fn=fn, new_axes={ndim: n_out}, dtype=_F64,
                            meta=np.empty((0,) * (ndim + 1), _F64), concatenate=True)
     return tuple(stacked[k] for k in range(n_out))
