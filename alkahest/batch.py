@@ -68,14 +68,15 @@ def _as_arrays(arrays: Sequence[Any]) -> Tuple[np.ndarray, ...]:
     return tuple(_as_float64(a, i) for i, a in enumerate(arrays))
 
 
-def _slow_path(f: Any, arrays: Sequence[Any], out: Any) -> Tuple[Optional[Tuple[np.ndarray, ...]], Any]:
+def _slow_path(f: Any, arrays: Sequence[Any], out: Any, threads: int) -> Tuple[Optional[Tuple[np.ndarray, ...]], Any]:
     """What the Rust call path does with inputs it cannot read in place:
     ``(converted arrays, None)`` to evaluate, or ``(None, result)`` for Dask inputs,
-    whose result is a lazy Dask array (a tuple of them for several outputs)."""
+    whose result is a lazy Dask array (a tuple of them for several outputs). ``threads``:
+    1 for ``numpy_eval``, 0 for ``numpy_eval_par``'s default, else what it was given."""
     if any(is_dask(a) for a in arrays):
         from .interop.dask import evaluate_lazily
 
-        return None, evaluate_lazily(f, arrays, out)
+        return None, evaluate_lazily(f, arrays, out, threads)
     return _as_arrays(arrays), None
 
 

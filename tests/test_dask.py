@@ -75,3 +75,16 @@ def test_a_local_cluster_of_two_processes_gives_identical_bits(functions):
         assert g.tobytes() == w.tobytes()
     # each worker process compiled the function once, and uses the one thread it was given
     assert sorted(per_worker.values()) == [(1, 1), (1, 1)], per_worker
+
+
+def test_threads_per_block_follow_the_call_and_the_worker_environment(functions, monkeypatch):
+    from alkahest.interop.dask import block_threads
+
+    one, _ = functions
+    monkeypatch.delenv("ALKAHEST_NUM_THREADS", raising=False)
+    assert block_threads(1) == 1 and block_threads(0) == 1 and block_threads(3) == 3
+    monkeypatch.setenv("ALKAHEST_NUM_THREADS", "2")
+    assert block_threads(0) == 2 and block_threads(1) == 1
+    x = np.linspace(0, 1, 200_000)
+    r = ak.numpy_eval_par(one, da.from_array(x, chunks=100_000), 1.0, 2.0, threads=2)
+    assert r.compute(scheduler="sync").tobytes() == ak.numpy_eval(one, x, 1.0, 2.0).tobytes()

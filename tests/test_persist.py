@@ -11,7 +11,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import given
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import alkahest as ak
 from strategies import SETTINGS, canonical_bits, points, setup_case, trees
@@ -68,6 +71,36 @@ def test_pickled_expressions_and_tapes_give_identical_results(tree, pts):
     for g in (ak.compile_expr(e3, syms3, ak.CompileConfig(tier="interpreter"), cache=False),
               ak._native.compile_interpreter(t, f.var_names)):
         assert canonical_bits(ak.numpy_eval(g, *inputs)) == want
+
+
+@given(cases=st.lists(st.tuples(trees, points), min_size=25, max_size=25))
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
+def test_random_functions_give_identical_bits_in_a_fresh_process(cases, tmp_path_factory):
+    """Random expressions, pickled as expressions and as compiled functions (adaptive and
+    on the Cranelift tier), evaluated by a new interpreter."""
+    tmp = tmp_path_factory.mktemp("fresh")
+    items, want = [], []
+    for tree, pts in cases:
+        syms, inputs, expr, _ = setup_case(tree, pts)
+        f = ak.compile_expr(expr, list(syms), cache=False)
+        g = ak.compile_expr(expr, list(syms), ak.CompileConfig(tier="cranelift"), cache=False)
+        items.append((expr, list(syms), f, g, inputs))
+        want.append(canonical_bits(ak.numpy_eval(f, *inputs)))
+    (tmp / "items.pkl").write_bytes(pickle.dumps(items))
+    run_python(f"""
+        import pickle, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import alkahest as ak
+        from strategies import canonical_bits
+        out = []
+        for expr, syms, f, g, inputs in pickle.loads(open({str(tmp / "items.pkl")!r}, "rb").read()):
+            assert g.tier == "cranelift" and f.adaptive
+            h = ak.compile_expr(expr, syms, ak.CompileConfig(tier="interpreter"), cache=False)
+            out.append([canonical_bits(ak.numpy_eval(k, *inputs)) for k in (f, g, h)])
+        open({str(tmp / "out.pkl")!r}, "wb").write(pickle.dumps(out))
+    """)
+    for w, got in zip(want, pickle.loads((tmp / "out.pkl").read_bytes())):
+        assert got == [w, w, w]
 
 
 @pytest.mark.parametrize("tier", TIERS)

@@ -9,8 +9,10 @@ one pass per block and handed out as views, so computing them together
 (``dask.compute(*outs)``) evaluates each block once.
 
 Each block runs on one thread of the worker that holds it: Dask parallelises over
-blocks, so a worker with ``k`` threads runs ``k`` blocks at a time and alkahest never
-adds threads of its own (``numpy_eval_par`` behaves as ``numpy_eval`` here). The
+blocks, so a worker with ``k`` threads runs ``k`` blocks at a time and alkahest adds no
+threads of its own. ``numpy_eval_par`` splits each block over ``threads=`` threads if
+given, else over ``ALKAHEST_NUM_THREADS`` as set where the block runs (for workers that
+run fewer tasks than they have cores), else runs it on one thread too. The
 function travels to workers as its pickle (tape, input names, config) and each worker
 process compiles it once (:mod:`alkahest.persist`).
 
@@ -28,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import os
 from typing import Any, List, Sequence, Tuple, Union
 
 import numpy as np
@@ -38,21 +41,40 @@ from ..errors import ArityError, DTypeError
 _F64 = np.dtype(np.float64)
 
 
-def alkahest_eval(*blocks: Any, fn: Any) -> np.ndarray:
+def block_threads(threads: int) -> int:
+    """Threads for one block where it runs: ``threads`` if given (> 0), else
+    ``ALKAHEST_NUM_THREADS`` if set, else 1 (the worker's scheduler parallelises)."""
+    if threads > 0:
+        return threads
+    try:
+        return max(1, int(os.environ.get("ALKAHEST_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def _run(fn: Any, blocks: Sequence[Any], threads: int, out: Any = None) -> Any:
+    n = block_threads(threads)
+    if n == 1:
+        return _native.numpy_eval(fn, *blocks, out=out)
+    return _native.numpy_eval_par(fn, *blocks, out=out, threads=n)
+
+
+def alkahest_eval(*blocks: Any, fn: Any, threads: int) -> np.ndarray:
     """One output block of a one-output function."""
-    return _native.numpy_eval(fn, *blocks)
+    return _run(fn, blocks, threads)
 
 
-def alkahest_eval_outputs(*blocks: Any, fn: Any) -> np.ndarray:
+def alkahest_eval_outputs(*blocks: Any, fn: Any, threads: int) -> np.ndarray:
     """One block of every output, stacked on a leading axis (one pass, one array)."""
     shape = np.broadcast_shapes(*(np.shape(b) for b in blocks))
     out = np.empty((fn.n_outputs,) + shape, dtype=_F64)
-    _native.numpy_eval(fn, *blocks, out=out)
+    _run(fn, blocks, threads, out)
     return out
 
 
-def evaluate_lazily(fn: Any, arrays: Sequence[Any], out: Any = None) -> Union[Any, Tuple[Any, ...]]:
-    """``numpy_eval(fn, *arrays)`` as a Dask array (a tuple of them for several outputs)."""
+def evaluate_lazily(fn: Any, arrays: Sequence[Any], out: Any = None, threads: int = 1) -> Union[Any, Tuple[Any, ...]]:
+    """``numpy_eval(fn, *arrays)`` as a Dask array (a tuple of them for several outputs);
+    ``threads`` as for :func:`block_threads` (1: ``numpy_eval``)."""
     import dask.array as da
 
     if out is not None:
@@ -76,8 +98,9 @@ def evaluate_lazily(fn: Any, arrays: Sequence[Any], out: Any = None) -> Union[An
     index = tuple(range(ndim))[::-1]
     n_out = fn.n_outputs
     if n_out == 1:
-        return da.blockwise(alkahest_eval, index, *args, fn=fn, dtype=_F64, meta=np.empty((0,) * ndim, _F64),
-                            concatenate=True)
-    stacked = da.blockwise(alkahest_eval_outputs, (ndim,) + index, *args, fn=fn, new_axes={ndim: n_out}, dtype=_F64,
-                           meta=np.empty((0,) * (ndim + 1), _F64), concatenate=True)
+        return da.blockwise(alkahest_eval, index, *args, fn=fn, threads=threads, dtype=_F64,
+                            meta=np.empty((0,) * ndim, _F64), concatenate=True)
+    stacked = da.blockwise(alkahest_eval_outputs, (ndim,) + index, *args, fn=fn, threads=threads,
+                           new_axes={ndim: n_out}, dtype=_F64, meta=np.empty((0,) * (ndim + 1), _F64),
+                           concatenate=True)
     return tuple(stacked[k] for k in range(n_out))

@@ -210,8 +210,10 @@ fn eval_inputs<'py>(
         // Lists, other dtypes, DLPack: NumPy converts, then this runs again. Dask
         // arrays: a lazy Dask result instead.
         static SLOW_PATH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-        let (converted, lazy): (Option<Bound<'py, PyTuple>>, Bound<'py, PyAny>) =
-            SLOW_PATH.import(py, "alkahest.batch", "_slow_path")?.call1((f, arrays, out))?.extract()?;
+        let (converted, lazy): (Option<Bound<'py, PyTuple>>, Bound<'py, PyAny>) = SLOW_PATH
+            .import(py, "alkahest.batch", "_slow_path")?
+            .call1((f, arrays, out, threads))?
+            .extract()?;
         return match converted {
             Some(arrays) => eval_inputs(f, &arrays, out, threads, true),
             None => Ok(lazy.unbind()),
