@@ -279,26 +279,34 @@ def test_fresh_process_gives_bit_identical_results(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_process_pools_take_compiled_functions(method):
+def test_process_pools_take_compiled_functions(method, tmp_path):
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
     if method not in mp.get_all_start_methods():
         pytest.skip(f"start method {method!r} is not available on this platform")
-    pool, syms, outs = sample()
-    f = ak.compile_expr(outs[0], list(syms))
-    chunks = [np.linspace(i, i + 1, 5000) for i in range(4)]
-    want = [ak.numpy_eval(f, c, 0.5, 2.0) for c in chunks]
-    ctx = mp.get_context(method)
-    with ProcessPoolExecutor(2, mp_context=ctx) as ex:
-        got = list(ex.map(_evaluate, [f] * 4, chunks))
-    for a, b in zip(got, want):
-        assert a.tobytes() == b.tobytes()
-    with ctx.Pool(2) as p:
-        got = p.starmap(_evaluate, [(f, c) for c in chunks])
-    for a, b in zip(got, want):
-        assert a.tobytes() == b.tobytes()
+    # In a fresh interpreter (a script file: spawn re-imports the main module), so no
+    # thread another test started (JAX's) is alive at the fork.
+    script = tmp_path / "pools.py"
+    script.write_text(textwrap.dedent(f"""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        import numpy as np
+        import alkahest as ak
 
+        def evaluate(f, xs):
+            return ak.numpy_eval_par(f, xs, 0.5, 2.0)
 
-def _evaluate(f, xs):
-    return ak.numpy_eval_par(f, xs, 0.5, 2.0)
+        if __name__ == "__main__":
+            pool = ak.ExprPool(); x, y, z = pool.symbols("x y z")
+            f = ak.compile_expr(ak.sin(x) * y + ak.exp(-z) * x**30, [x, y, z])
+            chunks = [np.linspace(i, i + 1, 5000) for i in range(4)]
+            want = [evaluate(f, c).tobytes() for c in chunks]
+            ctx = mp.get_context({method!r})
+            with ProcessPoolExecutor(2, mp_context=ctx) as ex:
+                assert [r.tobytes() for r in ex.map(evaluate, [f] * 4, chunks)] == want
+            with ctx.Pool(2) as p:
+                assert [r.tobytes() for r in p.starmap(evaluate, [(f, c) for c in chunks])] == want
+            print("ok")
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
