@@ -23,7 +23,7 @@ def operations(x, y):
         "neg": -x, "not": ~x, "add": x + y, "sub": x - y, "mul": x * y, "div": x / y, "pow": x**y,
         "atan2": ak.atan2(x, y), "min": ak.min(x, y), "max": ak.max(x, y), "copysign": ak.copysign(x, y),
         "lt": x < y, "le": x <= y, "gt": x > y, "ge": x >= y, "eq": ak.eq(x, y), "ne": ak.ne(x, y),
-        "and": x & y, "or": x | y, "select": ak.where(x, y, x), "powi": x**-21,
+        "and": x & y, "or": x | y, "select": ak.where(x, y, x), "fma": x**-21,
     })
     return ops
 

@@ -1,9 +1,12 @@
 """The per-function error bounds stated in docs/accuracy.md hold (re-measured against
 mpmath on fresh points, scalar and bulk)."""
 
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("mpmath")
 import alkahest as ak  # noqa: E402
@@ -24,3 +27,45 @@ def test_documented_bound_holds(name):
     assert scalar <= want_scalar, f"{name}: scalar error {scalar:.2f} ulp above the documented {want_scalar}"
     if ak._native.vector_math_isa() in ("avx512",):  # the bulk column was measured with AVX-512 libmvec
         assert bulk <= want_bulk, f"{name}: bulk error {bulk:.2f} ulp above the documented {want_bulk}"
+
+
+TIERS = [t for t in ak.KNOWN_TIERS if t in ak.AVAILABLE_TIERS]
+EXPONENTS = st.one_of(st.integers(-20, 20), st.integers(-(2**31) + 1, 2**31 - 1)).filter(lambda n: n not in (0, 1))
+
+
+@given(n=EXPONENTS, logs=st.lists(st.floats(-1000, 1000), min_size=1, max_size=50), negative=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_integer_powers_are_within_two_ulp_of_the_exact_value(n, logs, negative):
+    """x**n against mpmath for |n| < 2^31, at bases whose power is a normal double
+    (|x**n| = 2**t for t in [-1000, 1000]); every tier gives the same bits."""
+    import mpmath
+    import numpy as np
+
+    mpmath.mp.prec = 320
+    xs = np.array([(-1.0 if negative else 1.0) * 2.0 ** (t / n) for t in logs])
+    pool = ak.ExprPool()
+    x = pool.symbol("x")
+    results = [ak.numpy_eval(ak.compile_expr(x**n, [x], ak.CompileConfig(tier=t), cache=False), xs) for t in TIERS]
+    assert all(r.tobytes() == results[0].tobytes() for r in results), "tiers differ"
+    for v, got in zip(xs, results[0]):
+        exact = mpmath.mpf(float(v)) ** n
+        if not (2.0**-1022 <= abs(exact) < 2.0**1023):
+            continue  # the base was rounded into overflow or the subnormal range
+        err = abs(mpmath.mpf(float(got)) - exact) / mpmath.mpf(math.ulp(float(exact)))
+        assert err <= 2, f"{v!r}**{n}: {got!r} is {float(err):.2f} ulp from {exact}"
+
+
+@pytest.mark.parametrize("n", [4, 5, -2, -3, 6, 17, 1000, -1001])
+def test_integer_powers_of_special_values_are_pows(n):
+    import numpy as np
+
+    pool = ak.ExprPool()
+    x = pool.symbol("x")
+    vals = np.array([-0.0, 0.0, np.inf, -np.inf, np.nan, 1e160, -1e160, 1e-80, -1e-80, 1e308, 5e-324, -1.0])
+    with np.errstate(all="ignore"):
+        want = np.power(vals, float(n))
+    for tier in TIERS:
+        got = ak.numpy_eval(ak.compile_expr(x**n, [x], ak.CompileConfig(tier=tier), cache=False), vals)
+        for v, g, w in zip(vals, got, want):
+            same = (np.isnan(g) and np.isnan(w)) or (g == w and np.signbit(g) == np.signbit(w))
+            assert same or abs(g - w) <= 2 * np.spacing(abs(w)), f"{tier}: {v!r}**{n} = {g!r}, pow gives {w!r}"

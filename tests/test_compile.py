@@ -135,9 +135,9 @@ def test_integer_powers_large_and_negative(xy):
     r = f(1.5)
     assert r[0] == pytest.approx(1.5**-2, rel=1e-15)
     assert r[1] == pytest.approx(1.5**3, rel=1e-15)
-    assert r[2] == pytest.approx(1.5**40, rel=1e-14)
+    assert abs(r[2] - 1.5**40) <= math.ulp(1.5**40)  # compensated powering: ~0.5 ulp
     assert r[3] == 1.5**2.5
-    assert ("powi", 0, 40) in ak.lower(x**40, [x]).instructions()
+    assert any(ins[0] == "fma" for ins in ak.lower(x**40, [x]).instructions())
 
 
 def test_source_shows_what_each_tier_runs(xy):

@@ -5,7 +5,7 @@ Every LLVM-based tier emits its element computation with :class:`Emitter`: the C
 the GPU tier (``float`` or ``double``, libdevice's ``__nv_*`` functions). What differs is a
 :class:`MathLibrary`: which operations are LLVM intrinsics and which function each call
 goes to. Semantics follow ``alkahest_core::op``: IEEE ``minimum``/``maximum``, conditions
-as 1.0/0.0 with NaN true, ``powi`` by the interpreter's binary powering. Without
+as 1.0/0.0 with NaN true, ``fma`` rounded once (``llvm.fma``, never split). Without
 ``fastmath`` no instruction carries fast-math flags.
 """
 
@@ -28,7 +28,7 @@ UNARY_CALLS = frozenset(
     "asinh acosh atanh erf erfc".split()
 )
 BINARY_CALLS = frozenset({"pow", "atan2"})
-OTHER = frozenset({"input", "const", "neg", "not", "and", "or", "powi", "select"})
+OTHER = frozenset({"input", "const", "neg", "not", "and", "or", "select", "fma"})
 
 #: Every tape operation this generator handles; anything else is refused before LLVM.
 SUPPORTED_OPS = (
@@ -157,8 +157,8 @@ class Emitter:
         tie = self.emit(f"select {self.cond_ty} {above}, {self.ty} {second}, {self.ty} {tie}")
         return self.emit(f"select {self.cond_ty} {below}, {self.ty} {first}, {self.ty} {tie}")
 
-    def op(self, name: str, args: Sequence[str], n: int = 0) -> str:
-        """The value of tape operation ``name`` on ``args`` (``n``: the exponent of powi)."""
+    def op(self, name: str, args: Sequence[str]) -> str:
+        """The value of tape operation ``name`` on ``args``."""
         ty, fl = self.ty, self.flags
         if name in ARITHMETIC:
             return self.emit(f"{ARITHMETIC[name]} {fl}{ty} {args[0]}, {args[1]}")
@@ -185,8 +185,12 @@ class Emitter:
         if name == "select":
             c = self.truth(args[0])
             return self.emit(f"select {self.cond_ty} {c}, {ty} {args[1]}, {ty} {args[2]}")
-        if name == "powi":
-            return self.powi(args[0], n)
+        if name == "fma":
+            # Without fast-math flags: the exact rounding error it yields is the point
+            # (integer powers), which reassociation would fold away.
+            fn = f"llvm.fma.{self.suffix}"
+            self.decls[fn] = f"declare {ty} @{fn}({ty}, {ty}, {ty})"
+            return self.emit(f"call {ty} @{fn}({ty} {args[0]}, {ty} {args[1]}, {ty} {args[2]})")
         fn = self.math.call(name, self.scalar)
         if fn is not None:
             symbol = self.vector_fns.get(name) if self.width > 1 else None
@@ -196,21 +200,5 @@ class Emitter:
             return self.emit(f"call {ty} @{symbol}({ty} {args[0]})")
         raise UnsupportedTape(f"no code for the tape operation {name!r}")
 
-    def powi(self, x: str, n: int) -> str:
-        """``x**n`` by binary powering in the interpreter's order (compiler-rt's __powidf2)."""
-        m = abs(n)
-        result = None
-        square = x
-        while m:
-            if m & 1:
-                result = square if result is None else self.emit(f"fmul {self.flags}{self.ty} {result}, {square}")
-            m >>= 1
-            if m:
-                square = self.emit(f"fmul {self.flags}{self.ty} {square}, {square}")
-        if result is None:
-            return self.const(1.0)
-        if n < 0:
-            return self.emit(f"fdiv {self.flags}{self.ty} {self.one}, {result}")
-        return result
 
 

@@ -17,8 +17,7 @@ both entries:
 The vector loop is written out here rather than left to LLVM's loop vectoriser: that
 pass dominates compile time on large tapes and cannot use glibc's vector math for a
 masked or scalar tail. Semantics follow ``alkahest_core::op`` exactly: IEEE ``minimum`` /
-``maximum``, conditions as 1.0/0.0 with NaN true, ``powi`` by the interpreter's binary
-powering, libm and libmvec through the very symbols the interpreter calls. Without
+``maximum``, conditions as 1.0/0.0 with NaN true, ``fma`` rounded once, libm and libmvec through the very symbols the interpreter calls. Without
 ``fastmath`` no instruction carries fast-math flags, so arithmetic is bit-identical to
 the interpreter.
 """
@@ -93,8 +92,6 @@ def _compute(tape: TapeView, em: Emitter, inputs: Sequence[Sequence[str]], copie
             vals.append(list(inputs[ins[1]]))
         elif name == "const":
             vals.append([em.const(tape.consts[ins[1]])] * copies)
-        elif name == "powi":
-            vals.append([em.op("powi", [vals[ins[1]][u]], ins[2]) for u in range(copies)])
         else:
             vals.append([em.op(name, [vals[a][u] for a in ins[1:]]) for u in range(copies)])
     return [vals[o] for o in tape.outputs]
@@ -105,8 +102,7 @@ def used_inputs(tape: TapeView) -> List[int]:
     used: set = set()
     for ins in tape.instrs:
         if ins[0] not in ("input", "const"):
-            args = ins[1:2] if ins[0] == "powi" else ins[1:]
-            used.update(a for a in args if a < tape.n_inputs)
+            used.update(a for a in ins[1:] if a < tape.n_inputs)
     used.update(o for o in tape.outputs if o < tape.n_inputs)
     return sorted(used)
 
@@ -196,11 +192,8 @@ class _Block:
 
         for v in values:
             ins = tape.instrs[v]
-            if ins[0] == "powi":
-                local[v] = [em.op("powi", [x], ins[2]) for x in get(ins[1])]
-            else:
-                args = [get(a) for a in ins[1:]]
-                local[v] = [em.op(ins[0], [a[u] for a in args]) for u in range(self.copies)]
+            args = [get(a) for a in ins[1:]]
+            local[v] = [em.op(ins[0], [a[u] for a in args]) for u in range(self.copies)]
         for v in stores:
             self.store(get(v), "%buf", index, buffer[v])
         if outputs:
@@ -353,7 +346,7 @@ def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, i
         last = g == len(groups) - 1
 
         reads = {a for s in group for v in stages[s][0] for a in
-                 (tape.instrs[v][1:2] if tape.instrs[v][0] == "powi" else tape.instrs[v][1:])}
+                 tape.instrs[v][1:]}
         if last:
             reads |= set(tape.outputs)
         attrs = "#4" if shape.quick_stages else "#2"

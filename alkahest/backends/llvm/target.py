@@ -79,7 +79,7 @@ def _initialise():
     with LOCK:
         binding.initialize_native_target()
         binding.initialize_native_asmprinter()
-        # JIT code calls the interpreter's own routines (libm, libmvec, powi, gather),
+        # JIT code calls the interpreter's own routines (libm, libmvec, round, gather),
         # resolved by name: registering them makes every tier compute the same bits.
         for name, address in _native.native_symbols().items():
             binding.add_symbol(name, address)

@@ -3,7 +3,7 @@
 //! One `const` statement per tape instruction, so common subexpressions appear once and
 //! the evaluation order (hence every rounding) is the tape's. Functions map to their
 //! `<math.h>` names; where C99 has no function with alkahest's semantics (NaN-propagating
-//! `min`/`max`, `powi`) a small `static` helper is emitted. Constants print with
+//! `min`/`max`) a small `static` helper is emitted. Constants print with
 //! round-trip precision. Symbol names become safe, unique C identifiers: only
 //! `[A-Za-z0-9_]` ever reaches the output, so no name can inject code.
 //!
@@ -178,17 +178,15 @@ pub fn emit_c(tape: &Tape, names: &[String], options: &COptions) -> Result<Strin
     let params: Vec<String> = names.iter().map(|n| namer.claim(n)).collect();
     let min_name = namer.claim("alkahest_min");
     let max_name = namer.claim("alkahest_max");
-    let powi_name = namer.claim("alkahest_powi");
     let temps: Vec<String> = (0..tape.instrs.len()).map(|k| namer.claim(&format!("t{k}"))).collect();
     let linkage = if options.header { "static inline " } else { "" };
     let helper = if options.header { "static inline " } else { "static " };
 
-    let mut uses = (false, false, false);
+    let mut uses = (false, false);
     for ins in &tape.instrs {
         match ins {
             Instr::Binary(BinaryOp::Min, ..) => uses.0 = true,
             Instr::Binary(BinaryOp::Max, ..) => uses.1 = true,
-            Instr::PowI(..) => uses.2 = true,
             _ => {}
         }
     }
@@ -212,17 +210,6 @@ pub fn emit_c(tape: &Tape, names: &[String], options: &COptions) -> Result<Strin
             }
         }
     }
-    if uses.2 {
-        let _ = writeln!(
-            src,
-            "/* x**n by repeated squaring, in the order alkahest evaluates it. */\n\
-             {helper}{ty} {powi_name}({ty} a, int b) {{\n    \
-             const int recip = b < 0;\n    {ty} r = {one};\n    \
-             for (;;) {{\n        if (b & 1) r *= a;\n        b /= 2;\n        if (b == 0) break;\n        a *= a;\n    }}\n    \
-             return recip ? {one} / r : r;\n}}\n"
-        );
-    }
-
     let bulk = options.form == CForm::Bulk;
     let n_out = tape.outputs.len();
     let mut sig: Vec<String> =
@@ -299,8 +286,8 @@ pub fn emit_c(tape: &Tape, names: &[String], options: &COptions) -> Result<Strin
                     Or => truth(format!("{a} != {zero} || {b} != {zero}")),
                 }
             }
-            Instr::PowI(a, n) => format!("{powi_name}({}, {n})", value(a)),
             Instr::Select(c, a, b) => format!("({} != {zero} ? {} : {})", value(c), value(a), value(b)),
+            Instr::Fma(a, b, c) => format!("fma{sfx}({}, {}, {})", value(a), value(b), value(c)),
         };
         let _ = writeln!(src, "{indent}const {ty} {} = {expr};", temps[k]);
     }

@@ -4,8 +4,10 @@
 //! instruction, in MLIR's generic form (stable across dialect versions). Functions
 //! StableHLO lacks use the CHLO dialect XLA accepts beside it (`chlo.erf`, `chlo.asin`,
 //! ...); `log2`/`log10` divide `log` by a constant; `copysign` is bit arithmetic;
-//! conditions are `compare` + `convert` to 0.0/1.0; integer powers are the
-//! multiplications alkahest performs. Constants are exact (hexadecimal literals).
+//! conditions are `compare` + `convert` to 0.0/1.0. StableHLO has no fused multiply-add,
+//! so the tape's `fma` is a multiply and an add: integer powers beyond the cube (which
+//! the other tiers compensate with `fma`, to ~0.5 ulp) are then the plain chain of
+//! multiplications, ~n/2 ulp off. Constants are exact (hexadecimal literals).
 
 use std::fmt::Write;
 
@@ -96,36 +98,6 @@ impl Emitter {
         let m = self.op("stablehlo.and", &[&ab, &magnitude], "", &ity, &ity);
         let r = self.op("stablehlo.or", &[&s, &m], "", &ity, &ity);
         self.op("stablehlo.bitcast_convert", &[&r], "", &ity, &ty)
-    }
-
-    /// `x**n` exactly as the interpreter's `powi` multiplies.
-    fn powi(&mut self, x: &str, n: i32) -> String {
-        let mut b = n;
-        let mut a = x.to_string();
-        let mut r: Option<String> = None;
-        loop {
-            if b & 1 != 0 {
-                r = Some(match r {
-                    None => a.clone(),
-                    Some(r) => self.float("stablehlo.multiply", &[&r, &a]),
-                });
-            }
-            b /= 2;
-            if b == 0 {
-                break;
-            }
-            a = self.float("stablehlo.multiply", &[&a, &a]);
-        }
-        let r = match r {
-            Some(r) => r,
-            None => self.constant(1.0),
-        };
-        if n < 0 {
-            let one = self.constant(1.0);
-            self.float("stablehlo.divide", &[&one, &r])
-        } else {
-            r
-        }
     }
 }
 
@@ -220,7 +192,13 @@ pub fn to_stablehlo(tape: &Tape, fn_name: &str, shape: &[usize]) -> String {
                     }
                 }
             }
-            Instr::PowI(a, n) => e.powi(&v(a, &vals), n),
+            // StableHLO has no fused multiply-add: a multiply and an add (XLA may fuse
+            // them). Integer powers beyond the cube, which use fma to cancel rounding
+            // errors, are then the plain chain of multiplications (see the module docs).
+            Instr::Fma(a, b, c) => {
+                let p = e.float("stablehlo.multiply", &[&v(a, &vals), &v(b, &vals)]);
+                e.float("stablehlo.add", &[&p, &v(c, &vals)])
+            }
             Instr::Select(c, a, b) => {
                 let p = e.nonzero(&v(c, &vals));
                 let (ty, cty) = (e.ty.clone(), e.cond_ty.clone());

@@ -1,14 +1,9 @@
 //! C-callable routines native tiers link against, so that their results are the
-//! interpreter's bit for bit: the same libm symbols, the same `powi` and `round`, and
-//! the same vector-math dispatch.
+//! interpreter's bit for bit: the same libm symbols, the same `round`, and the same
+//! vector-math dispatch. (`fma` is exact everywhere: tiers use the CPU's instruction.)
 
 use crate::op::{libm, BinaryOp, UnaryOp};
 use crate::vecmath;
-
-/// `x**n` exactly as the interpreter computes it.
-pub extern "C" fn alkahest_powi(x: f64, n: i32) -> f64 {
-    crate::op::powi(x, n)
-}
 
 /// C's `round` (halfway cases away from zero), as the interpreter computes it.
 pub extern "C" fn alkahest_round(x: f64) -> f64 {
@@ -113,12 +108,11 @@ pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
 }
 
 /// Every routine native code may call, as (symbol name, address): `alkahest_<op>` for the
-/// libm calls of [`unary_symbol`] and [`binary_symbol`], `alkahest_powi`, `alkahest_round`,
+/// libm calls of [`unary_symbol`] and [`binary_symbol`], `alkahest_round`,
 /// `alkahest_gather` and `alkahest_vector_apply`. A JIT registers these names so its code
 /// calls exactly what the interpreter calls.
 pub fn symbols() -> Vec<(String, usize)> {
     let mut out = vec![
-        ("alkahest_powi".to_string(), alkahest_powi as *const () as usize),
         ("alkahest_gather".to_string(), alkahest_gather as *const () as usize),
         ("alkahest_vector_apply".to_string(), alkahest_vector_apply as *const () as usize),
     ];
@@ -150,7 +144,6 @@ mod tests {
         let (_, p) = binary_symbol(BinaryOp::Atan2).unwrap();
         let f: extern "C" fn(f64, f64) -> f64 = unsafe { std::mem::transmute(p) };
         assert_eq!(f(1.0, 2.0), BinaryOp::Atan2.eval(1.0, 2.0));
-        assert_eq!(alkahest_powi(1.5, 7), 1.5f64.powi(7));
     }
 
     #[test]

@@ -29,8 +29,8 @@ enum Operand {
 enum StepKind {
     Unary(UnaryOp),
     Binary(BinaryOp),
-    PowI(i32),
     Select,
+    Fma,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -96,8 +96,8 @@ impl Interpreter {
                     (StepKind::Unary(op), [arg(a), Operand::Const(0.0), Operand::Const(0.0)])
                 }
                 Instr::Binary(op, a, b) => (StepKind::Binary(op), [arg(a), arg(b), Operand::Const(0.0)]),
-                Instr::PowI(a, n) => (StepKind::PowI(n), [arg(a), Operand::Const(0.0), Operand::Const(0.0)]),
                 Instr::Select(c, a, b) => (StepKind::Select, [arg(c), arg(a), arg(b)]),
+                Instr::Fma(a, b, c) => (StepKind::Fma, [arg(a), arg(b), arg(c)]),
             };
             // Take the destination before freeing operands: no in-place aliasing.
             let dst = free.pop().unwrap_or_else(|| {
@@ -146,8 +146,8 @@ impl Interpreter {
             let r = match st.kind {
                 StepKind::Unary(op) => op.eval(val(a, slots)),
                 StepKind::Binary(op) => op.eval(val(a, slots), val(b, slots)),
-                StepKind::PowI(n) => crate::op::powi(val(a, slots), n),
                 StepKind::Select => select(val(a, slots), val(b, slots), val(c, slots)),
+                StepKind::Fma => crate::op::fma(val(a, slots), val(b, slots), val(c, slots)),
             };
             slots[st.dst as usize] = r;
         }
@@ -195,8 +195,8 @@ impl Interpreter {
                     _ => unary_block(op, a, d),
                 },
                 StepKind::Binary(op) => binary_block(op, a, b, d),
-                StepKind::PowI(n) => map1(a, d, |x| crate::op::powi(x, n)),
                 StepKind::Select => select_block(a, b, c, d),
+                StepKind::Fma => fma_block(a, b, c, d),
             }
         }
         for (j, &o) in self.outputs.iter().enumerate() {
@@ -309,6 +309,33 @@ unsafe fn binary_block(op: BinaryOp, a: Src, b: Src, d: &mut [f64]) {
     use BinaryOp as B;
     monomorphise!(op, B [Add, Sub, Mul, Div, Pow, Atan2, Min, Max, Copysign, Lt, Le, Gt, Ge,
         Eq, Ne, And, Or], |K| map2(a, b, d, |x, y| K.eval(x, y)))
+}
+
+#[inline(always)]
+unsafe fn map3(a: Src, b: Src, c: Src, d: &mut [f64], f: impl Fn(f64, f64, f64) -> f64) {
+    let at = |s: Src, k: usize| match s {
+        Src::Ptr(p) => *p.add(k),
+        Src::Scalar(v) => v,
+    };
+    for (k, dk) in d.iter_mut().enumerate() {
+        *dk = f(at(a, k), at(b, k), at(c, k));
+    }
+}
+
+/// `fma` over a block: with the CPU's FMA instructions when it has them (the build
+/// targets baseline x86-64, where `mul_add` is a call to the C library's `fma`).
+unsafe fn fma_block(a: Src, b: Src, c: Src, d: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        return fma_block_hardware(a, b, c, d);
+    }
+    map3(a, b, c, d, crate::op::fma)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn fma_block_hardware(a: Src, b: Src, c: Src, d: &mut [f64]) {
+    map3(a, b, c, d, f64::mul_add)
 }
 
 unsafe fn select_block(c: Src, a: Src, b: Src, d: &mut [f64]) {

@@ -27,6 +27,7 @@ pub mod op;
 pub mod parse;
 pub mod plan;
 pub mod pool;
+mod powers;
 pub mod print;
 pub mod runner;
 pub mod serial;

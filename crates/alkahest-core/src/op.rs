@@ -223,10 +223,11 @@ pub fn select(cond: f64, a: f64, b: f64) -> f64 {
     }
 }
 
-/// `x**n` for an integer exponent, by repeated squaring (the tape's `powi`).
+/// `a * b + c` rounded once (the tape's `fma`): hardware FMA where the CPU has it, else
+/// the C library's exact software `fma`.
 #[inline(always)]
-pub fn powi(x: f64, n: i32) -> f64 {
-    x.powi(n)
+pub fn fma(a: f64, b: f64, c: f64) -> f64 {
+    a.mul_add(b, c)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ const TAG_UNARY: u8 = 2;
 const TAG_BINARY: u8 = 3;
 const TAG_SELECT: u8 = 4;
 const TAG_INPUT: u8 = 5;
-const TAG_POWI: u8 = 6;
+const TAG_FMA: u8 = 6;
 
 fn bad(msg: impl std::fmt::Display) -> Error {
     Error::Format(format!("not a valid alkahest payload: {msg}"))
@@ -355,13 +355,8 @@ pub fn dump_tape(tape: &Tape) -> Vec<u8> {
                 w.varint(a.into());
                 w.varint(b.into());
             }
-            Instr::PowI(a, n) => {
-                w.buf.push(TAG_POWI);
-                w.varint(a.into());
-                w.varint(((n << 1) ^ (n >> 31)) as u32 as u64); // zigzag
-            }
-            Instr::Select(c, a, b) => {
-                w.buf.push(TAG_SELECT);
+            Instr::Select(c, a, b) | Instr::Fma(c, a, b) => {
+                w.buf.push(if matches!(ins, Instr::Select(..)) { TAG_SELECT } else { TAG_FMA });
                 for v in [c, a, b] {
                     w.varint(v.into());
                 }
@@ -403,12 +398,7 @@ pub fn load_tape(data: &[u8]) -> Result<Tape> {
                 let op = r.binary_op()?;
                 Instr::Binary(op, r.index(k, "value")?, r.index(k, "value")?)
             }
-            TAG_POWI => {
-                let a = r.index(k, "value")?;
-                let z = r.varint()?;
-                let z = u32::try_from(z).map_err(|_| bad("a power's exponent is out of range"))?;
-                Instr::PowI(a, ((z >> 1) as i32) ^ -((z & 1) as i32))
-            }
+            TAG_FMA => Instr::Fma(r.index(k, "value")?, r.index(k, "value")?, r.index(k, "value")?),
             TAG_SELECT => Instr::Select(r.index(k, "value")?, r.index(k, "value")?, r.index(k, "value")?),
             t => return Err(bad(format!("unknown instruction tag {t}"))),
         };
@@ -456,7 +446,7 @@ mod tests {
         let pool = ExprPool::new();
         let (roots, vars) = sample(&pool);
         let tape = lower(&pool, &roots, &vars).unwrap();
-        assert!(tape.instrs.iter().any(|i| matches!(i, Instr::PowI(_, 30))));
+        assert!(tape.instrs.iter().any(|i| matches!(i, Instr::Fma(..))));
         assert_eq!(load_tape(&dump_tape(&tape)).unwrap(), tape);
     }
 

@@ -4,8 +4,9 @@
 //! in order (so value `i < n_inputs` is input `i`), constants follow as they are first
 //! needed. Lowering visits only what the outputs reach (dead code never enters), shares
 //! every repeated subexpression (hash-consing already did; the tape's own table catches
-//! the ones lowering creates), expands small integer powers into multiplications and
-//! records each value's last use. Every walk is iterative.
+//! the ones lowering creates), expands integer powers into multiplications (compensated
+//! with fused multiply-adds beyond the smallest, see `powers`) and records each value's
+//! last use. Every walk is iterative.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,9 +19,6 @@ use crate::print::format_const;
 /// Index of a value (= of the instruction that defines it).
 pub type ValueId = u32;
 
-/// Integer powers up to this magnitude become multiplication chains; larger ones `powi`.
-pub const POW_EXPAND_LIMIT: i64 = 16;
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Instr {
     Input(u32),
@@ -28,18 +26,19 @@ pub enum Instr {
     Const(u32),
     Unary(UnaryOp, ValueId),
     Binary(BinaryOp, ValueId, ValueId),
-    /// `x**n` for an integer `n` too large to expand.
-    PowI(ValueId, i32),
     /// `where(cond, a, b)`.
     Select(ValueId, ValueId, ValueId),
+    /// `a * b + c` with one rounding (IEEE 754 fusedMultiplyAdd). Lowering emits it for
+    /// accurate integer powers; every tier computes it exactly.
+    Fma(ValueId, ValueId, ValueId),
 }
 
 /// Names of the kinds of computing instructions, in the order of
-/// [`Tape::op_count_vector`]: the unary ops, the binary ops, `"powi"`, `"select"`.
+/// [`Tape::op_count_vector`]: the unary ops, the binary ops, `"select"`, `"fma"`.
 pub fn op_kinds() -> Vec<&'static str> {
     let unary = UnaryOp::ALL.iter().map(|op| op.name());
     let binary = BinaryOp::ALL.iter().map(|op| op.name());
-    unary.chain(binary).chain(["powi", "select"]).collect()
+    unary.chain(binary).chain(["select", "fma"]).collect()
 }
 
 impl Instr {
@@ -50,8 +49,8 @@ impl Instr {
             Instr::Input(_) | Instr::Const(_) => None,
             Instr::Unary(op, _) => Some(op as usize),
             Instr::Binary(op, ..) => Some(nu + op as usize),
-            Instr::PowI(..) => Some(nu + nb),
-            Instr::Select(..) => Some(nu + nb + 1),
+            Instr::Select(..) => Some(nu + nb),
+            Instr::Fma(..) => Some(nu + nb + 1),
         }
     }
 
@@ -59,9 +58,9 @@ impl Instr {
     pub fn operands(&self) -> impl Iterator<Item = ValueId> {
         let (n, ops) = match *self {
             Instr::Input(_) | Instr::Const(_) => (0, [0; 3]),
-            Instr::Unary(_, a) | Instr::PowI(a, _) => (1, [a, 0, 0]),
+            Instr::Unary(_, a) => (1, [a, 0, 0]),
             Instr::Binary(_, a, b) => (2, [a, b, 0]),
-            Instr::Select(c, a, b) => (3, [c, a, b]),
+            Instr::Select(c, a, b) | Instr::Fma(c, a, b) => (3, [c, a, b]),
         };
         ops.into_iter().take(n)
     }
@@ -73,20 +72,20 @@ impl Instr {
             Instr::Const(_) => "const",
             Instr::Unary(op, _) => op.name(),
             Instr::Binary(op, ..) => op.name(),
-            Instr::PowI(..) => "powi",
             Instr::Select(..) => "select",
+            Instr::Fma(..) => "fma",
         }
     }
 }
 
 /// Key for sharing instructions: like `Instr`, but hashable (consts by bits).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum InstrKey {
+pub(crate) enum InstrKey {
     Const(u64),
     Unary(UnaryOp, ValueId),
     Binary(BinaryOp, ValueId, ValueId),
-    PowI(ValueId, i32),
     Select(ValueId, ValueId, ValueId),
+    Fma(ValueId, ValueId, ValueId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -157,7 +156,6 @@ impl fmt::Display for Tape {
             match *ins {
                 Instr::Input(i) => write!(f, "input {i}")?,
                 Instr::Const(c) => write!(f, "const {}", format_const(self.consts[c as usize]))?,
-                Instr::PowI(a, n) => write!(f, "powi %{a}, {n}")?,
                 _ => {
                     write!(f, "{}", ins.op_name())?;
                     for (j, v) in ins.operands().enumerate() {
@@ -172,13 +170,13 @@ impl fmt::Display for Tape {
     }
 }
 
-struct Builder {
+pub(crate) struct Builder {
     tape: Tape,
     shared: HashMap<InstrKey, ValueId>,
 }
 
 impl Builder {
-    fn push(&mut self, key: InstrKey) -> ValueId {
+    pub(crate) fn push(&mut self, key: InstrKey) -> ValueId {
         if let Some(&v) = self.shared.get(&key) {
             return v;
         }
@@ -189,8 +187,8 @@ impl Builder {
             }
             InstrKey::Unary(op, a) => Instr::Unary(op, a),
             InstrKey::Binary(op, a, b) => Instr::Binary(op, a, b),
-            InstrKey::PowI(a, n) => Instr::PowI(a, n),
             InstrKey::Select(c, a, b) => Instr::Select(c, a, b),
+            InstrKey::Fma(a, b, c) => Instr::Fma(a, b, c),
         };
         let v = self.tape.instrs.len() as ValueId;
         self.tape.instrs.push(instr);
@@ -198,40 +196,8 @@ impl Builder {
         v
     }
 
-    fn constant(&mut self, x: f64) -> ValueId {
+    pub(crate) fn constant(&mut self, x: f64) -> ValueId {
         self.push(InstrKey::Const(x.to_bits()))
-    }
-
-    /// `x**n` by binary powering, sharing the squares.
-    fn integer_power(&mut self, x: ValueId, n: i64) -> ValueId {
-        if n.abs() > POW_EXPAND_LIMIT {
-            return self.push(InstrKey::PowI(x, n as i32));
-        }
-        let mut m = n.unsigned_abs();
-        let mut base = x;
-        let mut acc: Option<ValueId> = None;
-        while m > 0 {
-            if m & 1 == 1 {
-                acc = Some(match acc {
-                    None => base,
-                    Some(a) => self.push(InstrKey::Binary(BinaryOp::Mul, a, base)),
-                });
-            }
-            m >>= 1;
-            if m > 0 {
-                base = self.push(InstrKey::Binary(BinaryOp::Mul, base, base));
-            }
-        }
-        let positive = match acc {
-            Some(a) => a,
-            None => return self.constant(1.0),
-        };
-        if n < 0 {
-            let one = self.constant(1.0);
-            self.push(InstrKey::Binary(BinaryOp::Div, one, positive))
-        } else {
-            positive
-        }
     }
 
     fn lower_node(&mut self, view: &PoolView<'_>, node: &Node, value_of: &[ValueId]) -> ValueId {
@@ -241,7 +207,7 @@ impl Builder {
             Node::Const(_) => self.constant(node.as_const().unwrap_or(f64::NAN)),
             Node::Unary(op, a) => self.push(InstrKey::Unary(*op, v(a))),
             Node::Binary(BinaryOp::Pow, [a, b]) => match integer_exponent(view, node) {
-                Some(n) => self.integer_power(v(a), n),
+                Some(n) => crate::powers::integer_power(self, v(a), n),
                 None => self.push(InstrKey::Binary(BinaryOp::Pow, v(a), v(b))),
             },
             Node::Binary(op, [a, b]) => self.push(InstrKey::Binary(*op, v(a), v(b))),
@@ -384,21 +350,25 @@ mod tests {
     }
 
     #[test]
-    fn small_integer_powers_become_multiplications() {
+    fn integer_powers_become_multiplications() {
         let p = ExprPool::new();
         let x = p.symbol("x").unwrap();
         let c = |v| p.constant(v).unwrap();
-        let x5 = p.binary(BinaryOp::Pow, x, c(5.0)).unwrap();
-        let t = lower(&p, &[x5], &[x]).unwrap();
-        assert!(t.instrs.iter().all(|i| !matches!(i, Instr::Binary(BinaryOp::Pow, ..))));
+        let pow = |n: f64| p.binary(BinaryOp::Pow, x, c(n)).unwrap();
+        let t = lower(&p, &[pow(3.0)], &[x]).unwrap();
         assert!(t.consts.is_empty(), "the exponent is not a value:\n{t}");
-        assert_eq!(t.n_ops(), 3, "x^5 = x * (x^2)^2:\n{t}");
-        let xm2 = p.binary(BinaryOp::Pow, x, c(-2.0)).unwrap();
-        let t = lower(&p, &[xm2], &[x]).unwrap();
-        assert!(matches!(t.instrs.last(), Some(Instr::Binary(BinaryOp::Div, ..))), "{t}");
-        let x100 = p.binary(BinaryOp::Pow, x, c(100.0)).unwrap();
-        let t = lower(&p, &[x100], &[x]).unwrap();
-        assert!(matches!(t.instrs.last(), Some(Instr::PowI(_, 100))), "{t}");
+        assert_eq!(t.n_ops(), 2, "x^3 = x^2 * x:\n{t}");
+        for n in [5.0, -2.0, 1000.0, -(2f64.powi(31)) + 1.0] {
+            let t = lower(&p, &[pow(n)], &[x]).unwrap();
+            assert!(t.instrs.iter().all(|i| !matches!(i, Instr::Binary(BinaryOp::Pow, ..))), "{t}");
+            assert!(t.instrs.iter().any(|i| matches!(i, Instr::Fma(..))), "compensated:\n{t}");
+            assert!(matches!(t.instrs.last(), Some(Instr::Select(..))), "{t}");
+            assert!(t.n_ops() < 500, "{} ops for x**{n}", t.n_ops());
+        }
+        // Powers of one base share their squares.
+        let both = lower(&p, &[pow(4.0), pow(5.0)], &[x]).unwrap();
+        let five = lower(&p, &[pow(5.0)], &[x]).unwrap();
+        assert!(both.n_ops() < five.n_ops() + 4, "{both}");
     }
 
     #[test]

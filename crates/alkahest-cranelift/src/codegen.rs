@@ -28,7 +28,6 @@ const TRUSTED: MemFlagsData = MemFlagsData::trusted();
 pub struct Imports {
     unary: HashMap<UnaryOp, FuncId>,
     binary: HashMap<BinaryOp, FuncId>,
-    powi: Option<FuncId>,
     vector_apply: Option<FuncId>,
     gather: Option<FuncId>,
 }
@@ -47,13 +46,8 @@ fn declare(
 
 impl Imports {
     pub fn declare(module: &mut JITModule, tape: &Tape, plan: &Plan) -> Result<Imports, String> {
-        let mut imports = Imports {
-            unary: HashMap::new(),
-            binary: HashMap::new(),
-            powi: None,
-            vector_apply: None,
-            gather: None,
-        };
+        let mut imports =
+            Imports { unary: HashMap::new(), binary: HashMap::new(), vector_apply: None, gather: None };
         for ins in &tape.instrs {
             match *ins {
                 Instr::Unary(op, _) if !imports.unary.contains_key(&op) => {
@@ -67,10 +61,6 @@ impl Imports {
                             .binary
                             .insert(op, declare(module, name, &[types::F64, types::F64], Some(types::F64))?);
                     }
-                }
-                Instr::PowI(..) if imports.powi.is_none() => {
-                    imports.powi =
-                        Some(declare(module, "alkahest_powi", &[types::F64, types::I32], Some(types::F64))?);
                 }
                 _ => {}
             }
@@ -92,7 +82,6 @@ impl Imports {
                 .iter()
                 .map(|(&op, &id)| (op, module.declare_func_in_func(id, func)))
                 .collect(),
-            powi: self.powi.map(|id| module.declare_func_in_func(id, func)),
             vector_apply: self.vector_apply.map(|id| module.declare_func_in_func(id, func)),
             gather: self.gather.map(|id| module.declare_func_in_func(id, func)),
         }

@@ -20,7 +20,6 @@ use cranelift_frontend::FunctionBuilder;
 pub struct Callees {
     pub unary: HashMap<UnaryOp, FuncRef>,
     pub binary: HashMap<BinaryOp, FuncRef>,
-    pub powi: Option<FuncRef>,
     /// `alkahest_vector_apply` and `alkahest_gather` (bulk entry only).
     pub vector_apply: Option<FuncRef>,
     pub gather: Option<FuncRef>,
@@ -107,6 +106,28 @@ fn call(b: &mut FunctionBuilder<'_>, w: Width, f: FuncRef, args: &[Value], extra
     }
 }
 
+/// `a * b + c` rounded once. Cranelift lowers scalar `fma` to the instruction or, on a
+/// CPU without FMA, to the C library's `fma`; pairs need the instruction, so without it
+/// they go lane by lane.
+fn fma(b: &mut FunctionBuilder<'_>, w: Width, x: Value, y: Value, z: Value) -> Value {
+    #[cfg(target_arch = "x86_64")]
+    let lanes = w == Width::Pair && !std::arch::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let lanes = false;
+    if !lanes {
+        return b.ins().fma(x, y, z);
+    }
+    let r: Vec<Value> = (0..2u8)
+        .map(|lane| {
+            let (xl, yl, zl) =
+                (b.ins().extractlane(x, lane), b.ins().extractlane(y, lane), b.ins().extractlane(z, lane));
+            b.ins().fma(xl, yl, zl)
+        })
+        .collect();
+    let v = b.ins().scalar_to_vector(types::F64X2, r[0]);
+    b.ins().insertlane(v, r[1], 1)
+}
+
 /// `r`, with any NaN replaced by the canonical quiet NaN (`f64::NAN`). Cranelift's
 /// `fmin`/`fmax` leave the NaN's sign and payload unspecified (x86 gives a negative one),
 /// and `copysign` can make that sign visible; the interpreter returns `f64::NAN`.
@@ -177,11 +198,7 @@ pub fn emit(b: &mut FunctionBuilder<'_>, w: Width, callees: &Callees, ins: &Inst
                 BinaryOp::Pow | BinaryOp::Atan2 => call(b, w, callees.binary[&op], &[x, y], None),
             }
         }
-        Instr::PowI(_, n) => {
-            let n = b.ins().iconst(types::I32, i64::from(n));
-            let f = callees.powi.expect("powi is declared when the tape uses it");
-            call(b, w, f, &[args[0]], Some(n))
-        }
+        Instr::Fma(..) => fma(b, w, args[0], args[1], args[2]),
         Instr::Select(..) => {
             let c = nonzero(b, w, args[0]);
             choose(b, w, c, args[1], args[2])

@@ -185,7 +185,6 @@ fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, S
             builder.symbol(name, ptr);
         }
     }
-    builder.symbol("alkahest_powi", alkahest_core::ffi::alkahest_powi as *const u8);
     builder.symbol("alkahest_vector_apply", alkahest_core::ffi::alkahest_vector_apply as *const u8);
     builder.symbol("alkahest_gather", alkahest_core::ffi::alkahest_gather as *const u8);
     let mut module = JITModule::new(builder);

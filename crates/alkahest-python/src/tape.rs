@@ -51,17 +51,14 @@ impl PyTape {
     }
 
     /// The instructions as tuples: `("input", i)`, `("const", index_into_consts)`,
-    /// `("sin", a)`, `("add", a, b)`, `("powi", a, n)`, `("select", cond, a, b)`.
+    /// `("sin", a)`, `("add", a, b)`, `("select", cond, a, b)`, `("fma", a, b, c)` (`a*b + c`
+    /// rounded once: integer powers use it to cancel rounding errors).
     fn instructions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let items = self.inner.instrs.iter().map(|ins| -> PyResult<Bound<'py, PyTuple>> {
             let name = ins.op_name().into_pyobject(py)?.into_any();
             let mut parts = vec![name];
             match *ins {
                 Instr::Input(i) | Instr::Const(i) => parts.push(i.into_pyobject(py)?.into_any()),
-                Instr::PowI(a, n) => {
-                    parts.push(a.into_pyobject(py)?.into_any());
-                    parts.push(n.into_pyobject(py)?.into_any());
-                }
                 _ => {
                     for v in ins.operands() {
                         parts.push(v.into_pyobject(py)?.into_any());
