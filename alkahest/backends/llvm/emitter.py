@@ -188,9 +188,9 @@ class Emitter:
         if name == "fma":
             # Without fast-math flags: the exact rounding error it yields is the point
             # (integer powers), which reassociation would fold away.
-            fn = f"llvm.fma.{self.suffix}"
-            self.decls[fn] = f"declare {ty} @{fn}({ty}, {ty}, {ty})"
-            return self.emit(f"call {ty} @{fn}({ty} {args[0]}, {ty} {args[1]}, {ty} {args[2]})")
+            fma = f"llvm.fma.{self.suffix}"
+            self.decls[fma] = f"declare {ty} @{fma}({ty}, {ty}, {ty})"
+            return self.emit(f"call {ty} @{fma}({ty} {args[0]}, {ty} {args[1]}, {ty} {args[2]})")
         fn = self.math.call(name, self.scalar)
         if fn is not None:
             symbol = self.vector_fns.get(name) if self.width > 1 else None
