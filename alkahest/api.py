@@ -38,7 +38,7 @@ def compile_expr(
     config = checked(config)
     if cache is False:
         outputs, inputs = normalise(expr_or_list, vars)
-        tape = _native.lower(outputs, inputs)
+        tape = _native.lower(outputs, inputs, fast_powers=config.fastmath)
         return build(tape, var_names(inputs), config, resolve(lambda: tape, config))
     if cache is None or cache is True:
         cache = default_cache

@@ -85,7 +85,7 @@ class CompileCache:
         def lowered() -> "_native.Tape":
             nonlocal tape
             if tape is None:
-                tape = _native.lower(outputs, inputs)
+                tape = _native.lower(outputs, inputs, fast_powers=config.fastmath)
             return tape
 
         resolution = resolve(lowered, config)
@@ -95,9 +95,10 @@ class CompileCache:
             tuple(v.id for v in inputs),
             resolution.tier,
             config.vector_math,
+            config.fastmath,  # lowering reads it (integer powers), so every tier does
         )
         if resolution.tier in ("llvm", "auto"):  # options only the LLVM tier reads
-            key += (config.opt_level, config.fastmath)
+            key += (config.opt_level,)
         with self._lock:
             fn = self._entries.get(key)
             if fn is not None:

@@ -82,10 +82,14 @@ class CompileConfig:
     on the interpreter and tiers up by itself as it is used.
     ``vector_math``: bulk evaluation may use the C library's vector math (glibc libmvec,
     ≤ 4 ulp) for transcendental functions; ``False`` keeps every point on libm (≤ 1 ulp).
+    ``fastmath``: trade the last digits for speed. On every tier, integer powers ``x**n``
+    beyond the cube become plain multiplication chains (about twice as fast where the
+    arrays fit in cache; error ~n/2 ulp instead of ~0.5, negative powers overflow early);
+    on the LLVM tier, LLVM may also reassociate and contract to FMA (results then differ
+    from the other tiers in the last bits).
 
     LLVM tier only: ``opt_level`` (0–3) for LLVM's optimiser and code generator;
-    ``fastmath`` lets LLVM reassociate and contract to FMA (results then differ from the
-    other tiers in the last bits); ``cache_dir``: where compiled object code is kept
+    ``cache_dir``: where compiled object code is kept
     between processes (``None``: ``$ALKAHEST_CACHE_DIR``, else ``~/.cache/alkahest/llvm``;
     ``False``: no disk cache; see ``alkahest.backends.llvm.diskcache``).
 

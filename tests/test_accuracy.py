@@ -69,3 +69,19 @@ def test_integer_powers_of_special_values_are_pows(n):
         for v, g, w in zip(vals, got, want):
             same = (np.isnan(g) and np.isnan(w)) or (g == w and np.signbit(g) == np.signbit(w))
             assert same or abs(g - w) <= 2 * np.spacing(abs(w)), f"{tier}: {v!r}**{n} = {g!r}, pow gives {w!r}"
+
+
+def test_fastmath_keeps_the_plain_chain_on_every_tier():
+    import numpy as np
+
+    pool = ak.ExprPool()
+    x = pool.symbol("x")
+    fast = ak.CompileConfig(tier="interpreter", fastmath=True)
+    assert any(ins[0] == "fma" for ins in ak.lower(x**5, [x]).instructions())
+    assert all(ins[0] != "fma" for ins in ak._native.lower([x**5], [x], fast_powers=True).instructions())
+    f = ak.compile_expr(x**1000, [x], fast)
+    g = ak.compile_expr(x**1000, [x], ak.CompileConfig(tier="interpreter"))
+    assert f is not g and f.tape.n_ops < 20 < g.tape.n_ops  # separate cache entries, separate tapes
+    xs = np.linspace(0.9, 1.1, 1001)
+    assert not np.array_equal(ak.numpy_eval(f, xs), ak.numpy_eval(g, xs))  # the chain's error shows
+    assert ak.compile_expr(x**-2, [x], fast)(1e160) == 0.0  # 1/(x*x): early overflow, as documented

@@ -20,10 +20,22 @@
 //! `h - m` keeps the sign of a zero `h` (`(-0.0)**5` is `-0.0`).
 //!
 //! A power with one exponent costs about 5 instructions per squaring and 3 per
-//! multiplication instead of 1; powers of one base share their squares.
+//! multiplication instead of 1; powers of one base share their squares. Where speed
+//! matters more than the last digits, [`Powers::Plain`] (`CompileConfig(fastmath=True)`)
+//! keeps the plain chain.
 
 use crate::op::{BinaryOp, UnaryOp};
 use crate::tape::{Builder, InstrKey, ValueId};
+
+/// How lowering computes `x**n` for a constant integer `n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Powers {
+    /// Compensated powering: within ~0.5 ulp for every `|n| < 2^31` (the default).
+    Compensated,
+    /// The plain chain of binary powering (`1 / x**|n|` for `n < 0`): one instruction per
+    /// step, error growing with `n` (~n/2 ulp), early overflow of negative powers.
+    Plain,
+}
 
 /// Above this `|n|` the square of the error term is kept too.
 const SECOND_ORDER_FROM: u64 = 1 << 12;
@@ -126,6 +138,9 @@ pub(crate) fn integer_power(b: &mut Builder, x: ValueId, n: i64) -> ValueId {
         }
         _ => {}
     }
+    if b.powers == Powers::Plain {
+        return plain_power(b, x, n);
+    }
     let mut k = n.unsigned_abs();
     let mut pw = Powering { b, second_order: k >= SECOND_ORDER_FROM };
     let mut base = if n < 0 { pw.reciprocal(x) } else { Pair { h: x, m: None } };
@@ -144,4 +159,29 @@ pub(crate) fn integer_power(b: &mut Builder, x: ValueId, n: i64) -> ValueId {
     }
     let result = acc.expect("|n| >= 2 has a set bit");
     pw.round(result)
+}
+
+/// `x**n` by binary powering without compensation.
+fn plain_power(b: &mut Builder, x: ValueId, n: i64) -> ValueId {
+    let mut k = n.unsigned_abs();
+    let (mut base, mut acc) = (x, None);
+    while k > 0 {
+        if k & 1 == 1 {
+            acc = Some(match acc {
+                None => base,
+                Some(a) => b.push(InstrKey::Binary(BinaryOp::Mul, a, base)),
+            });
+        }
+        k >>= 1;
+        if k > 0 {
+            base = b.push(InstrKey::Binary(BinaryOp::Mul, base, base));
+        }
+    }
+    let positive = acc.expect("|n| >= 2 has a set bit");
+    if n < 0 {
+        let one = b.constant(1.0);
+        b.push(InstrKey::Binary(BinaryOp::Div, one, positive))
+    } else {
+        positive
+    }
 }

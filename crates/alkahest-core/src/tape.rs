@@ -14,6 +14,7 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::op::{BinaryOp, UnaryOp};
 use crate::pool::{ExprId, ExprPool, Node, PoolView};
+pub use crate::powers::Powers;
 use crate::print::format_const;
 
 /// Index of a value (= of the instruction that defines it).
@@ -172,6 +173,7 @@ impl fmt::Display for Tape {
 
 pub(crate) struct Builder {
     tape: Tape,
+    pub(crate) powers: Powers,
     shared: HashMap<InstrKey, ValueId>,
 }
 
@@ -244,6 +246,11 @@ const UNVISITED: ValueId = ValueId::MAX;
 /// Errors if an input is not a symbol, appears twice, or if an output uses a symbol that
 /// is not among the inputs.
 pub fn lower(pool: &ExprPool, outputs: &[ExprId], inputs: &[ExprId]) -> Result<Tape> {
+    lower_with(pool, outputs, inputs, Powers::Compensated)
+}
+
+/// [`lower`], with integer powers computed as `powers` says.
+pub fn lower_with(pool: &ExprPool, outputs: &[ExprId], inputs: &[ExprId], powers: Powers) -> Result<Tape> {
     let view = pool.read();
     let mut value_of = vec![UNVISITED; view.len()];
     let mut b = Builder {
@@ -255,6 +262,7 @@ pub fn lower(pool: &ExprPool, outputs: &[ExprId], inputs: &[ExprId]) -> Result<T
             last_use: vec![],
         },
         shared: HashMap::new(),
+        powers,
     };
     for (i, &id) in inputs.iter().enumerate() {
         match view.node(id) {
@@ -369,6 +377,11 @@ mod tests {
         let both = lower(&p, &[pow(4.0), pow(5.0)], &[x]).unwrap();
         let five = lower(&p, &[pow(5.0)], &[x]).unwrap();
         assert!(both.n_ops() < five.n_ops() + 4, "{both}");
+        // The plain chain: x^5 = x * (x^2)^2, x^-2 = 1 / (x*x).
+        let plain = |n| lower_with(&p, &[pow(n)], &[x], Powers::Plain).unwrap();
+        assert_eq!(plain(5.0).n_ops(), 3, "{}", plain(5.0));
+        assert!(matches!(plain(-2.0).instrs.last(), Some(Instr::Binary(BinaryOp::Div, ..))));
+        assert!(plain(1000.0).instrs.iter().all(|i| !matches!(i, Instr::Fma(..))));
     }
 
     #[test]

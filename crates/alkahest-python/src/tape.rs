@@ -197,12 +197,15 @@ pub fn to_stablehlo(tape: &PyTape, fn_name: &str, shape: Vec<usize>) -> String {
     alkahest_core::emit_hlo::to_stablehlo(&tape.inner, fn_name, &shape)
 }
 
-/// Checks `vars` (symbols of one pool, each once) and lowers `outputs` to a tape.
+/// Checks `vars` (symbols of one pool, each once) and lowers `outputs` to a tape;
+/// `fast_powers`: integer powers as plain multiplication chains (`fastmath=True`).
 #[pyfunction]
+#[pyo3(signature = (outputs, vars, fast_powers=false))]
 pub fn lower(
     py: Python<'_>,
     outputs: Vec<Bound<'_, PyAny>>,
     vars: Vec<Bound<'_, PyAny>>,
+    fast_powers: bool,
 ) -> PyResult<PyTape> {
     let mut out_ids = Vec::with_capacity(outputs.len());
     let mut pool = None;
@@ -239,7 +242,8 @@ pub fn lower(
         }
         in_ids.push(e.id);
     }
-    let tape = alkahest_core::lower(&pool, &out_ids, &in_ids).py_err(py)?;
+    let powers = if fast_powers { alkahest_core::Powers::Plain } else { alkahest_core::Powers::Compensated };
+    let tape = alkahest_core::lower_with(&pool, &out_ids, &in_ids, powers).py_err(py)?;
     Ok(PyTape { inner: Arc::new(tape) })
 }
 
