@@ -10,6 +10,7 @@ from . import _native
 from .compile import Exprs, Vars, normalise, var_names
 from .config import DEFAULT_CONFIG, CompileConfig, checked
 from .dispatch import build, resolve
+from .errors import ArgumentTypeError
 
 
 def compile_expr(
@@ -52,6 +53,6 @@ def eval_expr(expr_or_list: Exprs, values: Mapping[Union[Expr, str], float]) -> 
     10.0
     """
     if not isinstance(values, Mapping):
-        raise TypeError(f"values must be a mapping {{symbol: value}}, got {type(values).__name__}")
+        raise ArgumentTypeError(f"values must be a mapping {{symbol: value}}, got {type(values).__name__}")
     f = default_cache.compile(expr_or_list, list(values.keys()), DEFAULT_CONFIG)
     return f(*values.values())  # type: ignore[return-value] # scalars in, floats out

@@ -12,6 +12,7 @@ from ._native import CompiledFn
 from .compile import Exprs, Vars, normalise, var_names
 from .config import CompileConfig, checked
 from .dispatch import build, resolve
+from .errors import ArgumentError
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class CompileCache:
     @staticmethod
     def _check_capacity(capacity: int) -> int:
         if not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+            raise ArgumentError(f"capacity must be a positive int, got {capacity!r}")
         return capacity
 
     @property

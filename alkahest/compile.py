@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 from . import _native
 from ._native import CompiledFn, Expr, Tape
 from .config import DISABLE_ENV, KNOWN_TIERS, CompileConfig, disabled_tiers
-from .errors import ArityError, CompileError, InvalidVarsError
+from .errors import ArgumentTypeError, ArityError, CompileError, InvalidVarsError
 
 Exprs = Union[Expr, Sequence[Expr]]
 Vars = Union[Expr, str, Sequence[Union[Expr, str]]]
@@ -20,7 +20,7 @@ def normalise(expr_or_list: Exprs, vars: Vars) -> Tuple[List[Expr], List[Expr]]:
     elif isinstance(expr_or_list, (list, tuple)):
         outputs = list(expr_or_list)
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"expected an alkahest expression or a list of them, got {type(expr_or_list).__name__}; "
             "numbers must be built into an expression first (e.g. pool.constant(2.0))"
         )
@@ -28,7 +28,7 @@ def normalise(expr_or_list: Exprs, vars: Vars) -> Tuple[List[Expr], List[Expr]]:
         raise ArityError("nothing to compile: give at least one output expression")
     for i, e in enumerate(outputs):
         if not isinstance(e, Expr):
-            raise TypeError(f"output {i} is a {type(e).__name__}, not an alkahest expression")
+            raise ArgumentTypeError(f"output {i} is a {type(e).__name__}, not an alkahest expression")
     pool = outputs[0].pool
     if isinstance(vars, (Expr, str)):
         vars = [vars]

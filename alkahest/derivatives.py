@@ -32,7 +32,7 @@ from . import _native
 from ._native import CompiledFn, Expr
 from .compile import Exprs, Vars, normalise
 from .config import CompileConfig
-from .errors import InvalidVarsError
+from .errors import ArgumentError, ArgumentTypeError, InvalidVarsError
 
 Mode = Literal["auto", "forward", "reverse"]
 _MODES = ("auto", "forward", "reverse")
@@ -78,7 +78,7 @@ def diff(expr: Any, var: Union[Expr, str], n: int = 1) -> Any:
     [2, 0]
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        raise ArgumentError(f"n must be a non-negative integer, got {n!r}")
     if isinstance(expr, Expr):
         return expr.diff(_symbol(expr.pool, var), n)
     if isinstance(expr, (list, tuple)):
@@ -91,7 +91,7 @@ def diff(expr: Any, var: Union[Expr, str], n: int = 1) -> Any:
             elif isinstance(e, Expr):
                 leaves.append(e)
             else:
-                raise TypeError(f"diff() takes expressions or (nested) lists of them, found {type(e).__name__}")
+                raise ArgumentTypeError(f"diff() takes expressions or (nested) lists of them, found {type(e).__name__}")
 
         collect(expr)
         if not leaves:
@@ -109,12 +109,12 @@ def diff(expr: Any, var: Union[Expr, str], n: int = 1) -> Any:
             return next(it)
 
         return rebuild(expr)
-    raise TypeError(f"diff() takes an alkahest expression or a list of them, got {type(expr).__name__}")
+    raise ArgumentTypeError(f"diff() takes an alkahest expression or a list of them, got {type(expr).__name__}")
 
 
 def _mode(mode: str) -> str:
     if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        raise ArgumentError(f"mode must be one of {_MODES}, got {mode!r}")
     return mode
 
 
@@ -137,7 +137,7 @@ def gradient(expr: Expr, vars: Vars, *, mode: Mode = "auto") -> List[Expr]:
     [1/(2*sqrt(x**2 + y**2))*(2*x), 1/(2*sqrt(x**2 + y**2))*(2*y)]
     """
     if not isinstance(expr, Expr):
-        raise TypeError(f"gradient() takes one alkahest expression, got {type(expr).__name__}; use jacobian() for several")
+        raise ArgumentTypeError(f"gradient() takes one alkahest expression, got {type(expr).__name__}; use jacobian() for several")
     inputs = _inputs([expr], vars)
     return _zero_filled(expr.pool, _jacobian([expr], inputs, mode)[0])
 
@@ -165,7 +165,7 @@ def hessian(expr: Expr, vars: Vars) -> List[List[Expr]]:
     [[2*y, 2*x], [2*x, 0]]
     """
     if not isinstance(expr, Expr):
-        raise TypeError(f"hessian() takes one alkahest expression, got {type(expr).__name__}")
+        raise ArgumentTypeError(f"hessian() takes one alkahest expression, got {type(expr).__name__}")
     inputs = _inputs([expr], vars)
     g = _zero_filled(expr.pool, _jacobian([expr], inputs, "reverse")[0])
     return [_zero_filled(expr.pool, row) for row in _jacobian(g, inputs, "forward")]

@@ -42,7 +42,7 @@ from ._native import CompiledFn, Tape
 from .compile import compile_tier, compile_with_fallback
 from .config import KNOWN_TIERS, CompileConfig, check_available, disabled_tiers, forced_tier, tierup_enabled, usable_tiers
 from .costmodel import CostModel, Features, TierCost, best_tier
-from .errors import AlkahestError
+from .errors import AlkahestError, ArgumentError, ArgumentTypeError
 
 # Until the model is consulted (tens of microseconds of Python), an adaptive function
 # just counts: 2,048 scalar calls or 2**20 points in bulk, whichever comes first, and bulk
@@ -600,8 +600,8 @@ def explain(fn: CompiledFn) -> DispatchReport:
     >>> print(alkahest.explain(compile_expr(x + 1, [x])))  # doctest: +SKIP
     """
     if not isinstance(fn, CompiledFn):
-        raise TypeError(f"explain() takes a CompiledFn, got {type(fn).__name__}")
+        raise ArgumentTypeError(f"explain() takes a CompiledFn, got {type(fn).__name__}")
     report = fn.dispatch_report()
     if report is None:
-        raise ValueError("this function was not made by compile_expr, so there is no dispatch to explain")
+        raise ArgumentError("this function was not made by compile_expr, so there is no dispatch to explain")
     return report

@@ -9,6 +9,7 @@ from typing import Sequence
 from . import _native
 from ._native import Expr
 from .compile import Exprs, Vars, normalise
+from .errors import ArgumentError
 
 
 def emit_c(
@@ -62,10 +63,10 @@ def to_stablehlo(expr_or_list: Exprs, vars: Vars, fn_name: str = "main", shape: 
     }
     """
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", fn_name):
-        raise ValueError(f"fn_name must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got {fn_name!r}")
+        raise ArgumentError(f"fn_name must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got {fn_name!r}")
     dims = [int(d) for d in shape]
     if any(d < 1 for d in dims):
-        raise ValueError(f"shape must hold positive sizes, got {tuple(shape)!r}")
+        raise ArgumentError(f"shape must hold positive sizes, got {tuple(shape)!r}")
     outputs, inputs = normalise(expr_or_list, vars)
     return _native.to_stablehlo(_native.lower(outputs, inputs), fn_name, dims)
 

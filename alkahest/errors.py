@@ -9,6 +9,17 @@ class AlkahestError(Exception):
     """Base class of every alkahest exception."""
 
 
+class ArgumentError(AlkahestError, ValueError):
+    """An argument has a value the function does not take (a thread count of 0, an
+    unknown mode, a negative order, ...); the message says what it takes."""
+
+
+class ArgumentTypeError(AlkahestError, TypeError):
+    """An argument has a type the function does not take (a string where expressions or
+    numbers are expected, an expression used as a truth value, ...); the message says
+    what it takes."""
+
+
 class PoolMismatchError(AlkahestError, ValueError):
     """Expressions from two different ``ExprPool`` objects were combined."""
 

@@ -15,7 +15,7 @@ from typing import Callable, Union
 
 from . import _native
 from ._native import Expr
-from .errors import ExpressionError
+from .errors import ArgumentTypeError, ExpressionError
 
 Operand = Union[Expr, float, int]
 
@@ -113,10 +113,10 @@ def piecewise(*pieces: tuple[Operand, Operand | bool]) -> Expr:
     where(x < 0, -x, x)
     """
     if not pieces:
-        raise TypeError("piecewise() needs at least one (value, condition) pair")
+        raise ArgumentTypeError("piecewise() needs at least one (value, condition) pair")
     for i, p in enumerate(pieces):
         if not (isinstance(p, tuple) and len(p) == 2):
-            raise TypeError(f"piecewise() argument {i} must be a (value, condition) pair, got {p!r}")
+            raise ArgumentTypeError(f"piecewise() argument {i} must be a (value, condition) pair, got {p!r}")
     result: Operand = float("nan")
     for value, cond in reversed(pieces):
         if cond is True:
@@ -124,7 +124,7 @@ def piecewise(*pieces: tuple[Operand, Operand | bool]) -> Expr:
         elif cond is not False:
             result = where(cond, value, result)
     if not isinstance(result, Expr):
-        raise TypeError("piecewise() needs at least one alkahest expression among its values or conditions")
+        raise ArgumentTypeError("piecewise() needs at least one alkahest expression among its values or conditions")
     return result
 
 

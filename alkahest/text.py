@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ._native import Expr, ExprPool
+from .errors import ArgumentTypeError
 
 
 def parse(text: str, pool: Optional[ExprPool] = None) -> Expr:
@@ -38,5 +39,5 @@ def parse(text: str, pool: Optional[ExprPool] = None) -> Expr:
     if pool is None:
         pool = ExprPool()
     if not isinstance(text, str):
-        raise TypeError(f"parse() takes the expression as a str, got {type(text).__name__}")
+        raise ArgumentTypeError(f"parse() takes the expression as a str, got {type(text).__name__}")
     return pool.parse(text)

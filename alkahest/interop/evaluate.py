@@ -29,7 +29,7 @@ from .. import _native
 from .._native import CompiledFn, Expr, ExprPool
 from ..api import compile_expr
 from ..batch import numpy_eval
-from ..errors import DTypeError, EvaluateError, ShapeError, UnboundSymbolError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, EvaluateError, ShapeError, UnboundSymbolError
 
 # numexpr's kinds, in its order of promotion.
 _RANK = ("bool", "int", "long", "float", "double", "complex")
@@ -421,9 +421,9 @@ def evaluate(
     """
     del sanitize, disable_cache, kwargs
     if not isinstance(ex, str):
-        raise TypeError(f"evaluate() takes the expression as a str, got {type(ex).__name__}")
+        raise ArgumentTypeError(f"evaluate() takes the expression as a str, got {type(ex).__name__}")
     if order not in ("K", "A", "C", "F"):
-        raise ValueError(f"order must be 'K', 'A', 'C' or 'F', got {order!r}")
+        raise ArgumentError(f"order must be 'K', 'A', 'C' or 'F', got {order!r}")
     program = _CACHE.program(ex)
     values = _lookup(program.names, local_dict, global_dict, sys._getframe(_frame_depth))
     kinds = {n: _kind_of(v) for n, v in values.items()}

@@ -18,7 +18,7 @@ from .._native import Expr, ExprPool
 from ..api import compile_expr
 from ..batch import numpy_eval
 from ..config import CompileConfig
-from ..errors import ArityError, ConversionError
+from ..errors import ArgumentTypeError, ArityError, ConversionError
 from .sympy import _is_matrix, _library, _matrix_rows
 from .walker import Converter, short
 
@@ -174,7 +174,7 @@ def lambdify(
 
     symbols: List[Any] = []
     if isinstance(args, str):
-        raise TypeError("lambdify's args must be SymPy symbols (or nested lists of them), not a string; "
+        raise ArgumentTypeError("lambdify's args must be SymPy symbols (or nested lists of them), not a string; "
                         "use sympy.symbols(...)")
     arg_template = _arg_template(args, symbols)
     arg_items = arg_template[1] if arg_template[0] == "seq" else [arg_template]

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .. import _native
 from .._native import Expr, ExprPool
-from ..errors import ConversionError
+from ..errors import ArgumentTypeError, ConversionError
 from .walker import Converter, Dialect, short
 
 
@@ -144,9 +144,9 @@ def from_sympy(obj: Any, pool: Optional[ExprPool] = None, symbols: Optional[Mapp
     """
     pool = pool if pool is not None else ExprPool()
     if not isinstance(pool, ExprPool):
-        raise TypeError(f"pool must be an alkahest ExprPool, got {type(pool).__name__}")
+        raise ArgumentTypeError(f"pool must be an alkahest ExprPool, got {type(pool).__name__}")
     if symbols is not None and not isinstance(symbols, Mapping):
-        raise TypeError(f"symbols must be a mapping {{sympy symbol: expression or name}}, got {type(symbols).__name__}")
+        raise ArgumentTypeError(f"symbols must be a mapping {{sympy symbol: expression or name}}, got {type(symbols).__name__}")
     converters: Dict[int, Converter] = {}
 
     def leaf(value: Any) -> Any:
@@ -222,7 +222,7 @@ def to_sympy(obj: Any, symbols: Optional[Mapping[Any, Any]] = None) -> Any:
 
     def collect(e: Any) -> int:
         if not isinstance(e, Expr):
-            raise TypeError(f"to_sympy takes alkahest expressions (or lists/tuples of them), got {type(e).__name__}")
+            raise ArgumentTypeError(f"to_sympy takes alkahest expressions (or lists/tuples of them), got {type(e).__name__}")
         leaves.append(e)
         return len(leaves) - 1
 

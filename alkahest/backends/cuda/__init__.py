@@ -21,7 +21,7 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 
 from ... import _native
-from ...errors import AlkahestError, ArityError, CompileError, DTypeError, ShapeError
+from ...errors import AlkahestError, ArityError, CompileError, ConfigError, DTypeError, ShapeError
 from ..llvm.emitter import UnsupportedTape
 from ..llvm.irgen import TapeView
 from . import ptxgen, runtime
@@ -49,9 +49,9 @@ class CudaConfig:
         if self.dtype not in ptxgen.SCALAR:
             raise DTypeError(f"CudaConfig(dtype=...) must be one of {', '.join(ptxgen.SCALAR)}, got {self.dtype!r}")
         if self.arch is not None and self.arch not in ptxgen.PTX_VERSION:
-            raise ValueError(f"unknown GPU architecture {self.arch!r}; choose one of {', '.join(ptxgen.PTX_VERSION)}")
+            raise ConfigError(f"unknown GPU architecture {self.arch!r}; choose one of {', '.join(ptxgen.PTX_VERSION)}")
         if not (isinstance(self.block_size, int) and 32 <= self.block_size <= 1024 and self.block_size % 32 == 0):
-            raise ValueError(f"block_size must be a multiple of 32 between 32 and 1024, got {self.block_size!r}")
+            raise ConfigError(f"block_size must be a multiple of 32 between 32 and 1024, got {self.block_size!r}")
 
 
 class CudaFn:

@@ -364,10 +364,11 @@ pub fn numpy_eval_par<'py>(
         Some(t) => match t.extract::<usize>() {
             Ok(n) if n >= 1 && !t.is_instance_of::<pyo3::types::PyBool>() => n,
             _ => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "threads must be a positive int, got {}",
-                    t.repr()?
-                )))
+                return Err(error(
+                    t.py(),
+                    "ArgumentError",
+                    format!("threads must be a positive int, got {}", t.repr()?),
+                ))
             }
         },
     };
@@ -376,9 +377,10 @@ pub fn numpy_eval_par<'py>(
 
 fn compiled<'a, 'py>(f: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyCompiledFn>> {
     f.cast::<PyCompiledFn>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "expected a CompiledFn (from compile_expr), got {}",
-            type_name(f)
-        ))
+        error(
+            f.py(),
+            "ArgumentTypeError",
+            format!("expected a CompiledFn (from compile_expr), got {}", type_name(f)),
+        )
     })
 }

@@ -13,7 +13,7 @@ use alkahest_core::runner;
 use alkahest_core::{BulkFn, Interpreter, Kernel, NativeKernel, ScalarFn, Tape, TierSlot};
 use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyList, PyTuple};
 
@@ -149,11 +149,15 @@ impl PyCompiledFn {
     }
 
     fn argument_error(&self, i: usize, item: &Bound<'_, PyAny>) -> PyErr {
-        PyTypeError::new_err(format!(
-            "argument {i} ({}) must be a real number or an array of them, got {}",
-            self.var_names.get(i).map_or("?", |s| s.as_str()),
-            type_name(item)
-        ))
+        error(
+            item.py(),
+            "ArgumentTypeError",
+            format!(
+                "argument {i} ({}) must be a real number or an array of them, got {}",
+                self.var_names.get(i).map_or("?", |s| s.as_str()),
+                type_name(item)
+            ),
+        )
     }
 
     /// Reads a scalar call's arguments into `vals`: `f(x, y)`, or one sequence of all

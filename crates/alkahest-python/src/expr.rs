@@ -132,10 +132,11 @@ impl PyExprPool {
     /// An integer constant; errors if it is not exactly representable as a float64.
     fn integer(&self, py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<PyExpr> {
         if !n.is_instance_of::<PyInt>() {
-            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                "integer() takes a Python int, got {}",
-                type_name(n)
-            )));
+            return Err(error(
+                py,
+                "ArgumentTypeError",
+                format!("integer() takes a Python int, got {}", type_name(n)),
+            ));
         }
         let id = integer_constant(py, &self.inner, n)?;
         Ok(PyExpr { pool: self.inner.clone(), id })
@@ -308,8 +309,10 @@ impl PyExpr {
         binary_op(self, py, bop, other, false)
     }
 
-    fn __bool__(&self) -> PyResult<bool> {
-        Err(pyo3::exceptions::PyTypeError::new_err(
+    fn __bool__(&self, py: Python<'_>) -> PyResult<bool> {
+        Err(error(
+            py,
+            "ArgumentTypeError",
             "an alkahest expression has no truth value; use where(cond, a, b) for a \
              conditional, or `a == b` / `.id` to compare structure",
         ))
@@ -414,17 +417,22 @@ pub fn apply(py: Python<'_>, name: &str, args: &Bound<'_, PyTuple>) -> PyResult<
         .iter()
         .find_map(|a| a.cast::<PyExpr>().ok().map(|e| e.get().pool.clone()))
         .ok_or_else(|| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "{name}() needs at least one alkahest expression argument; for plain numbers use the math module"
-            ))
+            error(
+                py,
+                "ArgumentTypeError",
+                format!(
+                    "{name}() needs at least one alkahest expression argument; for plain numbers use the math module"
+                ),
+            )
         })?;
     let mut ids = Vec::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
         ids.push(operand(py, &pool, &a)?.ok_or_else(|| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "argument {i} of {name}() must be an expression or a number, not {}",
-                type_name(&a)
-            ))
+            error(
+                py,
+                "ArgumentTypeError",
+                format!("argument {i} of {name}() must be an expression or a number, not {}", type_name(&a)),
+            )
         })?);
     }
     let id = alkahest_core::parse::apply(&pool, name, &ids).py_err(py)?;

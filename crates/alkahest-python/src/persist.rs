@@ -12,17 +12,21 @@ use alkahest_core::{ExprId, ExprPool};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
-use crate::errors::{to_py, type_name, IntoPy};
+use crate::errors::{error, to_py, type_name, IntoPy};
 use crate::expr::PyExpr;
 
 /// The ids of `exprs` (one expression or a sequence of them), all of `pool`.
 pub fn roots_of(py: Python<'_>, pool: &Arc<ExprPool>, exprs: &Bound<'_, PyAny>) -> PyResult<Vec<ExprId>> {
     let one = |item: &Bound<'_, PyAny>| -> PyResult<ExprId> {
         let e = item.cast::<PyExpr>().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "dumps() takes alkahest expressions (one, or a list of them), got {}",
-                type_name(item)
-            ))
+            error(
+                py,
+                "ArgumentTypeError",
+                format!(
+                    "dumps() takes alkahest expressions (one, or a list of them), got {}",
+                    type_name(item)
+                ),
+            )
         })?;
         if !Arc::ptr_eq(&e.get().pool, pool) {
             return Err(to_py(py, alkahest_core::Error::PoolMismatch));
@@ -33,10 +37,11 @@ pub fn roots_of(py: Python<'_>, pool: &Arc<ExprPool>, exprs: &Bound<'_, PyAny>) 
         return Ok(vec![one(exprs)?]);
     }
     let items = exprs.try_iter().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
-            "dumps() takes an expression or a list of expressions, got {}",
-            type_name(exprs)
-        ))
+        error(
+            py,
+            "ArgumentTypeError",
+            format!("dumps() takes an expression or a list of expressions, got {}", type_name(exprs)),
+        )
     })?;
     items.map(|item| one(&item?)).collect()
 }
@@ -66,17 +71,17 @@ pub fn reduce<'py>(
     (ctor, args).into_pyobject(py)
 }
 
-fn origin_pool(origin: Vec<u64>) -> PyResult<Arc<ExprPool>> {
-    let origin: Origin = origin
-        .try_into()
-        .map_err(|_| pyo3::exceptions::PyValueError::new_err("a pickled pool's origin is three integers"))?;
+fn origin_pool(py: Python<'_>, origin: Vec<u64>) -> PyResult<Arc<ExprPool>> {
+    let origin: Origin = origin.try_into().map_err(|_| {
+        to_py(py, alkahest_core::Error::Format("a pickled pool's origin is three integers".into()))
+    })?;
     Ok(ExprPool::for_origin(origin))
 }
 
 /// Unpickles one expression (`Expr.__reduce__`).
 #[pyfunction]
 pub fn _unpickle_expr(py: Python<'_>, origin: Vec<u64>, data: &[u8]) -> PyResult<PyExpr> {
-    let pool = origin_pool(origin)?;
+    let pool = origin_pool(py, origin)?;
     let mut exprs = load(py, &pool, data)?;
     match exprs.len() {
         1 => Ok(exprs.remove(0)),
@@ -90,7 +95,7 @@ pub fn _unpickle_expr(py: Python<'_>, origin: Vec<u64>, data: &[u8]) -> PyResult
 /// Unpickles a pool (`ExprPool.__reduce__`).
 #[pyfunction]
 pub fn _unpickle_pool(py: Python<'_>, origin: Vec<u64>, data: &[u8]) -> PyResult<crate::expr::PyExprPool> {
-    let pool = origin_pool(origin)?;
+    let pool = origin_pool(py, origin)?;
     load(py, &pool, data)?;
     Ok(crate::expr::PyExprPool { inner: pool })
 }

@@ -211,10 +211,11 @@ pub fn lower(
     let mut pool = None;
     for (i, o) in outputs.iter().enumerate() {
         let e = o.cast::<PyExpr>().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "output {i} is a {}, not an alkahest expression",
-                type_name(o)
-            ))
+            error(
+                py,
+                "ArgumentTypeError",
+                format!("output {i} is a {}, not an alkahest expression", type_name(o)),
+            )
         })?;
         let e = e.get();
         match &pool {
