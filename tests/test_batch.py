@@ -224,3 +224,27 @@ def test_many_large_outputs_are_streamed_with_the_same_bits(tier):
     pieces = [np.array(ak.numpy_eval(f, xs[i:i + 1000], ys[i:i + 1000])) for i in range(0, n, 1000)]
     assert np.concatenate(pieces, axis=1).tobytes() == big.tobytes()
     assert np.array(ak.numpy_eval_par(f, xs, ys, threads=2)).tobytes() == big.tobytes()
+
+
+@pytest.mark.parametrize("tier", [t for t in ak.KNOWN_TIERS if t in ak.AVAILABLE_TIERS])
+@pytest.mark.parametrize("par", [False, True])
+def test_out_overlapping_the_inputs_gives_numpys_answer(tier, par):
+    pool = ak.ExprPool()
+    x, y = pool.symbols("x y")
+    f = ak.compile_expr(x * 2.0 + ak.sin(y), [x, y], ak.CompileConfig(tier=tier))
+    g = ak.compile_expr([x + 1.0, x * y], [x, y], ak.CompileConfig(tier=tier))
+    run = ak.numpy_eval_par if par else ak.numpy_eval
+    n = 100_001
+    buf = np.arange(n, dtype=np.float64)
+    want = ak.numpy_eval(f, buf[:-1].copy(), 0.5)
+    run(f, buf[:-1], 0.5, out=buf[1:])  # shifted by one element: every block reads what it writes
+    assert buf[1:].tobytes() == want.tobytes() and buf[0] == 0.0
+    buf = np.arange(n, dtype=np.float64)
+    want = ak.numpy_eval(f, buf[::-1].copy(), buf.copy())
+    run(f, buf[::-1], buf, out=buf)  # reversed: the output's last block is the input's first
+    assert buf.tobytes() == want.tobytes()
+    xs = np.linspace(0, 1, n)
+    wa, wb = ak.numpy_eval(g, xs, 3.0)
+    other = np.empty(n)
+    run(g, xs, 3.0, out=(xs, other))  # the first output is the input itself, the second reads it
+    assert xs.tobytes() == wa.tobytes() and other.tobytes() == wb.tobytes()
