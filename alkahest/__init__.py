@@ -11,6 +11,8 @@
 array([1., 4.])
 """
 
+import os as _os
+
 from . import _native, errors, persist
 from ._native import CompiledFn, Expr, ExprPool, Tape
 from .api import compile_expr, eval_expr
@@ -30,6 +32,11 @@ from .interop.lambdify import lambdify
 from .interop.sympy import from_sympy, to_sympy
 from .ode import ODE, compile_ode
 from .text import parse
+
+# No pool lock may be held across a fork: the child would wait for it forever.
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(before=_native._close_pools_for_fork, after_in_parent=_native._open_pools_after_fork,
+                         after_in_child=_native._open_pools_after_fork)
 
 __version__: str = _native.__version__  # the Cargo workspace version, the one version number
 

@@ -266,3 +266,38 @@ def test_a_huge_horner_expansion_is_refused_quickly():
     """, timeout=60)
     verdict, took, nodes = out.split()
     assert verdict == "refused" and float(took) < 5 and int(nodes) < 5_000_000, out
+
+
+@fork_only
+def test_fork_while_another_thread_builds_in_the_same_pool():
+    out = run_case("""
+        stop = False
+        def builder():
+            i = 0
+            while not stop:  # parse interns with the GIL released: the pool's lock is taken often
+                pool.parse(" + ".join(f"sin(x*{k + i}) * cos(y + {k})" for k in range(300)))
+                i += 300
+        t = threading.Thread(target=builder, daemon=True)
+        t.start()
+        time.sleep(0.1)
+        hung = 0
+        for _ in range(30):
+            pid = os.fork()
+            if pid == 0:
+                e = pool.parse("x * y + 12345.5")  # the parent's pool, in the child
+                os._exit(0 if ak.compile_expr(e, [x, y], cache=False)(2.0, 3.0) == 12351.5 else 1)
+            deadline = time.time() + 10
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    assert os.waitstatus_to_exitcode(status) == 0
+                    break
+                if time.time() > deadline:
+                    os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0); hung += 1
+                    break
+                time.sleep(0.005)
+        stop = True
+        t.join()
+        print(hung)
+    """, timeout=200)
+    assert out.split() == ["0"], f"{out.split()[0]} of 30 children hung on a pool lock held at the fork"

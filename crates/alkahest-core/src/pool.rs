@@ -5,7 +5,7 @@
 //! expressions that point into it. Canonicalising constructors live in `canon.rs`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, Weak};
 
 use crate::error::{Error, Result};
@@ -58,6 +58,77 @@ impl Node {
     }
 }
 
+/// Pool locks and `fork`: a child process has only the thread that forked, so a pool
+/// lock another thread held at that moment would stay held in the child forever. Every
+/// holder of a pool lock passes this gate; [`close_for_fork`] (run just before a fork)
+/// stops new holders and waits for the current ones, and [`open_after_fork`] lets them
+/// in again, in parent and child. A thread already holding a pass is never stopped, so
+/// nested passes cannot deadlock with a fork.
+mod fork_gate {
+    use super::*;
+    use std::cell::Cell;
+
+    static HOLDERS: AtomicUsize = AtomicUsize::new(0);
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    thread_local! {
+        static DEPTH: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Held while a pool lock is held.
+    pub struct Pass(());
+
+    pub fn enter() -> Pass {
+        if DEPTH.with(|d| d.get()) == 0 {
+            loop {
+                while CLOSED.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                HOLDERS.fetch_add(1, Ordering::SeqCst);
+                if !CLOSED.load(Ordering::SeqCst) {
+                    break;
+                }
+                HOLDERS.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        DEPTH.with(|d| d.set(d.get() + 1));
+        Pass(())
+    }
+
+    impl Drop for Pass {
+        fn drop(&mut self) {
+            let depth = DEPTH.with(|d| {
+                d.set(d.get() - 1);
+                d.get()
+            });
+            if depth == 0 {
+                HOLDERS.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    pub fn close() {
+        CLOSED.store(true, Ordering::SeqCst);
+        while HOLDERS.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    pub fn open() {
+        CLOSED.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Waits until no thread holds a pool lock and keeps new ones out: call just before
+/// `fork` (from the thread that forks), then [`open_after_fork`] in parent and child.
+pub fn close_for_fork() {
+    fork_gate::close();
+}
+
+/// Undoes [`close_for_fork`].
+pub fn open_after_fork() {
+    fork_gate::open();
+}
+
 #[derive(Default)]
 pub(crate) struct PoolData {
     pub(crate) nodes: Vec<Node>,
@@ -65,19 +136,22 @@ pub(crate) struct PoolData {
 }
 
 /// Read access to the nodes of a pool, held for the duration of a walk.
-pub struct PoolView<'a>(RwLockReadGuard<'a, PoolData>);
+pub struct PoolView<'a> {
+    data: RwLockReadGuard<'a, PoolData>,
+    _pass: fork_gate::Pass, // dropped after the lock (fields drop in order)
+}
 
 impl PoolView<'_> {
     pub fn node(&self, id: ExprId) -> &Node {
-        &self.0.nodes[id.index()]
+        &self.data.nodes[id.index()]
     }
 
     pub fn len(&self) -> usize {
-        self.0.nodes.len()
+        self.data.nodes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.nodes.is_empty()
+        self.data.nodes.is_empty()
     }
 }
 
@@ -163,9 +237,10 @@ impl ExprPool {
 
     /// The id of `node`, adding it if it is new. Does not canonicalise.
     pub fn intern(&self, node: Node) -> Result<ExprId> {
-        if let Some(&id) = self.read().0.index.get(&node) {
+        if let Some(&id) = self.read().data.index.get(&node) {
             return Ok(id);
         }
+        let _pass = fork_gate::enter();
         let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
         if let Some(&id) = data.index.get(&node) {
             return Ok(id);
@@ -180,7 +255,8 @@ impl ExprPool {
 
     /// Read access to all nodes (a shared lock; other readers proceed).
     pub fn read(&self) -> PoolView<'_> {
-        PoolView(self.data.read().unwrap_or_else(|e| e.into_inner()))
+        let pass = fork_gate::enter();
+        PoolView { data: self.data.read().unwrap_or_else(|e| e.into_inner()), _pass: pass }
     }
 
     /// A copy of one node.

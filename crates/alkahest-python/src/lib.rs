@@ -24,6 +24,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(expr::dag, m)?)?;
     m.add_function(wrap_pyfunction!(persist::_unpickle_expr, m)?)?;
     m.add_function(wrap_pyfunction!(persist::_unpickle_pool, m)?)?;
+    m.add_function(wrap_pyfunction!(persist::_close_pools_for_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(persist::_open_pools_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(derivatives::derivative, m)?)?;
     m.add_function(wrap_pyfunction!(derivatives::gradient, m)?)?;
     m.add_function(wrap_pyfunction!(text::parse_syntax_tree, m)?)?;

@@ -78,6 +78,19 @@ fn origin_pool(py: Python<'_>, origin: Vec<u64>) -> PyResult<Arc<ExprPool>> {
     Ok(ExprPool::for_origin(origin))
 }
 
+/// Before `fork`: waits until no thread holds a pool lock and keeps new ones out
+/// (registered with `os.register_at_fork` by `alkahest`).
+#[pyfunction]
+pub fn _close_pools_for_fork() {
+    alkahest_core::pool::close_for_fork();
+}
+
+/// After `fork`, in parent and child: undoes `_close_pools_for_fork`.
+#[pyfunction]
+pub fn _open_pools_after_fork() {
+    alkahest_core::pool::open_after_fork();
+}
+
 /// Unpickles one expression (`Expr.__reduce__`).
 #[pyfunction]
 pub fn _unpickle_expr(py: Python<'_>, origin: Vec<u64>, data: &[u8]) -> PyResult<PyExpr> {
