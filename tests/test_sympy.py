@@ -118,11 +118,12 @@ def without_negative_zero(tree):
 
 
 def ieee_special(tree, syms, inputs):
-    """Points where some sub-expression of ``tree`` is NaN or infinite in IEEE arithmetic:
-    there the IEEE value is the reference (mpmath continues into complex numbers and
-    signed infinities by rules of its own: log(log(0)) == log(log(0)) is true there)."""
+    """Points where some sub-expression of ``tree`` is NaN, infinite or -0.0 in IEEE
+    arithmetic: there the IEEE value is the reference (mpmath continues into complex
+    numbers and signed infinities by rules of its own: log(log(0)) == log(log(0)) is true
+    there; and SymPy has no -0.0, so atan2(0, -x) at x = 0 is 0 there, pi in IEEE)."""
     _, ref = build(tree, syms, inputs)
-    mask = ~np.isfinite(ref.value)
+    mask = ~np.isfinite(ref.value) | ((ref.value == 0) & np.signbit(ref.value))
     kind = tree[0]
     children = {"unary": tree[2:3], "binary": tree[2:4], "powi": tree[1:2], "where": tree[1:4]}.get(kind, ())
     for child in children:
