@@ -11,6 +11,7 @@
     ./dev.sh bench --only steady         # auto's steady-state throughput against each fixed tier
     ./dev.sh bench --only derivatives    # Jacobians, gradients, stiff ODEs and quad against SymPy, symengine, symjit
     ./dev.sh bench --only dask           # Dask LocalCluster at 1e8 points against NumPy/numexpr map_blocks; pickles
+    ./dev.sh bench --only powers         # what exact integer powers cost: default vs fastmath vs numexpr, numba
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -229,7 +230,8 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=0.5, help="seconds of timing per measurement (roughly)")
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
-    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask"],
+    ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask",
+                                       "powers"],
                     help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
@@ -255,6 +257,17 @@ def main(argv=None):
         print(derivatives_markdown(result))
         out = Path(args.out or results / "derivatives.json")
         out.write_text(json.dumps({"machine": info, **result}, indent=1))
+        print(f"\nwrote {out}", file=sys.stderr)
+        return
+    if args.only == "powers":
+        from powers import markdown as powers_markdown
+        from powers import rows as powers_rows
+
+        result = powers_rows()
+        print("\n## Integer powers: exact (default) against fastmath's plain chain\n")
+        print(powers_markdown(result))
+        out = Path(args.out or results / "powers.json")
+        out.write_text(json.dumps({"machine": info, "powers": result}, indent=1))
         print(f"\nwrote {out}", file=sys.stderr)
         return
     if args.only == "dask":
