@@ -9,6 +9,7 @@ from typing import Hashable, Optional
 
 from . import _native
 from ._native import CompiledFn
+from . import tiers
 from .compile import Exprs, Vars, normalise, var_names
 from .config import CompileConfig, checked
 from .dispatch import build, resolve
@@ -97,9 +98,7 @@ class CompileCache:
             resolution.tier,
             config.vector_math,
             config.fastmath,  # lowering reads it (integer powers), so every tier does
-        )
-        if resolution.tier in ("llvm", "auto"):  # options only the LLVM tier reads
-            key += (config.opt_level,)
+        ) + tuple(getattr(config, option) for option in tiers.options(resolution.tier))
         with self._lock:
             fn = self._entries.get(key)
             if fn is not None:

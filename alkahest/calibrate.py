@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import _native
+from . import tiers
 from .config import AVAILABLE_TIERS, KNOWN_TIERS, CompileConfig
 from .costmodel import FORMAT, CostModel, Features, user_path
 
@@ -229,7 +230,7 @@ def python_call_overhead(pool, repeats: int) -> float:
     """Seconds a scalar call spends outside the kernel (argument handling, the Python call)."""
     x = pool.symbol("x")
     e = Expression("call", [x * 1.5], [x])
-    f, _ = _compile(e, "interpreter")
+    f, _ = _compile(e, tiers.FLOOR.name)
     n = 20000
 
     def loop():
@@ -255,23 +256,24 @@ def measure_compile(exprs: Sequence[Expression], tier: str, opt_level: int, repe
     return _fit(rows, times, ("base", "per_op", "per_call"))
 
 
-def measure_disk_cache(exprs: Sequence[Expression], repeats: int) -> Dict[str, float]:
-    """LLVM compile time when the disk cache has the object code (fit like compile)."""
+def measure_disk_cache(exprs: Sequence[Expression], tier: str, repeats: int) -> Dict[str, float]:
+    """``tier``'s compile time when its disk cache has the code (fit like compile)."""
     rows, times = [], []
     with tempfile.TemporaryDirectory(prefix="alkahest-calibrate-") as tmp:
         for e in exprs:
-            _compile(e, "llvm", cache_dir=tmp)  # writes the entry
-            times.append(min(_compile(e, "llvm", cache_dir=tmp)[1] for _ in range(repeats)))
+            _compile(e, tier, cache_dir=tmp)  # writes the entry
+            times.append(min(_compile(e, tier, cache_dir=tmp)[1] for _ in range(repeats)))
             rows.append({"base": 1.0, "per_op": float(e.features.n_ops), "per_call": float(e.features.n_vector_calls)})
     return _fit(rows, times, ("base", "per_op", "per_call"))
 
 
-def llvm_startup(repeats: int) -> float:
-    """Seconds the first LLVM compile of a process spends starting LLVM (importing
-    llvmlite, initialising the target, registering routines), from fresh processes."""
+def tier_startup(tier: str, repeats: int) -> float:
+    """Seconds the first compile of a process on ``tier`` spends starting it (for LLVM:
+    importing llvmlite, initialising the target, registering routines), from fresh
+    processes."""
     code = (
         "import time, alkahest as ak\n"
-        "p = ak.ExprPool(); x = p.symbol('x'); c = ak.CompileConfig(tier='llvm', cache_dir=False)\n"
+        f"p = ak.ExprPool(); x = p.symbol('x'); c = ak.CompileConfig(tier={tier!r}, cache_dir=False)\n"
         "t0 = time.perf_counter(); ak.compile_expr(x * 1.5, [x], c, cache=False); t1 = time.perf_counter()\n"
         "ak.compile_expr(x * 2.5, [x], c, cache=False); t2 = time.perf_counter()\n"
         "print((t1 - t0) - (t2 - t1))\n"
@@ -294,26 +296,28 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
     exprs = expressions(pool)
     sizes = (1, 40, 160) if quick else (1, 40, 160, 400)
     compile_set = dags(pool, sizes, False) + dags(pool, sizes, True)
-    tiers = [t for t in KNOWN_TIERS if t in AVAILABLE_TIERS]
-    for t in tiers:  # first compiles pay one-off start-up costs (LLVM initialisation)
+    usable = [t for t in KNOWN_TIERS if t in AVAILABLE_TIERS]
+    for t in usable:  # first compiles pay one-off start-up costs (LLVM initialisation)
         _compile(exprs[0], t)
     python_call = python_call_overhead(pool, repeats)
     vector_ops = set(_native.vector_math_functions())
     libm_exprs = [e for e in exprs if e.name.startswith("frame") or e.name in vector_ops]
     result: dict = {"format": FORMAT, "compile": {}, "scalar": {}, "bulk_vector_math": {}, "bulk_libm": {},
                     "samples": {"compile": {}}}
-    for t in tiers:
+    for t in usable:
         log(f"{t}: compile")
         samples: List[float] = []
         result["samples"]["compile"][t] = samples
-        if t == "llvm":
+        tier = tiers.get(t)
+        if tier.per_opt_level:
             result["compile"][t] = {
                 str(level): measure_compile(compile_set if level == 2 else compile_set[::2], t, level, repeats,
                                             samples if level == 2 else None)
                 for level in range(4)
             }
-            result["compile"][t]["startup"] = llvm_startup(repeats)
-            result["compile"][t]["cached"] = measure_disk_cache(compile_set[::2], repeats)
+            result["compile"][t]["startup"] = tier_startup(t, repeats)
+            if tier.disk_cached is not None:
+                result["compile"][t]["cached"] = measure_disk_cache(compile_set[::2], t, repeats)
         else:
             result["compile"][t] = measure_compile(compile_set, t, 2, repeats, samples)
         log(f"{t}: bulk")
@@ -353,9 +357,10 @@ def _fill_missing_tiers(result: dict) -> None:
                 continue
             if section == "compile":
                 entry = {"base": 1e3, "per_op": 0.0, "per_call": 0.0}
-                result[section][t] = {**{str(level): entry for level in range(4)}, "startup": 0.0} if t == "llvm" else entry
+                per_level = tiers.get(t).per_opt_level
+                result[section][t] = {**{str(level): entry for level in range(4)}, "startup": 0.0} if per_level else entry
             else:
-                result[section][t] = result[section]["interpreter"]
+                result[section][t] = result[section][tiers.FLOOR.name]
 
 
 def write(calibration: dict, path: Path) -> None:
@@ -370,42 +375,43 @@ def write(calibration: dict, path: Path) -> None:
 
 def markdown(cal: dict) -> str:
     """The calibration as tables (docs/dispatch.md shows the shipped one)."""
-    tiers = [t for t in KNOWN_TIERS if t in cal["compile"]]
+    present = [t for t in KNOWN_TIERS if t in cal["compile"]]
     us, ns = 1e6, 1e9
     out = ["**Compile time, expression to callable** (fit: base + per_op · ops + per_call · vector calls; "
            "LLVM at opt_level 2):", "", "| tier | base | per op | per vector call | measured (ops, vector calls → time) |",
            "|---|---|---|---|---|"]
-    for t in tiers:
-        c = cal["compile"][t]["2"] if t == "llvm" else cal["compile"][t]
+    for t in present:
+        c = cal["compile"][t]["2"] if tiers.get(t).per_opt_level else cal["compile"][t]
         pts = ", ".join(f"{int(o)}, {int(k)} → {sec * 1e3:.2f} ms" for o, k, sec in cal.get("samples", {}).get("compile", {}).get(t, []))
         out.append(f"| {t} | {c['base'] * us:.1f} µs | {c['per_op'] * us:.2f} µs | {c['per_call'] * us:.1f} µs | {pts} |")
-    llvm = cal["compile"].get("llvm", {})
-    if "startup" in llvm:
-        out += ["", f"The first LLVM compile of a process also starts LLVM: +{llvm['startup'] * 1e3:.1f} ms."]
-    if "cached" in llvm:
-        c = llvm["cached"]
-        out += [f"When the disk cache holds the object code, an LLVM \"compile\" costs {c['base'] * 1e3:.2f} ms + "
-                f"{c['per_op'] * us:.2f} µs per op + {c['per_call'] * us:.1f} µs per vector call."]
+    for t in present:
+        entry = cal["compile"][t]
+        if tiers.get(t).per_opt_level and "startup" in entry:
+            out += ["", f"The first {t} compile of a process also starts the tier: +{entry['startup'] * 1e3:.1f} ms."]
+        if tiers.get(t).per_opt_level and "cached" in entry:
+            c = entry["cached"]
+            out += [f"When the disk cache holds the object code, a {t} \"compile\" costs {c['base'] * 1e3:.2f} ms + "
+                    f"{c['per_op'] * us:.2f} µs per op + {c['per_call'] * us:.1f} µs per vector call."]
     picks = ["add", "mul", "div", "sqrt", "select", "fma", "exp", "log", "sin", "tanh", "pow", "atan2"]
     for section, title in (("bulk_vector_math", "with vector math"), ("bulk_libm", "with libm only")):
         out += ["", f"**Bulk evaluation, ns per point, one thread, {title}** (arrays in cache; "
                 "per op, and the fixed terms of each point):", "",
                 "| tier | per point | per input | per output | " + " | ".join(picks) + " |",
                 "|" + "---|" * (4 + len(picks))]
-        for t in tiers:
+        for t in present:
             b = cal[section][t]
             cells = [f"{b['ops'].get(op, b['ops']['default']) * ns:.2f}" for op in picks]
             out.append(f"| {t} | {b['point'] * ns:.2f} | {b['input'] * ns:.2f} | {b['output'] * ns:.2f} | " + " | ".join(cells) + " |")
     out += ["", "**Large arrays** (2^20 points: memory traffic and page faults of the fresh output): per point = "
             "point + input · inputs + output · outputs + scale · (in-cache operation costs):", "",
             "| tier | point (ns) | input (ns) | output (ns) | scale |", "|---|---|---|---|---|"]
-    for t in tiers:
+    for t in present:
         g = cal["bulk_vector_math"][t].get("large")
         if g:
             out.append(f"| {t} | {g['point'] * ns:.2f} | {g['input'] * ns:.2f} | {g['output'] * ns:.2f} | {g['scale']:.2f} |")
     out += ["", "**Scalar call from Python, ns** (the call itself, and per op):", "",
             "| tier | call | " + " | ".join(picks) + " |", "|" + "---|" * (2 + len(picks))]
-    for t in tiers:
+    for t in present:
         sc = cal["scalar"][t]
         out.append(f"| {t} | {sc['call'] * ns:.1f} | " + " | ".join(f"{sc['ops'].get(op, sc['ops']['default']) * ns:.2f}" for op in picks) + " |")
     m = cal.get("machine", {})

@@ -6,7 +6,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._native import CompiledFn, Expr, Tape
-from .config import DISABLE_ENV, KNOWN_TIERS, CompileConfig, disabled_tiers
+from . import tiers
+from .config import DISABLE_ENV, CompileConfig, disabled_tiers
 from .errors import ArgumentTypeError, ArityError, CompileError, InvalidVarsError
 
 Exprs = Union[Expr, Sequence[Expr]]
@@ -63,15 +64,7 @@ def lower(expr_or_list: Exprs, vars: Vars) -> Tape:
 def compile_tier(tape: Tape, names: List[str], config: CompileConfig, tier: str, fallback_reason: Optional[str] = None) -> CompiledFn:
     """Compiles ``tape`` for exactly ``tier``; raises :class:`CompileError` if that tier
     cannot compile it."""
-    if tier == "llvm":
-        from .backends.llvm import compile_llvm
-
-        return compile_llvm(tape, names, config)
-    if tier == "cranelift":
-        return _native.compile_cranelift(tape, names, config.vector_math, fallback_reason)
-    if tier == "interpreter":
-        return _native.compile_interpreter(tape, names, config.vector_math, fallback_reason)
-    raise AssertionError(f"no compiler for tier {tier!r}")
+    return tiers.get(tier).compile(tape, names, config, fallback_reason)
 
 
 def var_names(inputs: List[Expr]) -> List[str]:
@@ -82,15 +75,14 @@ def compile_with_fallback(tape: Tape, names: List[str], config: CompileConfig, t
     """Compiles for ``tier``, falling back to each cheaper enabled tier in turn; the
     reasons accumulate in ``f.fallback_reason``."""
     reasons: List[str] = []
-    order = KNOWN_TIERS[: KNOWN_TIERS.index(tier) + 1][::-1]
-    for t in order:
-        if t != "interpreter" and t in disabled_tiers():
-            reasons.append(f"{t}: disabled by ${DISABLE_ENV}")
+    for t in tiers.REGISTRY[: tiers.rank(tier) + 1][::-1]:
+        if not t.floor and t.name in disabled_tiers():
+            reasons.append(f"{t.name}: disabled by ${DISABLE_ENV}")
             continue
         try:
-            return compile_tier(tape, names, config, t, "; ".join(reasons) or None)
+            return t.compile(tape, names, config, "; ".join(reasons) or None)
         except CompileError as e:
-            if t == "interpreter":
+            if t.floor:
                 raise
-            reasons.append(f"{t}: {e}")
-    raise AssertionError("the interpreter tier is always reached")
+            reasons.append(f"{t.name}: {e}")
+    raise AssertionError("the floor tier is always reached")

@@ -16,18 +16,18 @@ Environment variables (read at each compile, for operations and debugging):
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
+from . import tiers
 from .errors import ConfigError, TierUnavailableError, UnknownTierError
 
-#: Every tier alkahest knows, in order of increasing compile cost.
-KNOWN_TIERS = ("interpreter", "cranelift", "llvm")
+#: Every tier alkahest knows, in order of increasing compile cost (see :mod:`alkahest.tiers`).
+KNOWN_TIERS = tiers.NAMES
 
 #: Tiers this installation can compile to (LLVM needs llvmlite).
-AVAILABLE_TIERS = ("interpreter", "cranelift") + (("llvm",) if importlib.util.find_spec("llvmlite") else ())
+AVAILABLE_TIERS = tuple(t.name for t in tiers.REGISTRY if t.unavailable() is None)
 
 FORCE_ENV = "ALKAHEST_TIER"
 DISABLE_ENV = "ALKAHEST_DISABLE_TIERS"
@@ -54,9 +54,10 @@ def disabled_tiers() -> frozenset:
     unknown = names - set(KNOWN_TIERS)
     if unknown:
         raise UnknownTierError(
-            f"${DISABLE_ENV} names unknown tier(s) {', '.join(sorted(unknown))}; use {', '.join(KNOWN_TIERS[1:])}"
+            f"${DISABLE_ENV} names unknown tier(s) {', '.join(sorted(unknown))}; "
+            f"use {', '.join(t.name for t in tiers.REGISTRY if not t.floor)}"
         )
-    return frozenset(names - {"interpreter"})
+    return frozenset(names - {tiers.FLOOR.name})
 
 
 def tierup_enabled() -> bool:
@@ -111,7 +112,7 @@ class CompileConfig:
                 f"unknown tier {self.tier!r}; choose 'auto' or one of {', '.join(map(repr, KNOWN_TIERS))}"
             )
         if not isinstance(self.tier, str):
-            raise ConfigError(f"tier must be a string such as 'auto' or 'llvm', got {self.tier!r}")
+            raise ConfigError(f"tier must be a string: 'auto' or one of {', '.join(map(repr, KNOWN_TIERS))}, got {self.tier!r}")
         for name in ("expected_evals", "expected_calls"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
@@ -135,9 +136,10 @@ class CompileConfig:
 def check_available(tier: str) -> str:
     """``tier``, or :class:`TierUnavailableError` for a known tier this build lacks."""
     if tier not in AVAILABLE_TIERS:
+        why = tiers.get(tier).unavailable()
         raise TierUnavailableError(
             f"the {tier!r} tier is not available in this installation of alkahest"
-            + (" (it needs llvmlite: pip install llvmlite)" if tier == "llvm" else "")
+            + (f" ({why})" if why else "")
             + f"; available: {', '.join(map(repr, AVAILABLE_TIERS))} (or tier='auto')"
         )
     return tier

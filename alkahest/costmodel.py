@@ -40,6 +40,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 import numpy as np
 
 from . import _native
+from . import tiers as _tiers
 from .errors import CalibrationError
 
 ENV_VAR = "ALKAHEST_CALIBRATION"
@@ -173,12 +174,12 @@ class CostModel:
                     f"{self.source}: calibration format {c['format']!r}, this alkahest reads {FORMAT}; "
                     "re-run `python -m alkahest.calibrate`"
                 )
-            for tier in ("interpreter", "cranelift", "llvm"):
+            for tier in _tiers.REGISTRY:
                 for section in ("scalar", "bulk_vector_math", "bulk_libm"):
-                    t = c[section][tier]
+                    t = c[section][tier.name]
                     float(t["ops"]["default"])
-                comp = c["compile"][tier]
-                for level in ("0", "1", "2", "3") if tier == "llvm" else (None,):
+                comp = c["compile"][tier.name]
+                for level in ("0", "1", "2", "3") if tier.per_opt_level else (None,):
                     entry = comp[level] if level else comp
                     float(entry["base"]), float(entry["per_op"]), float(entry["per_call"])
         except CalibrationError:
@@ -240,12 +241,12 @@ class CostModel:
             table = self._tables[key] = self._table(tiers, vector_math, opt_level)
         matrix, bulk_calls, large_ns, startup = table
         values = (matrix @ features.vector).tolist()
-        llvm_cold = startup and not _llvm_started()
         out = {}
         for i, tier in enumerate(tiers):
             compile_s, call, point, large = values[4 * i: 4 * i + 4]
-            if tier == "llvm" and llvm_cold:
-                compile_s += startup
+            started = _tiers.get(tier).started
+            if startup[i] and started is not None and not started():
+                compile_s += startup[i]
             out[tier] = TierCost(tier, max(compile_s, 0.0), max(call, 0.0), max(point, 0.0), bulk_calls[i],
                                  max(large, 1e-15) if large_ns[i] else 0.0, large_ns[i] or 1 << 20)
         return out
@@ -254,11 +255,11 @@ class CostModel:
         """Rows (compile, call, point, large point) per tier over the feature vector."""
         c = self.calibration
         vector_ops = _vector_ops()
-        rows, bulk_calls, large_ns, startup = [], [], [], 0.0
+        rows, bulk_calls, large_ns, startup = [], [], [], []
         for tier in tiers:
             comp = c["compile"][tier]
-            if tier == "llvm":
-                startup = comp.get("startup", 0.0)
+            startup.append(comp.get("startup", 0.0) if _tiers.get(tier).per_opt_level else 0.0)
+            if _tiers.get(tier).per_opt_level:
                 comp = comp[str(opt_level)]
             scalar = c["scalar"][tier]
             bulk = c["bulk_vector_math" if vector_math else "bulk_libm"][tier]
@@ -277,24 +278,13 @@ class CostModel:
         return np.array(rows), bulk_calls, large_ns, startup
 
 
-    def llvm_cached_compile_s(self, features: Features) -> Optional[float]:
-        """Predicted LLVM compile time when the disk cache has the code (None: not calibrated)."""
-        c = self.calibration["compile"].get("llvm", {}).get("cached")
+    def cached_compile_s(self, features: Features, tier: str) -> Optional[float]:
+        """Predicted compile time of ``tier`` when its disk cache has the code (None: the
+        tier has no disk cache, or it is not calibrated)."""
+        c = self.calibration["compile"].get(tier, {}).get("cached")
         if not c:
             return None
         return max(0.0, c["base"] + c["per_op"] * features.n_ops + c["per_call"] * features.n_vector_calls)
-
-
-def _llvm_started() -> bool:
-    """Whether this process has started LLVM already (its first compile pays for that)."""
-    return _LLVM_TARGET is not None and _LLVM_TARGET.started()
-
-
-_LLVM_TARGET: Optional[Any]
-try:
-    from .backends.llvm import target as _LLVM_TARGET
-except ImportError:  # pragma: no cover - the package is always importable; llvmlite may not be
-    _LLVM_TARGET = None
 
 
 _LOCK = threading.Lock()

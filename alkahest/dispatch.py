@@ -40,6 +40,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from ._native import CompiledFn, Tape
 from .compile import compile_tier, compile_with_fallback
+from . import tiers
 from .config import KNOWN_TIERS, CompileConfig, check_available, disabled_tiers, forced_tier, tierup_enabled, usable_tiers
 from .costmodel import CostModel, Features, TierCost, best_tier
 from .errors import AlkahestError, ArgumentError, ArgumentTypeError
@@ -67,8 +68,7 @@ _MIN_MEASURED_POINTS, _MIN_MEASURED_CALLS, _MIN_MEASURED_S = 1 << 16, 3, 0.05
 _SLOWER = 1.10
 
 
-_RANKS = {t: i for i, t in enumerate(KNOWN_TIERS)}
-_rank = _RANKS.__getitem__
+_rank = tiers.rank
 
 
 def _counts(fn: CompiledFn) -> Tuple[int, int]:
@@ -165,29 +165,32 @@ def _predictions(tape: Tape, config: CompileConfig, tiers: Tuple[str, ...]) -> T
 
 def _decide_with_disk_cache(tape: Tape, config: CompileConfig, model: CostModel, costs: Dict[str, TierCost],
                             decide: Callable[[Dict[str, TierCost]], Tuple[str, Dict[str, float]]]):
-    """``decide(costs)``, and if LLVM would win were its code on disk, a look at the disk
-    cache (computing the key costs about as much as a small compile, so only then):
-    returns (costs, best, totals) with LLVM's compile priced as a load when it is there."""
+    """``decide(costs)``, and if a tier with a disk cache would win were its code on
+    disk, a look at that cache (computing the key costs about as much as a small compile,
+    so only then): returns (costs, best, totals) with that tier's compile priced as a
+    load when its code is there."""
     best, totals = decide(costs)
-    llvm = costs.get("llvm")
-    if llvm is None or best == "llvm" or config.cache_dir is False:
+    if config.cache_dir is False:
         return costs, best, totals
-    load_s = model.llvm_cached_compile_s(Features.of(tape))
-    if load_s is None or load_s >= llvm.compile_s:
-        return costs, best, totals
-    trial = dict(costs)
-    trial["llvm"] = replace(llvm, compile_s=load_s)
-    best2, totals2 = decide(trial)
-    if best2 != "llvm" or not _llvm_disk_cached(tape, config):
-        return costs, best, totals
-    return trial, best2, totals2
+    for tier in tiers.REGISTRY:
+        cost = costs.get(tier.name)
+        if tier.disk_cached is None or cost is None or best == tier.name:
+            continue
+        load_s = model.cached_compile_s(Features.of(tape), tier.name)
+        if load_s is None or load_s >= cost.compile_s:
+            continue
+        trial = dict(costs)
+        trial[tier.name] = replace(cost, compile_s=load_s)
+        best2, totals2 = decide(trial)
+        if best2 == tier.name and _disk_cached(tier, tape, config):
+            return trial, best2, totals2
+    return costs, best, totals
 
 
-def _llvm_disk_cached(tape: Tape, config: CompileConfig) -> bool:
-    from .backends import llvm
-
+def _disk_cached(tier: tiers.Tier, tape: Tape, config: CompileConfig) -> bool:
+    assert tier.disk_cached is not None
     try:
-        return llvm.disk_cached(tape, config)
+        return tier.disk_cached(tape, config)
     except (ImportError, OSError, AlkahestError):
         return False
 
@@ -257,7 +260,7 @@ def build(tape: Tape, names: List[str], config: CompileConfig, resolution: Resol
         decision.tier = fn.tier
         fn._attach_dispatch(decision)
         return fn
-    fn = compile_tier(tape, names, config, "interpreter")
+    fn = compile_tier(tape, names, config, tiers.FLOOR.name)
     fn._attach_dispatch(
         Controller(fn, fn_name, tape, names, config),
         (_ARM_CALL_WEIGHT, _ARM_POINT_WEIGHT, _ARM_THRESHOLD, _ARM_SYNC_POINTS),
@@ -316,7 +319,7 @@ class Controller:
             target = max(ready)[1]
             self._begin(target)
             calls, points = _counts(fn)
-            if target == "cranelift":
+            if tiers.get(target).native_background:
                 # Compiled and installed on a native thread: no GIL hand-offs slow it down.
                 replaces = [t for t in KNOWN_TIERS if _rank(t) < _rank(target)]
                 done = self._finisher(fn.tier, target, calls, points)

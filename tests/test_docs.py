@@ -22,7 +22,8 @@ def namespace():
 
 
 @pytest.mark.parametrize("module", ["alkahest.text", "alkahest.derivatives", "alkahest.ode", "alkahest.interop.sympy", "alkahest.interop.lambdify",
-                                    "alkahest.interop.evaluate", "alkahest.persist", "alkahest.interop.dask"])
+                                    "alkahest.interop.evaluate", "alkahest.persist", "alkahest.interop.dask",
+                                    "alkahest.tiers"])
 def test_docstring_examples(module):
     import importlib
 

@@ -1,0 +1,127 @@
+"""The tier registry: one entry per CPU tier, registered once, in order of increasing
+compile cost. Compilation, dispatch, the cost model and its calibration, the
+``CompileCache`` key, ``explain`` and the environment overrides all read it; a tier's
+name is spelled here and in its own module only.
+
+Each entry says how to compile a tape for the tier, whether this installation can use it
+(and why not), which ``CompileConfig`` options change its code (and so key its cached
+functions), and what the cost model must know about it: whether its compile time is
+calibrated per ``opt_level`` with a once-per-process start-up and a disk-cache load,
+and whether it compiles in the background on a native thread.
+
+>>> [t.name for t in REGISTRY]
+['interpreter', 'cranelift', 'llvm']
+>>> get("llvm").options
+('opt_level',)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+
+from .errors import UnknownTierError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._native import CompiledFn, Tape
+    from .config import CompileConfig
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One tier. ``compile(tape, names, config, fallback_reason)`` returns a
+    ``CompiledFn`` or raises ``CompileError``; ``unavailable()`` is None when this
+    installation can use the tier, else the reason."""
+
+    name: str
+    compile: Callable[["Tape", list, "CompileConfig", Optional[str]], "CompiledFn"]
+    unavailable: Callable[[], Optional[str]]
+    #: ``CompileConfig`` fields its code depends on beyond those every tier reads
+    #: (``vector_math``, and ``fastmath`` through lowering).
+    options: Tuple[str, ...] = ()
+    #: The tier every function can fall back to: always available, never disabled, the
+    #: start of an adaptive function.
+    floor: bool = False
+    #: Compiled on a native thread by the function itself during tier-up (no GIL
+    #: hand-offs), instead of on a Python thread.
+    native_background: bool = False
+    #: Its calibration has compile costs per ``opt_level``, a once-per-process
+    #: ``startup`` and a ``cached`` (disk-cache load) entry.
+    per_opt_level: bool = False
+    #: Whether the process has paid the tier's start-up already (None: no start-up).
+    started: Optional[Callable[[], bool]] = None
+    #: Whether the tier's code for ``(tape, config)`` is in its disk cache (None: it
+    #: has none), so that a compile is a load.
+    disk_cached: Optional[Callable[["Tape", "CompileConfig"], bool]] = None
+
+
+def _compile_interpreter(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
+    from . import _native
+
+    return _native.compile_interpreter(tape, names, config.vector_math, fallback_reason)
+
+
+def _compile_cranelift(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
+    from . import _native
+
+    return _native.compile_cranelift(tape, names, config.vector_math, fallback_reason)
+
+
+def _compile_llvm(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
+    from .backends.llvm import compile_llvm
+
+    return compile_llvm(tape, names, config)
+
+
+def _llvm_unavailable() -> Optional[str]:
+    return None if importlib.util.find_spec("llvmlite") else "it needs llvmlite: pip install llvmlite"
+
+
+def _llvm_started() -> bool:
+    try:
+        from .backends.llvm import target
+    except ImportError:  # pragma: no cover - llvmlite missing: never started
+        return False
+    return target.started()
+
+
+def _llvm_disk_cached(tape: Any, config: Any) -> bool:
+    from .backends import llvm
+
+    return llvm.disk_cached(tape, config)
+
+
+REGISTRY: Tuple[Tier, ...] = (
+    Tier("interpreter", _compile_interpreter, lambda: None, floor=True),
+    Tier("cranelift", _compile_cranelift, lambda: None, native_background=True),
+    Tier("llvm", _compile_llvm, _llvm_unavailable, options=("opt_level",), per_opt_level=True,
+         started=_llvm_started, disk_cached=_llvm_disk_cached),
+)
+
+_BY_NAME = {t.name: t for t in REGISTRY}
+#: Every tier's name, in order of increasing compile cost.
+NAMES: Tuple[str, ...] = tuple(t.name for t in REGISTRY)
+#: The tier every function can fall back to (and adaptive functions start on).
+FLOOR: Tier = next(t for t in REGISTRY if t.floor)
+
+
+def get(name: str) -> Tier:
+    """The tier called ``name``; :class:`UnknownTierError` if there is none."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise UnknownTierError(f"unknown tier {name!r}; choose one of {', '.join(map(repr, NAMES))}") from None
+
+
+def rank(name: str) -> int:
+    """Position in order of increasing compile cost (a faster tier has a higher rank)."""
+    return NAMES.index(name)
+
+
+def options(name: str) -> Tuple[str, ...]:
+    """Config fields that key a function resolved to ``name`` (``"auto"``: every tier's,
+    since an adaptive function may reach any of them)."""
+    if name == "auto":
+        return tuple(dict.fromkeys(o for t in REGISTRY for o in t.options))
+    return get(name).options
