@@ -97,9 +97,13 @@ def test_config_tiers():
 
 
 def test_unavailable_tier_is_a_clear_error(xy, monkeypatch):
-    # As on an installation without llvmlite.
-    from alkahest import config
+    # As on an installation without llvmlite: the registry says why, config agrees.
+    import dataclasses
 
+    from alkahest import config, tiers
+
+    missing = dataclasses.replace(tiers.get("llvm"), unavailable=lambda: "it needs llvmlite: pip install llvmlite")
+    monkeypatch.setattr(tiers, "_BY_NAME", {**tiers._BY_NAME, "llvm": missing})
     monkeypatch.setattr(config, "AVAILABLE_TIERS", ("interpreter", "cranelift"))
     x, _ = xy
     with pytest.raises(errors.TierUnavailableError, match="not available in this installation.*pip install llvmlite"):
