@@ -7,7 +7,7 @@ from typing import Mapping, Optional, Tuple, Union
 from ._native import CompiledFn, Expr
 from .cache import CompileCache, default_cache
 from . import _native
-from .compile import Exprs, Vars, normalise, var_names
+from .compile import Exprs, Vars, normalise, output_shape, shaped, var_names
 from .config import DEFAULT_CONFIG, CompileConfig, checked
 from .dispatch import build, resolve
 from .errors import ArgumentTypeError
@@ -20,7 +20,9 @@ def compile_expr(
     *,
     cache: Union[CompileCache, bool, None] = None,
 ) -> CompiledFn:
-    """Compiles one expression (the callable returns a float) or a list of them (a tuple)
+    """Compiles one expression (the callable returns a float), a list of them (a tuple),
+    or an array of them (a NumPy array of expressions, or nested lists: calls return
+    arrays of that shape, ``numpy_eval`` one array of shape ``(*output_shape, *points)``)
     with ``vars`` as the inputs, in order.
 
     The tier follows ``config`` (default ``CompileConfig()``: ``tier="auto"``): see
@@ -40,7 +42,7 @@ def compile_expr(
     if cache is False:
         outputs, inputs = normalise(expr_or_list, vars)
         tape = _native.lower(outputs, inputs, fast_powers=config.fastmath)
-        return build(tape, var_names(inputs), config, resolve(lambda: tape, config))
+        return shaped(build(tape, var_names(inputs), config, resolve(lambda: tape, config)), output_shape(expr_or_list))
     if cache is None or cache is True:
         cache = default_cache
     return cache.compile(expr_or_list, vars, config)

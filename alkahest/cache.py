@@ -10,7 +10,7 @@ from typing import Hashable, Optional
 from . import _native
 from ._native import CompiledFn
 from . import tiers
-from .compile import Exprs, Vars, normalise, var_names
+from .compile import Exprs, Vars, normalise, output_shape, shaped, var_names
 from .config import CompileConfig, checked
 from .dispatch import build, resolve
 from .errors import ArgumentError
@@ -81,6 +81,7 @@ class CompileCache:
         """Like :func:`alkahest.compile_expr`, returning a cached function when there is one."""
         config = checked(config)
         outputs, inputs = normalise(expr_or_list, vars)
+        shape = output_shape(expr_or_list)
         pool = outputs[0].pool
         tape = None
 
@@ -98,6 +99,7 @@ class CompileCache:
             resolution.tier,
             config.vector_math,
             config.fastmath,  # lowering reads it (integer powers), so every tier does
+            shape,
         ) + tuple(getattr(config, option) for option in tiers.options(resolution.tier))
         with self._lock:
             fn = self._entries.get(key)
@@ -106,7 +108,7 @@ class CompileCache:
                 self._hits += 1
                 return fn
             self._misses += 1
-        fn = build(lowered(), var_names(inputs), config, resolution)
+        fn = shaped(build(lowered(), var_names(inputs), config, resolution), shape)
         with self._lock:
             self._compiles += 1
             existing = self._entries.get(key)

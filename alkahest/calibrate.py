@@ -387,10 +387,10 @@ def markdown(cal: dict) -> str:
     for t in present:
         entry = cal["compile"][t]
         if tiers.get(t).per_opt_level and "startup" in entry:
-            out += ["", f"The first {t} compile of a process also starts the tier: +{entry['startup'] * 1e3:.1f} ms."]
+            out += ["", f"The first compile of a process on the {t} tier also starts the tier: +{entry['startup'] * 1e3:.1f} ms."]
         if tiers.get(t).per_opt_level and "cached" in entry:
             c = entry["cached"]
-            out += [f"When the disk cache holds the object code, a {t} \"compile\" costs {c['base'] * 1e3:.2f} ms + "
+            out += [f"When the disk cache holds the object code, a \"compile\" on the {t} tier costs {c['base'] * 1e3:.2f} ms + "
                     f"{c['per_op'] * us:.2f} µs per op + {c['per_call'] * us:.1f} µs per vector call."]
     picks = ["add", "mul", "div", "sqrt", "select", "fma", "exp", "log", "sin", "tanh", "pow", "atan2"]
     for section, title in (("bulk_vector_math", "with vector math"), ("bulk_libm", "with libm only")):

@@ -4,20 +4,47 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from . import _native
 from ._native import CompiledFn, Expr, Tape
 from . import tiers
 from .config import DISABLE_ENV, CompileConfig, disabled_tiers
-from .errors import ArgumentTypeError, ArityError, CompileError, InvalidVarsError
+from .errors import ArgumentTypeError, ArityError, CompileError, InvalidVarsError, ShapeError
 
 Exprs = Union[Expr, Sequence[Expr]]
 Vars = Union[Expr, str, Sequence[Union[Expr, str]]]
 
 
+def output_shape(expr_or_list: object) -> Optional[Tuple[int, ...]]:
+    """The shape of the outputs when they are given as an array: a NumPy array of
+    expressions, or lists (or tuples) nested two or more deep, rectangular. Calls then
+    return arrays of that shape. None for one expression or a flat list (calls return a
+    float, or a tuple of floats)."""
+    if isinstance(expr_or_list, np.ndarray):
+        return tuple(expr_or_list.shape) if expr_or_list.ndim else None
+    if not isinstance(expr_or_list, (list, tuple)) or not any(isinstance(e, (list, tuple)) for e in expr_or_list):
+        return None
+    shape: List[int] = []
+    level: list = [expr_or_list]
+    while all(isinstance(e, (list, tuple)) for e in level):
+        sizes = {len(e) for e in level}
+        if len(sizes) != 1:
+            raise ShapeError(f"the nested lists of outputs are not rectangular: lengths {sorted(sizes)} at depth {len(shape)}")
+        shape.append(sizes.pop())
+        level = [item for e in level for item in e]
+    if any(isinstance(e, (list, tuple)) for e in level):
+        raise ShapeError(f"the nested lists of outputs are not rectangular: lists and expressions mix at depth {len(shape)}")
+    return tuple(shape)
+
+
 def normalise(expr_or_list: Exprs, vars: Vars) -> Tuple[List[Expr], List[Expr]]:
-    """Outputs and input symbols as lists; symbol names in ``vars`` become symbols."""
+    """Outputs (flattened, for an array of them) and input symbols as lists; symbol
+    names in ``vars`` become symbols."""
     if isinstance(expr_or_list, Expr):
         outputs = [expr_or_list]
+    elif output_shape(expr_or_list) is not None:
+        outputs = list(np.asarray(expr_or_list, dtype=object).ravel())
     elif isinstance(expr_or_list, (list, tuple)):
         outputs = list(expr_or_list)
     else:
@@ -48,6 +75,13 @@ def normalise(expr_or_list: Exprs, vars: Vars) -> Tuple[List[Expr], List[Expr]]:
             raise InvalidVarsError(f"vars[{i}] is a {type(v).__name__}, not a symbol; vars must list symbols, e.g. [x, y]")
         inputs.append(v)
     return outputs, inputs
+
+
+def shaped(fn: CompiledFn, shape: Optional[Tuple[int, ...]]) -> CompiledFn:
+    """``fn``, returning its outputs as arrays of ``shape`` (None: as they are)."""
+    if shape is not None:
+        fn._set_output_shape(list(shape))
+    return fn
 
 
 def lower(expr_or_list: Exprs, vars: Vars) -> Tape:

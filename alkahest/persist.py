@@ -30,7 +30,7 @@ import struct
 import threading
 import zlib
 from collections import OrderedDict
-from typing import Callable, Hashable, List, Tuple
+from typing import Callable, Hashable, List, Optional, Tuple
 
 from ._native import CompiledFn, Tape
 from .config import CompileConfig, checked
@@ -44,8 +44,8 @@ _lock = threading.Lock()
 _functions: "OrderedDict[Hashable, CompiledFn]" = OrderedDict()
 
 
-def _key(tape_bytes: bytes, names: Tuple[str, ...], config: CompileConfig) -> Hashable:
-    return (hashlib.sha256(tape_bytes).digest(), names, config)
+def _key(tape_bytes: bytes, names: Tuple[str, ...], config: CompileConfig, shape: Optional[List[int]]) -> Hashable:
+    return (hashlib.sha256(tape_bytes).digest(), names, config, None if shape is None else tuple(shape))
 
 
 def _remember(key: Hashable, fn: CompiledFn) -> CompiledFn:
@@ -82,17 +82,19 @@ def reduce_compiled(fn: CompiledFn) -> Tuple[Callable[[bytes], CompiledFn], Tupl
     config = dispatch.config if dispatch is not None else CompileConfig(tier=fn.tier)
     tape_bytes = fn.tape.dumps()
     names = tuple(fn.var_names)
-    _remember(_key(tape_bytes, names, config), fn)
-    return (rebuild_compiled, (_seal(pickle.dumps((tape_bytes, names, config), protocol=4)),))
+    shape = fn.output_shape
+    _remember(_key(tape_bytes, names, config, shape), fn)
+    return (rebuild_compiled, (_seal(pickle.dumps((tape_bytes, names, config, shape), protocol=4)),))
 
 
 def rebuild_compiled(blob: bytes) -> CompiledFn:
     """Unpickles a :class:`CompiledFn`: from the per-process cache, else compiled."""
+    from .compile import shaped
     from .dispatch import build, resolve
 
-    tape_bytes, names, config = pickle.loads(_unseal(blob))
+    tape_bytes, names, config, shape = pickle.loads(_unseal(blob))
     config = checked(config)
-    key = _key(tape_bytes, tuple(names), config)
+    key = _key(tape_bytes, tuple(names), config, shape)
     with _lock:
         fn = _functions.get(key)
         if fn is not None:
@@ -100,7 +102,8 @@ def rebuild_compiled(blob: bytes) -> CompiledFn:
             return fn
     tape = Tape.loads(tape_bytes)
     name_list: List[str] = list(names)
-    return _remember(key, build(tape, name_list, config, resolve(lambda: tape, config)))
+    fn = shaped(build(tape, name_list, config, resolve(lambda: tape, config)), None if shape is None else tuple(shape))
+    return _remember(key, fn)
 
 
 def clear() -> None:

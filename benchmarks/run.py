@@ -12,6 +12,7 @@
     ./dev.sh bench --only derivatives    # Jacobians, gradients, stiff ODEs and quad against SymPy, symengine, symjit
     ./dev.sh bench --only dask           # Dask LocalCluster at 1e8 points against NumPy/numexpr map_blocks; pickles
     ./dev.sh bench --only powers         # what exact integer powers cost: default vs fastmath vs numexpr, numba
+    ./dev.sh bench --only outputs        # scalar call of 342 outputs: tuple, array, out= against symengine
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -231,7 +232,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
     ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask",
-                                       "powers"],
+                                       "powers", "outputs"],
                     help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
@@ -247,71 +248,65 @@ def main(argv=None):
     if args.only == "threads":
         print_thread_scaling(thread_scaling(cases))
         return
+    def write(name: str, payload: dict, title: str = "", text: str = "") -> None:
+        """Prints a section's tables (if any) and writes its JSON beside the others."""
+        if title:
+            print(f"\n## {title}\n")
+            print(text)
+        out = Path(args.out or results / f"{name}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"machine": info, **payload}, indent=1))
+        print(f"\nwrote {out}", file=sys.stderr)
+
     if args.only == "derivatives":
         from derivatives import markdown as derivatives_markdown
         from derivatives import section as derivatives_section
         from models import pendulum_on_cart
 
         result = derivatives_section([pendulum_on_cart(5)], args.budget)
-        print("\n## Derivatives\n")
-        print(derivatives_markdown(result))
-        out = Path(args.out or results / "derivatives.json")
-        out.write_text(json.dumps({"machine": info, **result}, indent=1))
-        print(f"\nwrote {out}", file=sys.stderr)
+        write("derivatives", result, "Derivatives", derivatives_markdown(result))
         return
     if args.only == "powers":
         from powers import markdown as powers_markdown
         from powers import rows as powers_rows
 
         result = powers_rows()
-        print("\n## Integer powers: exact (default) against fastmath's plain chain\n")
-        print(powers_markdown(result))
-        out = Path(args.out or results / "powers.json")
-        out.write_text(json.dumps({"machine": info, "powers": result}, indent=1))
-        print(f"\nwrote {out}", file=sys.stderr)
+        write("powers", {"powers": result}, "Integer powers: exact (default) against fastmath's plain chain",
+              powers_markdown(result))
+        return
+    if args.only == "outputs":
+        from outputs import markdown as outputs_markdown
+        from outputs import rows as outputs_rows
+
+        result = outputs_rows()
+        write("outputs", {"outputs": result}, "Many outputs: tuple, array or out=", outputs_markdown(result))
         return
     if args.only == "dask":
         from scaleout import markdown as scaleout_markdown
         from scaleout import section as scaleout_section
 
         result = scaleout_section()
-        print("\n## Scale-out and pickles\n")
-        print(scaleout_markdown(result))
-        out = Path(args.out or results / "dask.json")
-        out.write_text(json.dumps({"machine": info, **result}, indent=1))
-        print(f"\nwrote {out}", file=sys.stderr)
+        write("dask", result, "Scale-out and pickles", scaleout_markdown(result))
         return
     if args.only == "steady":
         from steady import markdown as steady_markdown
         from steady import steady_table
 
         rows = steady_table(cases)
-        print("\n## Tier dispatch in steady state: throughput over the last half second of 2 s of calls\n")
-        print(steady_markdown(rows))
-        out = Path(args.out or results / "steady.json")
-        out.write_text(json.dumps({"machine": info, "steady": rows}, indent=1))
-        print(f"\nwrote {out}", file=sys.stderr)
+        write("steady", {"steady": rows}, "Tier dispatch in steady state: throughput over the last half second of 2 s of calls",
+              steady_markdown(rows))
         return
     if args.only == "latency":
-        section = latency_section(cases)
-        out = Path(args.out or results / "latency.json")
-        out.write_text(json.dumps({"machine": info, **section}, indent=1))
-        print(f"\nwrote {out}", file=sys.stderr)
+        write("latency", latency_section(cases))
         return
     if args.only in ("sympy", "strings"):
         section = front_doors(cases, args.budget, sympy=args.only == "sympy", strings=args.only == "strings")
-        out = Path(args.out or results / f"{args.only}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"machine": info, **section}, indent=1))
-        print(f"\nwrote {out}", file=sys.stderr)
+        write(args.only, section)
         return
     disp = dispatch_table(cases)
     if args.only == "dispatch":
         print_dispatch(disp)
-        out = Path(args.out or results / "dispatch.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"machine": info, "dispatch": disp}, indent=1))
-        print(f"\nwrote {out}", file=sys.stderr)
+        write("dispatch", {"dispatch": disp})
         return
     rows = bulk(cases, sizes, args.budget)
     scaling = thread_scaling(cases)

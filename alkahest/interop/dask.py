@@ -97,10 +97,12 @@ def evaluate_lazily(fn: Any, arrays: Sequence[Any], out: Any = None, threads: in
         args += [a, tuple(range(a.ndim))[::-1]]  # trailing axes line up, as NumPy broadcasts
     index = tuple(range(ndim))[::-1]
     n_out = fn.n_outputs
-    if n_out == 1:
+    if n_out == 1 and fn.output_shape is None:
         return da.blockwise(alkahest_eval, index, *args, fn=fn, threads=threads, dtype=_F64,
                             meta=np.empty((0,) * ndim, _F64), concatenate=True)
     stacked = da.blockwise(alkahest_eval_outputs, (ndim,) + index, *args, fn=fn, threads=threads,
                            new_axes={ndim: n_out}, dtype=_F64, meta=np.empty((0,) * (ndim + 1), _F64),
                            concatenate=True)
+    if fn.output_shape is not None:  # outputs given as an array: one array, as numpy_eval gives
+        return stacked.rechunk({0: n_out}).reshape(tuple(fn.output_shape) + stacked.shape[1:])
     return tuple(stacked[k] for k in range(n_out))

@@ -153,6 +153,28 @@ fn outputs<'py>(
     Ok((arrays, form))
 }
 
+/// Whether `out` is one C-contiguous float64 array of shape (*output_shape, *shape).
+fn is_whole(out: &Bound<'_, PyAny>, output_shape: &[usize], shape: &[usize]) -> bool {
+    out.cast::<PyArrayDyn<f64>>().is_ok_and(|a| {
+        a.shape().len() == output_shape.len() + shape.len()
+            && a.shape()[..output_shape.len()] == *output_shape
+            && a.shape()[output_shape.len()..] == *shape
+            && a.is_c_contiguous()
+            && writeable(a)
+    })
+}
+
+/// The `n` per-output views of a C-contiguous array holding (*output_shape, *shape).
+fn rows<'py>(
+    whole: &Bound<'py, PyAny>,
+    n: usize,
+    shape: &[usize],
+) -> PyResult<Vec<Bound<'py, PyArrayDyn<f64>>>> {
+    let flat_shape: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
+    let flat = whole.call_method1("reshape", (flat_shape,))?;
+    (0..n).map(|j| Ok(flat.get_item(j)?.cast_into::<PyArrayDyn<f64>>()?)).collect()
+}
+
 /// Whether an output's memory overlaps an input's or another output's.
 fn overlapping(inputs: &[ArrayView], outs: &[Bound<'_, PyArrayDyn<f64>>]) -> bool {
     let in_spans: Vec<(usize, usize)> =
@@ -221,14 +243,25 @@ fn eval_inputs<'py>(
     };
     let shape = runner::broadcast_shape(inputs.iter().map(|v| v.shape.as_slice())).py_err(py)?;
     let n_out = this.n_outputs();
-    let (outs, form) = match out {
-        None => {
+    let output_shape = this.output_shape_of();
+    let (outs, form) = match (out, output_shape) {
+        (None, Some(oshape)) => {
+            // Outputs given as an array: one array of shape (*output_shape, *shape).
+            let full: Vec<usize> = oshape.iter().chain(&shape).copied().collect();
+            // SAFETY: every element is written by the run below before anyone reads it.
+            let whole = unsafe { PyArrayDyn::<f64>::new(py, IxDyn(&full), false) }.into_any();
+            (rows(&whole, n_out, &shape)?, OutForm::Array(whole))
+        }
+        (None, None) => {
             // SAFETY: every element is written by the run below before anyone reads it.
             let fresh =
                 (0..n_out).map(|_| unsafe { PyArrayDyn::<f64>::new(py, IxDyn(&shape), false) }).collect();
             (fresh, OutForm::Fresh)
         }
-        Some(o) => outputs(py, o, n_out, &shape)?,
+        (Some(o), Some(oshape)) if is_whole(o, oshape, &shape) => {
+            (rows(o, n_out, &shape)?, OutForm::Array(o.clone()))
+        }
+        (Some(o), _) => outputs(py, o, n_out, &shape)?,
     };
     let n: usize = shape.iter().product();
     if matches!(form, OutForm::Fresh) || !overlapping(&inputs, &outs) {

@@ -68,13 +68,21 @@ pub struct PyCompiledFn {
     tape: Arc<Tape>,
     var_names: Vec<String>,
     dispatch: OnceLock<Dispatch>,
+    /// Set when the outputs were given as an array: calls return arrays of this shape.
+    output_shape: OnceLock<Vec<usize>>,
 }
 
 const STACK_ARGS: usize = 16;
 
 impl PyCompiledFn {
     fn with(active: Active, tape: Arc<Tape>, var_names: Vec<String>) -> Self {
-        PyCompiledFn { active: Arc::new(TierSlot::new(active)), tape, var_names, dispatch: OnceLock::new() }
+        PyCompiledFn {
+            active: Arc::new(TierSlot::new(active)),
+            tape,
+            var_names,
+            dispatch: OnceLock::new(),
+            output_shape: OnceLock::new(),
+        }
     }
 
     fn meter(&self) -> Option<(&Py<PyAny>, &WorkMeter)> {
@@ -130,6 +138,11 @@ impl PyCompiledFn {
                 Python::attach(|py| Self::notify(py, controller, "on_threshold", ()));
             }
         }
+    }
+
+    /// The shape calls return their outputs in, when they were given as an array.
+    pub(crate) fn output_shape_of(&self) -> Option<&[usize]> {
+        self.output_shape.get().map(|s| s.as_slice())
     }
 
     pub(crate) fn repr(&self) -> String {
@@ -322,6 +335,16 @@ impl PyCompiledFn {
             active.kernel.eval(vals, slice);
             this.count_call();
             return Ok(o.clone().unbind());
+        }
+        if let Some(shape) = this.output_shape.get() {
+            // One array of the outputs' shape, written in place: no object per output.
+            // SAFETY: the kernel writes all n_out elements before anyone reads them.
+            let array = unsafe { PyArrayDyn::<f64>::new(py, numpy::IxDyn(shape), false) };
+            // SAFETY: a fresh C-contiguous array of n_out elements, owned here.
+            let slice = unsafe { std::slice::from_raw_parts_mut(array.data(), n_out) };
+            active.kernel.eval(vals, slice);
+            this.count_call();
+            return Ok(array.into_any().unbind());
         }
         let out: &mut [f64] = if n_out <= STACK_ARGS {
             &mut stack_out[..n_out]
@@ -581,6 +604,21 @@ impl PyCompiledFn {
             "'CompiledFn' object (tier '{}') has no attribute '{name}'",
             active.tier
         )))
+    }
+
+    /// The shape the outputs are returned in (`compile_expr` given an array of
+    /// expressions), or None (a float, or a tuple of floats).
+    #[getter]
+    fn output_shape(&self) -> Option<Vec<usize>> {
+        self.output_shape.get().cloned()
+    }
+
+    /// Makes calls return the outputs as an array of `shape` (once). Internal.
+    fn _set_output_shape(&self, shape: Vec<usize>) -> PyResult<()> {
+        if shape.iter().product::<usize>() != self.tape.n_outputs() || shape.is_empty() {
+            return Err(PyValueError::new_err("the output shape must hold exactly the outputs"));
+        }
+        self.output_shape.set(shape).map_err(|_| PyValueError::new_err("the output shape is already set"))
     }
 
     /// The object that decided this function's tier (its controller, for an adaptive
