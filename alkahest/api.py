@@ -7,7 +7,7 @@ from typing import Mapping, Optional, Tuple, Union
 from ._native import CompiledFn, Expr
 from .cache import CompileCache, default_cache
 from . import _native
-from .compile import Exprs, Vars, normalise, output_shape, shaped, var_names
+from .compile import Exprs, Vars, normalise_shaped, shaped, var_names
 from .config import DEFAULT_CONFIG, CompileConfig, checked
 from .dispatch import build, resolve
 from .errors import ArgumentTypeError
@@ -40,9 +40,9 @@ def compile_expr(
     """
     config = checked(config)
     if cache is False:
-        outputs, inputs = normalise(expr_or_list, vars)
+        outputs, inputs, shape = normalise_shaped(expr_or_list, vars)
         tape = _native.lower(outputs, inputs, fast_powers=config.fastmath)
-        return shaped(build(tape, var_names(inputs), config, resolve(lambda: tape, config)), output_shape(expr_or_list))
+        return shaped(build(tape, var_names(inputs), config, resolve(lambda: tape, config)), shape)
     if cache is None or cache is True:
         cache = default_cache
     return cache.compile(expr_or_list, vars, config)

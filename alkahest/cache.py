@@ -10,7 +10,7 @@ from typing import Hashable, Optional
 from . import _native
 from ._native import CompiledFn
 from . import tiers
-from .compile import Exprs, Vars, normalise, output_shape, shaped, var_names
+from .compile import Exprs, Vars, normalise_shaped, shaped, var_names
 from .config import CompileConfig, checked
 from .dispatch import build, resolve
 from .errors import ArgumentError
@@ -80,8 +80,7 @@ class CompileCache:
     def compile(self, expr_or_list: Exprs, vars: Vars, config: Optional[CompileConfig] = None) -> CompiledFn:
         """Like :func:`alkahest.compile_expr`, returning a cached function when there is one."""
         config = checked(config)
-        outputs, inputs = normalise(expr_or_list, vars)
-        shape = output_shape(expr_or_list)
+        outputs, inputs, shape = normalise_shaped(expr_or_list, vars)
         pool = outputs[0].pool
         tape = None
 

@@ -41,9 +41,16 @@ def output_shape(expr_or_list: object) -> Optional[Tuple[int, ...]]:
 def normalise(expr_or_list: Exprs, vars: Vars) -> Tuple[List[Expr], List[Expr]]:
     """Outputs (flattened, for an array of them) and input symbols as lists; symbol
     names in ``vars`` become symbols."""
+    outputs, inputs, _ = normalise_shaped(expr_or_list, vars)
+    return outputs, inputs
+
+
+def normalise_shaped(expr_or_list: Exprs, vars: Vars) -> Tuple[List[Expr], List[Expr], Optional[Tuple[int, ...]]]:
+    """:func:`normalise`, and the :func:`output_shape` of the outputs."""
+    shape = None if isinstance(expr_or_list, Expr) else output_shape(expr_or_list)
     if isinstance(expr_or_list, Expr):
         outputs = [expr_or_list]
-    elif output_shape(expr_or_list) is not None:
+    elif shape is not None:
         outputs = list(np.asarray(expr_or_list, dtype=object).ravel())
     elif isinstance(expr_or_list, (list, tuple)):
         outputs = list(expr_or_list)
@@ -74,7 +81,7 @@ def normalise(expr_or_list: Exprs, vars: Vars) -> Tuple[List[Expr], List[Expr]]:
         elif not isinstance(v, Expr):
             raise InvalidVarsError(f"vars[{i}] is a {type(v).__name__}, not a symbol; vars must list symbols, e.g. [x, y]")
         inputs.append(v)
-    return outputs, inputs
+    return outputs, inputs, shape
 
 
 def shaped(fn: CompiledFn, shape: Optional[Tuple[int, ...]]) -> CompiledFn:

@@ -83,12 +83,10 @@ fn nonzero(b: &mut FunctionBuilder<'_>, w: Width, x: Value) -> Value {
     b.ins().fcmp(FloatCC::NotEqual, x, zero)
 }
 
-/// Calls `f` on each lane; `extra` is appended to every call's arguments.
-fn call(b: &mut FunctionBuilder<'_>, w: Width, f: FuncRef, args: &[Value], extra: Option<Value>) -> Value {
+/// Calls `f` on each lane.
+fn call(b: &mut FunctionBuilder<'_>, w: Width, f: FuncRef, args: &[Value]) -> Value {
     let one_lane = |b: &mut FunctionBuilder<'_>, lane_args: Vec<Value>| {
-        let mut all = lane_args;
-        all.extend(extra);
-        let inst = b.ins().call(f, &all);
+        let inst = b.ins().call(f, &lane_args);
         b.inst_results(inst)[0]
     };
     match w {
@@ -154,7 +152,7 @@ pub fn emit(b: &mut FunctionBuilder<'_>, w: Width, callees: &Callees, ins: &Inst
                     let c = b.ins().fcmp(FloatCC::Equal, x, zero);
                     truth(b, w, c)
                 }
-                _ => call(b, w, callees.unary[&op], &[x], None),
+                _ => call(b, w, callees.unary[&op], &[x]),
             }
         }
         Instr::Binary(op, ..) => {
@@ -195,7 +193,7 @@ pub fn emit(b: &mut FunctionBuilder<'_>, w: Width, callees: &Callees, ins: &Inst
                     let c = if op == BinaryOp::And { b.ins().band(cx, cy) } else { b.ins().bor(cx, cy) };
                     truth(b, w, c)
                 }
-                BinaryOp::Pow | BinaryOp::Atan2 => call(b, w, callees.binary[&op], &[x, y], None),
+                BinaryOp::Pow | BinaryOp::Atan2 => call(b, w, callees.binary[&op], &[x, y]),
             }
         }
         Instr::Fma(..) => fma(b, w, args[0], args[1], args[2]),
