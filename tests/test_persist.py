@@ -68,23 +68,27 @@ def test_pickled_expressions_and_tapes_give_identical_results(tree, pts):
     e3, *syms3 = fresh.loads(expr.pool.dumps([expr, *syms]))
     t = pickle.loads(pickle.dumps(f.tape))
     assert t == f.tape
+    data = pickle.dumps(f)
+    ak.persist.clear()
+    rebuilt = pickle.loads(data)
+    assert rebuilt is not f
     for g in (ak.compile_expr(e3, syms3, ak.CompileConfig(tier="interpreter"), cache=False),
-              ak._native.compile_interpreter(t, f.var_names)):
+              ak._native.compile_interpreter(t, f.var_names), rebuilt):
         assert canonical_bits(ak.numpy_eval(g, *inputs)) == want
 
 
 @given(cases=st.lists(st.tuples(trees, points), min_size=25, max_size=25))
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 def test_random_functions_give_identical_bits_in_a_fresh_process(cases, tmp_path_factory):
-    """Random expressions, pickled as expressions and as compiled functions (adaptive and
-    on the Cranelift tier), evaluated by a new interpreter."""
+    """Random expressions, pickled as expressions (with their pool), tapes and compiled
+    functions (adaptive and on the Cranelift tier), evaluated by a new interpreter."""
     tmp = tmp_path_factory.mktemp("fresh")
     items, want = [], []
     for tree, pts in cases:
         syms, inputs, expr, _ = setup_case(tree, pts)
         f = ak.compile_expr(expr, list(syms), cache=False)
         g = ak.compile_expr(expr, list(syms), ak.CompileConfig(tier="cranelift"), cache=False)
-        items.append((expr, list(syms), f, g, inputs))
+        items.append((expr, list(syms), expr.pool, f.tape, f, g, inputs))
         want.append(canonical_bits(ak.numpy_eval(f, *inputs)))
     (tmp / "items.pkl").write_bytes(pickle.dumps(items))
     run_python(f"""
@@ -93,14 +97,15 @@ def test_random_functions_give_identical_bits_in_a_fresh_process(cases, tmp_path
         import alkahest as ak
         from strategies import canonical_bits
         out = []
-        for expr, syms, f, g, inputs in pickle.loads(open({str(tmp / "items.pkl")!r}, "rb").read()):
-            assert g.tier == "cranelift" and f.adaptive
+        for expr, syms, pool, tape, f, g, inputs in pickle.loads(open({str(tmp / "items.pkl")!r}, "rb").read()):
+            assert g.tier == "cranelift" and f.adaptive and expr.pool == pool
             h = ak.compile_expr(expr, syms, ak.CompileConfig(tier="interpreter"), cache=False)
-            out.append([canonical_bits(ak.numpy_eval(k, *inputs)) for k in (f, g, h)])
+            t = ak._native.compile_interpreter(tape, f.var_names)
+            out.append([canonical_bits(ak.numpy_eval(k, *inputs)) for k in (f, g, h, t)])
         open({str(tmp / "out.pkl")!r}, "wb").write(pickle.dumps(out))
     """)
     for w, got in zip(want, pickle.loads((tmp / "out.pkl").read_bytes())):
-        assert got == [w, w, w]
+        assert got == [w, w, w, w]
 
 
 @pytest.mark.parametrize("tier", TIERS)
