@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _native
+from . import _native, ops
 from . import tiers
 from .config import AVAILABLE_TIERS, KNOWN_TIERS, CompileConfig
 from .costmodel import FORMAT, CostModel, Features, user_path
@@ -41,10 +41,10 @@ N_LARGE = 1 << 20  # memory-bound sizes: where the tiers' per-point costs drift 
 # them in one loop (more calls run in stages), as in most expressions people write.
 ONE = 4
 
-UNARY = ["neg", "abs", "floor", "ceil", "round", "not", "sqrt", "cbrt", "exp", "expm1", "log", "log1p",
-         "log2", "log10", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
-         "acosh", "atanh", "erf", "erfc"]
-BINARY = ["sub", "div", "pow", "atan2", "min", "max", "copysign", "lt", "le", "gt", "ge", "eq", "ne", "and", "or"]
+# One expression per operation of the op table; add and mul are measured by the frames
+# (every expression sums its terms), select and fma by their own expressions below.
+UNARY = [op.name for op in ops.TABLE if op.arity == 1]
+BINARY = [op.name for op in ops.TABLE if op.arity == 2 and op.name not in ("add", "mul")]
 # Input ranges that keep every use in its function's domain and off slow paths.
 DOMAIN = {"acosh": (1.2, 3.0), "pow": (0.5, 2.0)}
 DEFAULT_DOMAIN = (0.1, 0.8)

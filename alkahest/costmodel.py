@@ -39,7 +39,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 import numpy as np
 
-from . import _native
+from . import _native, ops
 from . import tiers as _tiers
 from .errors import CalibrationError
 
@@ -68,7 +68,7 @@ def calibration_path() -> Path:
     return user if user.is_file() else SHIPPED
 
 
-OP_KINDS: Tuple[str, ...] = tuple(_native.op_kinds())
+OP_KINDS: Tuple[str, ...] = tuple(op.name for op in ops.TABLE)
 _VECTOR_OPS: Optional[frozenset] = None
 
 

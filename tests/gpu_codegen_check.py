@@ -7,33 +7,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import alkahest as ak  # noqa: E402
 from alkahest.backends.cuda import ptxgen  # noqa: E402
-from alkahest.backends.llvm.irgen import TapeView  # noqa: E402
-
-UNARY = ["sqrt", "cbrt", "exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "asin",
-         "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc", "abs", "floor",
-         "ceil", "round"]
-
-
-def operations(x, y):
-    ops = {name: getattr(ak, name)(x) for name in UNARY}
-    ops.update({
-        "neg": -x, "not": ~x, "add": x + y, "sub": x - y, "mul": x * y, "div": x / y, "pow": x**y,
-        "atan2": ak.atan2(x, y), "min": ak.min(x, y), "max": ak.max(x, y), "copysign": ak.copysign(x, y),
-        "lt": x < y, "le": x <= y, "gt": x > y, "ge": x >= y, "eq": ak.eq(x, y), "ne": ak.ne(x, y),
-        "and": x & y, "or": x | y, "select": ak.where(x, y, x), "fma": x**-21,
-    })
-    return ops
-
+from alkahest.backends.tapeview import TapeView  # noqa: E402
+from strategies import table_expressions  # noqa: E402
 
 def main():
     out = Path(sys.argv[1])
     dtypes, archs = sys.argv[2].split(","), sys.argv[3].split(",")
     pool = ak.ExprPool()
     x, y = pool.symbols("x y")
-    jobs = [(f"op-{name}", e, [x, y]) for name, e in operations(x, y).items()]
+    jobs = [(f"op-{name}", e, [x, y]) for name, e in table_expressions(x, y).items()]
     import suite
 
     jobs += [(f"suite-{c.name}",) + c.build(ak.ExprPool()) for c in suite.SUITE]

@@ -120,14 +120,14 @@ def test_lower_exposes_the_tape(xy):
     x, y = xy
     t = ak.lower([x**2 + ak.sin(y), ak.sin(y) * 3.0], [x, y])
     ins = t.instructions()
-    assert ins[:2] == [("input", 0), ("input", 1)]
-    assert ("mul", 0, 0) in ins  # x**2 expanded
+    assert ins[:2] == [("input", (), 0), ("input", (), 1)]
+    assert ("mul", (0, 0), -1) in ins  # x**2 expanded
     assert sum(1 for i in ins if i[0] == "sin") == 1  # shared across outputs
     assert t.n_inputs == 2 and t.n_outputs == 2 and len(t.outputs) == 2
     assert 3.0 in t.consts
     assert t.last_use[t.outputs[0]] == len(t)
     const_ops = [i for i in ins if i[0] == "const"]
-    assert all(t.consts[i[1]] in (3.0,) for i in const_ops)
+    assert all(t.consts[i[2]] in (3.0,) for i in const_ops)
     assert "sin %1" in str(t)
     dead = ak.lower(x + 1, [x, y])
     assert dead.n_ops == 1

@@ -17,6 +17,7 @@ pytest.importorskip("llvmlite", reason="the LLVM tier needs llvmlite (in require
 
 from alkahest.backends import llvm as llvm_tier  # noqa: E402
 from alkahest.backends.llvm import irgen, target  # noqa: E402
+from alkahest.backends.tapeview import FusedStage, Instr, Plan, TapeView  # noqa: E402
 
 INTERP = {vm: ak.CompileConfig(tier="interpreter", vector_math=vm) for vm in (True, False)}
 LLVM = {vm: ak.CompileConfig(tier="llvm", vector_math=vm, cache_dir=False) for vm in (True, False)}
@@ -173,7 +174,8 @@ def test_too_many_inputs_for_the_stack_fall_back_with_a_reason(pool):
 
 
 def test_unknown_operation_is_refused_before_llvm_sees_it():
-    view = irgen.TapeView(1, [], [("input", 0), ("gamma", 0)], [1], {"stages": [("fused", [1])], "buffer_of": [None, None], "stores": [[]]})
+    plan = Plan((FusedStage((1,)),), (None, None), ((),), 256 * 1024)
+    view = TapeView(1, [], [Instr("input", (), 0), Instr("gamma", (0,), -1)], [1], plan)
     with pytest.raises(irgen.UnsupportedTape, match="gamma"):
         irgen.generate(view, irgen.CodeShape(width=4, interleave=1))
 

@@ -23,7 +23,7 @@ import numpy as np
 from ... import _native
 from ...errors import AlkahestError, ArityError, CompileError, ConfigError, DTypeError, ShapeError
 from ..llvm.emitter import UnsupportedTape
-from ..llvm.irgen import TapeView
+from ..tapeview import TapeView
 from . import ptxgen, runtime
 from .device_array import DeviceArray, as_device_view
 

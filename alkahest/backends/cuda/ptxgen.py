@@ -17,8 +17,10 @@ from __future__ import annotations
 import functools
 from typing import Dict, List, Optional
 
-from ..llvm.emitter import BINARY_CALLS, UNARY_CALLS, Emitter, MathLibrary, UnsupportedTape
-from ..llvm.irgen import TapeView, _compute, check, used_inputs
+from ...ops import OPS
+from ..llvm.emitter import Emitter, MathLibrary, UnsupportedTape
+from ..llvm.irgen import _compute, check, used_inputs
+from ..tapeview import TapeView
 from ..llvm.target import LOCK
 from . import toolkit
 
@@ -36,7 +38,8 @@ SCALAR = {"float64": "double", "float32": "float"}
 
 
 def _nv_call(op: str, scalar: str) -> Optional[str]:
-    if op in UNARY_CALLS or op in BINARY_CALLS or op == "round":
+    # round too: NVPTX has no instruction for C's round (halfway cases away from zero).
+    if OPS[op].libm or op == "round":
         return f"__nv_{op}" + ("f" if scalar == "float" else "")
     return None
 

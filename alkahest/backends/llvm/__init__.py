@@ -17,6 +17,7 @@ from typing import Optional
 
 from ... import _native
 from ...errors import CompileError
+from ..tapeview import instructions
 from . import diskcache, irgen, target
 
 __all__ = ["compile_llvm", "LLVMModule", "available"]
@@ -150,9 +151,10 @@ def _jit(view, shape, opt_level: int, cache_path: Optional[Path], cached: Option
 def _plan(tape, config):
     """(view, shape, cache path) of ``tape`` under ``config``: everything but the compile."""
     h = target.host()
-    shape = irgen.make_shape(tape.instructions(), h.width, h.vector_fns if config.vector_math else {}, config.fastmath,
+    instrs = instructions(tape)
+    shape = irgen.make_shape(instrs, h.width, h.vector_fns if config.vector_math else {}, config.fastmath,
                              config.opt_level)
-    view = irgen.TapeView.of(tape, staged=shape.staged)
+    view = irgen.TapeView.of(tape, staged=shape.staged, instrs=instrs)
     return view, shape, _cache_path(view, shape, config.opt_level, config.cache_dir)
 
 

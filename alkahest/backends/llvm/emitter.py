@@ -17,24 +17,18 @@ from dataclasses import dataclass
 import numpy as np
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
-#: Tape operations computed by an LLVM intrinsic (exact, like the interpreter's).
+from ...ops import OPS
+
+#: How this generator spells each operation of the op table (``alkahest.ops``), by class:
+#: arithmetic as LLVM instructions, exact operations as intrinsics on the CPU, comparisons
+#: as ``fcmp`` predicates; calls go to the math library's function of the same name.
 UNARY_INTRINSICS = {"sqrt": "sqrt", "abs": "fabs", "floor": "floor", "ceil": "ceil", "round": "round"}
 BINARY_INTRINSICS = {"min": "minimum", "max": "maximum", "copysign": "copysign"}
 ARITHMETIC = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
 COMPARISONS = {"lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge", "eq": "oeq", "ne": "une"}
-#: Tape operations that are calls to the interpreter's libm symbols (``alkahest_<op>``).
-UNARY_CALLS = frozenset(
-    "cbrt exp expm1 log log1p log2 log10 sin cos tan asin acos atan sinh cosh tanh "
-    "asinh acosh atanh erf erfc".split()
-)
-BINARY_CALLS = frozenset({"pow", "atan2"})
-OTHER = frozenset({"input", "const", "neg", "not", "and", "or", "select", "fma"})
 
-#: Every tape operation this generator handles; anything else is refused before LLVM.
-SUPPORTED_OPS = (
-    frozenset(UNARY_INTRINSICS) | frozenset(BINARY_INTRINSICS) | frozenset(ARITHMETIC)
-    | frozenset(COMPARISONS) | UNARY_CALLS | BINARY_CALLS | OTHER
-)
+#: Every tape instruction this generator handles: the op table and the tape's loads.
+SUPPORTED_OPS = frozenset(OPS) | {"input", "const"}
 
 FAST_FLAGS = "reassoc nsz arcp contract afn "
 
@@ -56,7 +50,7 @@ class MathLibrary:
 
 
 def _host_call(op: str, scalar: str) -> Optional[str]:
-    return f"alkahest_{op}" if op in UNARY_CALLS or op in BINARY_CALLS else None
+    return f"alkahest_{op}" if OPS[op].libm else None
 
 
 #: The CPU: exact operations as intrinsics, functions through the interpreter's routines.
@@ -160,38 +154,40 @@ class Emitter:
     def op(self, name: str, args: Sequence[str]) -> str:
         """The value of tape operation ``name`` on ``args``."""
         ty, fl = self.ty, self.flags
-        if name in ARITHMETIC:
+        info = OPS.get(name)
+        kind = info.op_class if info else None
+        if kind == "arithmetic":
+            if name == "neg":
+                return self.emit(f"fneg {fl}{ty} {args[0]}")
+            if name == "fma":
+                # Without fast-math flags: the exact rounding error it yields is the point
+                # (integer powers), which reassociation would fold away.
+                fma = f"llvm.fma.{self.suffix}"
+                self.decls[fma] = f"declare {ty} @{fma}({ty}, {ty}, {ty})"
+                return self.emit(f"call {ty} @{fma}({ty} {args[0]}, {ty} {args[1]}, {ty} {args[2]})")
             return self.emit(f"{ARITHMETIC[name]} {fl}{ty} {args[0]}, {args[1]}")
-        if name == "neg":
-            return self.emit(f"fneg {fl}{ty} {args[0]}")
-        if name in ("min", "max"):
+        if kind == "exact" and name in ("min", "max"):
             if not self.math.ieee_minmax:
                 return self.minmax(name, args[0], args[1])
             # llvm.minimum passes an input NaN through; the interpreter returns the
             # canonical quiet NaN, and copysign can tell them apart.
             r = self.intrinsic(self.math.intrinsics[name], *args)
             return self.emit(f"select {self.cond_ty} {self.emit(f'fcmp uno {ty} {r}, {r}')}, {ty} {self.const(float('nan'))}, {ty} {r}")
-        if name in self.math.intrinsics:
+        if kind == "exact" and name in self.math.intrinsics:
             return self.intrinsic(self.math.intrinsics[name], *args)
-        if name in COMPARISONS:
+        if kind == "compare":
             return self.from_cond(self.emit(f"fcmp {COMPARISONS[name]} {ty} {args[0]}, {args[1]}"))
-        if name in ("and", "or"):
+        if kind == "logic":
+            if name == "not":
+                if args[0] in self.conds:
+                    return self.from_cond(self.emit(f"xor {self.cond_ty} {self.conds[args[0]]}, {self.true}"))
+                return self.from_cond(self.emit(f"fcmp oeq {ty} {args[0]}, {self.zero}"))
             a, b = self.truth(args[0]), self.truth(args[1])
             return self.from_cond(self.emit(f"{name} {self.cond_ty} {a}, {b}"))
-        if name == "not":
-            if args[0] in self.conds:
-                return self.from_cond(self.emit(f"xor {self.cond_ty} {self.conds[args[0]]}, {self.true}"))
-            return self.from_cond(self.emit(f"fcmp oeq {ty} {args[0]}, {self.zero}"))
-        if name == "select":
+        if kind == "select":
             c = self.truth(args[0])
             return self.emit(f"select {self.cond_ty} {c}, {ty} {args[1]}, {ty} {args[2]}")
-        if name == "fma":
-            # Without fast-math flags: the exact rounding error it yields is the point
-            # (integer powers), which reassociation would fold away.
-            fma = f"llvm.fma.{self.suffix}"
-            self.decls[fma] = f"declare {ty} @{fma}({ty}, {ty}, {ty})"
-            return self.emit(f"call {ty} @{fma}({ty} {args[0]}, {ty} {args[1]}, {ty} {args[2]})")
-        fn = self.math.call(name, self.scalar)
+        fn = self.math.call(name, self.scalar) if info else None
         if fn is not None:
             symbol = self.vector_fns.get(name) if self.width > 1 else None
             if symbol is None:

@@ -27,11 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ..tapeview import FusedStage, Instr, Plan, TapeView
 from .emitter import HOST_MATH, SUPPORTED_OPS, Emitter, UnsupportedTape, hex_double  # noqa: F401
 
-# Stack use of the bulk entry: gather buffers, and the body's padded tail buffers.
+# Stack use of the bulk entry's gather buffers; the whole frame stays within the plan's
+# ``stack_budget`` (the one budget of native tiers, ``alkahest_core::plan``).
 GATHER_BUDGET = 128 * 1024
-STACK_BUDGET = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,25 +61,6 @@ class CodeShape:
         return self.width * self.interleave
 
 
-@dataclass(frozen=True)
-class TapeView:
-    """The tape as plain Python data (from ``Tape.instructions()`` and friends).
-
-    The bulk loop's stages come from the plan the Cranelift tier uses as well."""
-
-    n_inputs: int
-    consts: Sequence[float]
-    instrs: Sequence[tuple]
-    outputs: Sequence[int]
-    #: ``Tape.plan(staged)``: the stages of the bulk loop (a single fused stage when not
-    #: staged).
-    plan: dict
-
-    @classmethod
-    def of(cls, tape, staged: bool = False) -> "TapeView":
-        return cls(tape.n_inputs, tape.consts, tape.instructions(), tape.outputs, tape.plan(staged))
-
-
 def _compute(tape: TapeView, em: Emitter, inputs: Sequence[Sequence[str]], copies: int) -> List[List[str]]:
     """Values of the tape's outputs, ``copies`` independent sets of them.
 
@@ -87,31 +69,25 @@ def _compute(tape: TapeView, em: Emitter, inputs: Sequence[Sequence[str]], copie
     """
     vals: List[List[str]] = []
     for ins in tape.instrs:
-        name = ins[0]
-        if name == "input":
-            vals.append(list(inputs[ins[1]]))
-        elif name == "const":
-            vals.append([em.const(tape.consts[ins[1]])] * copies)
+        if ins.op == "input":
+            vals.append(list(inputs[ins.load]))
+        elif ins.op == "const":
+            vals.append([em.const(tape.consts[ins.load])] * copies)
         else:
-            vals.append([em.op(name, [vals[a][u] for a in ins[1:]]) for u in range(copies)])
+            vals.append([em.op(ins.op, [vals[a][u] for a in ins.args]) for u in range(copies)])
     return [vals[o] for o in tape.outputs]
 
 
-def used_inputs(tape: TapeView) -> List[int]:
+def used_inputs(tape: TapeView) -> Tuple[int, ...]:
     """Inputs some instruction or output reads (the rest are never loaded)."""
-    used: set = set()
-    for ins in tape.instrs:
-        if ins[0] not in ("input", "const"):
-            used.update(a for a in ins[1:] if a < tape.n_inputs)
-    used.update(o for o in tape.outputs if o < tape.n_inputs)
-    return sorted(used)
+    return tape.used_inputs()
 
 
 def check(tape: TapeView) -> None:
     """Raises :class:`UnsupportedTape` for an operation this generator does not know."""
     for ins in tape.instrs:
-        if ins[0] not in SUPPORTED_OPS:
-            raise UnsupportedTape(f"the LLVM tier has no code for the tape operation {ins[0]!r}")
+        if ins.op not in SUPPORTED_OPS:
+            raise UnsupportedTape(f"the LLVM tier has no code for the tape operation {ins.op!r}")
 
 
 def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
@@ -182,18 +158,18 @@ class _Block:
         def get(v: int) -> List[str]:
             if v not in local:
                 ins = tape.instrs[v]
-                if ins[0] == "input":
-                    local[v] = self.load(f"%pa.{ins[1]}", index)
-                elif ins[0] == "const":
-                    local[v] = [em.const(tape.consts[ins[1]])] * self.copies
+                if ins.op == "input":
+                    local[v] = self.load(f"%pa.{ins.load}", index)
+                elif ins.op == "const":
+                    local[v] = [em.const(tape.consts[ins.load])] * self.copies
                 else:
                     local[v] = self.load("%buf", index, buffer[v])
             return local[v]
 
         for v in values:
             ins = tape.instrs[v]
-            args = [get(a) for a in ins[1:]]
-            local[v] = [em.op(ins[0], [a[u] for a in args]) for u in range(self.copies)]
+            args = [get(a) for a in ins.args]
+            local[v] = [em.op(ins.op, [a[u] for a in args]) for u in range(self.copies)]
         for v in stores:
             self.store(get(v), "%buf", index, buffer[v])
         if outputs:
@@ -205,8 +181,7 @@ def staged_block(tape: TapeView, shape: CodeShape) -> int:
     """Points per block of staged code: buffers for values crossing stages within
     ``GATHER_BUDGET``, at most 512, a multiple of the loop step."""
     step = shape.points_per_iteration
-    n_buffers = 1 + max((b for b in tape.plan["buffer_of"] if b is not None), default=-1)
-    per_point = 8 * max(1, n_buffers)
+    per_point = 8 * max(1, tape.plan.crossing_buffers)
     return max(step, min(512, GATHER_BUDGET // per_point) // step * step)
 
 
@@ -219,8 +194,8 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     em = Emitter(shape.width, shape.vector_fns, shape.fastmath, decls)
     used = used_inputs(tape)
     n_out = len(tape.outputs)
-    buffer_of = tape.plan["buffer_of"]
-    n_buffers = 1 + max((b for b in buffer_of if b is not None), default=-1)
+    buffer_of = tape.plan.buffer_of
+    n_buffers = tape.plan.crossing_buffers
     # Points per pass over the stages: bounded by the block buffers when values cross
     # stages; otherwise one pass takes every whole loop step.
     block = staged_block(tape, shape) if n_buffers else 1 << 62
@@ -300,7 +275,7 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
 CALLS_PER_LOOP = 1
 
 
-def _loops(plan: dict) -> List[Tuple[List[int], List[int]]]:
+def _loops(plan: Plan) -> List[Tuple[List[int], List[int]]]:
     """The plan's stages packed into loops ``(values computed, values stored)``: a loop
     holds up to ``CALLS_PER_LOOP`` vector stages and the fused stages after each. Fewer
     loops compile faster; a few calls per loop still keep their routines in cache. The
@@ -309,9 +284,9 @@ def _loops(plan: dict) -> List[Tuple[List[int], List[int]]]:
     them, and buffers are per point)."""
     loops: List[Tuple[List[int], List[int]]] = []
     calls = CALLS_PER_LOOP  # start a new loop at the first stage
-    for stage, stores in zip(plan["stages"], plan["stores"]):
-        values = list(stage[1]) if stage[0] == "fused" else [stage[1]]
-        if stage[0] == "vector":
+    for stage, stores in zip(plan.stages, plan.stores):
+        values = list(stage.values) if isinstance(stage, FusedStage) else [stage.value]
+        if not isinstance(stage, FusedStage):
             if calls >= CALLS_PER_LOOP:
                 loops.append(([], []))
                 calls = 0
@@ -345,8 +320,7 @@ def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, i
     for g, group in enumerate(groups):
         last = g == len(groups) - 1
 
-        reads = {a for s in group for v in stages[s][0] for a in
-                 tape.instrs[v][1:]}
+        reads = {a for s in group for v in stages[s][0] for a in tape.instrs[v].args}
         if last:
             reads |= set(tape.outputs)
         attrs = "#4" if shape.quick_stages else "#2"
@@ -383,7 +357,7 @@ def _fixed_stack_bytes(tape: TapeView, shape: CodeShape) -> int:
     buffers and the block buffers of staged code."""
     step = shape.points_per_iteration
     n_in, n_out = tape.n_inputs, len(tape.outputs)
-    n_buffers = 1 + max((b for b in tape.plan["buffer_of"] if b is not None), default=-1)
+    n_buffers = tape.plan.crossing_buffers
     staged = n_buffers * staged_block(tape, shape) if n_buffers else 0
     return 8 * (2 * (n_in + n_out) + (len(used_inputs(tape)) + n_out + 2) * step + staged)
 
@@ -391,10 +365,10 @@ def _fixed_stack_bytes(tape: TapeView, shape: CodeShape) -> int:
 def gather_block(tape: TapeView, shape: CodeShape) -> int:
     """Points per block when inputs are gathered: a multiple of the loop step, with the
     gather buffers of all inputs within ``GATHER_BUDGET`` and the whole frame within
-    ``STACK_BUDGET`` (many inputs and outputs take smaller blocks)."""
+    the plan's stack budget (many inputs and outputs take smaller blocks)."""
     step = shape.points_per_iteration
     per_point = 8 * max(1, tape.n_inputs)
-    room = min(GATHER_BUDGET, STACK_BUDGET - _fixed_stack_bytes(tape, shape))
+    room = min(GATHER_BUDGET, tape.plan.stack_budget - _fixed_stack_bytes(tape, shape))
     return max(step, min(1024, room // per_point) // step * step)
 
 
@@ -466,11 +440,11 @@ def generate(tape: TapeView, shape: CodeShape, triple: str = "", datalayout: str
     not fit on the stack.
     """
     check(tape)
-    need = stack_bytes(tape, shape)
-    if need > STACK_BUDGET:
+    need, budget = stack_bytes(tape, shape), tape.plan.stack_budget
+    if need > budget:
         raise UnsupportedTape(
             f"{tape.n_inputs} inputs and {len(tape.outputs)} outputs need {need // 1024} KiB of stack "
-            f"in the LLVM tier's bulk loop (limit {STACK_BUDGET // 1024} KiB)"
+            f"in the LLVM tier's bulk loop (limit {budget // 1024} KiB)"
         )
     decls: Dict[str, str] = {}
     parts = [_scalar_entry(tape, shape, decls), _body(tape, shape, decls), _bulk_entry(tape, shape, decls)]
@@ -505,13 +479,13 @@ STAGED_CALLS = 4
 # 3.1 -> 1.4 s to compile; run times within the machine's noise, -12% to +10%).
 
 
-def make_shape(instrs: Sequence[tuple], width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool,
+def make_shape(instrs: Sequence[Instr], width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool,
                opt_level: int = 2) -> CodeShape:
     """The code shape for a tape with instructions ``instrs`` on a machine with
     ``width``-lane vectors; ``vector_fns`` are the available ``{op: (libmvec symbol, lanes)}``."""
     fns = {op: sym for op, (sym, lanes) in vector_fns.items() if lanes == width}
-    n_ops = sum(1 for ins in instrs if ins[0] not in ("input", "const"))
-    n_calls = sum(1 for ins in instrs if ins[0] in fns)
+    n_ops = sum(1 for ins in instrs if ins.computes)
+    n_calls = sum(1 for ins in instrs if ins.op in fns)
     # Several vectors per iteration hide the latency of dependent chains (4 measured ~5%
     # faster than 2 on the polynomial); large bodies have enough independent work already
     # and would only multiply the register pressure.

@@ -37,7 +37,7 @@ pub(crate) mod libm {
 }
 
 macro_rules! op_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal : $class:ident),* $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($variant),* }
@@ -55,6 +55,11 @@ macro_rules! op_enum {
             pub fn from_name(name: &str) -> Option<Self> {
                 match name { $($text => Some($name::$variant),)* _ => None }
             }
+
+            /// How backends compute the operation.
+            pub fn class(self) -> OpClass {
+                match self { $($name::$variant => OpClass::$class),* }
+            }
         }
 
         impl fmt::Display for $name {
@@ -63,25 +68,116 @@ macro_rules! op_enum {
     };
 }
 
+/// How an operation is computed, which decides how every backend emits it. Each
+/// operation's class is declared once, with the operation (below); [`table`] lists them
+/// for the backends that are not Rust (LLVM, NVPTX) and for the tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpClass {
+    /// IEEE 754 arithmetic, correctly rounded: `neg`, `add`, `sub`, `mul`, `div`, `fma`.
+    Arithmetic,
+    /// Exact operations that need no library function on a CPU with SSE4.1: `sqrt`,
+    /// `abs`, `floor`, `ceil`, `round`, `min`, `max`, `copysign`.
+    Exact,
+    /// Comparisons, giving 1.0 or 0.0.
+    Compare,
+    /// Logic on conditions (non-zero is true), giving 1.0 or 0.0: `not`, `and`, `or`.
+    Logic,
+    /// `where(cond, a, b)`.
+    Select,
+    /// A call of the C library function of the same name (`sin`, `pow`, ...).
+    Call,
+}
+
+impl OpClass {
+    /// The lower-case name, as the Python op table spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpClass::Arithmetic => "arithmetic",
+            OpClass::Exact => "exact",
+            OpClass::Compare => "compare",
+            OpClass::Logic => "logic",
+            OpClass::Select => "select",
+            OpClass::Call => "call",
+        }
+    }
+}
+
+/// One row of the op table: what every backend needs to know about an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpInfo {
+    pub name: &'static str,
+    pub arity: usize,
+    pub class: OpClass,
+}
+
+impl OpInfo {
+    /// The C library function computing it (`sin` → `sin`), for calls.
+    pub fn libm(&self) -> Option<&'static str> {
+        (self.class == OpClass::Call).then_some(self.name)
+    }
+
+    /// Whether glibc's libmvec may have a vector variant (`_ZGVeN8v_<name>` and its
+    /// siblings): the one-argument calls. Which of them this machine has is known at run
+    /// time ([`crate::vecmath`]).
+    pub fn vector(&self) -> bool {
+        self.class == OpClass::Call && self.arity == 1
+    }
+
+    /// The result is a condition (1.0 or 0.0).
+    pub fn is_condition(&self) -> bool {
+        matches!(self.class, OpClass::Compare | OpClass::Logic)
+    }
+}
+
+/// Every computing operation of the tape, in the order of [`crate::tape::op_kinds`]:
+/// the unary operations, the binary operations, `select`, `fma`.
+pub fn table() -> Vec<OpInfo> {
+    let unary = UnaryOp::ALL.iter().map(|&op| op.info());
+    let binary = BinaryOp::ALL.iter().map(|&op| op.info());
+    let ternary = [
+        OpInfo { name: "select", arity: 3, class: OpClass::Select },
+        OpInfo { name: "fma", arity: 3, class: OpClass::Arithmetic },
+    ];
+    unary.chain(binary).chain(ternary).collect()
+}
+
 op_enum! {
     /// Operations of one argument.
     UnaryOp {
-        Neg => "neg", Sqrt => "sqrt", Cbrt => "cbrt", Exp => "exp", Expm1 => "expm1",
-        Log => "log", Log1p => "log1p", Log2 => "log2", Log10 => "log10",
-        Sin => "sin", Cos => "cos", Tan => "tan", Asin => "asin", Acos => "acos", Atan => "atan",
-        Sinh => "sinh", Cosh => "cosh", Tanh => "tanh", Asinh => "asinh", Acosh => "acosh",
-        Atanh => "atanh", Erf => "erf", Erfc => "erfc", Abs => "abs", Floor => "floor",
-        Ceil => "ceil", Round => "round", Not => "not",
+        Neg => "neg": Arithmetic, Sqrt => "sqrt": Exact, Cbrt => "cbrt": Call,
+        Exp => "exp": Call, Expm1 => "expm1": Call, Log => "log": Call,
+        Log1p => "log1p": Call, Log2 => "log2": Call, Log10 => "log10": Call,
+        Sin => "sin": Call, Cos => "cos": Call, Tan => "tan": Call, Asin => "asin": Call,
+        Acos => "acos": Call, Atan => "atan": Call, Sinh => "sinh": Call, Cosh => "cosh": Call,
+        Tanh => "tanh": Call, Asinh => "asinh": Call, Acosh => "acosh": Call,
+        Atanh => "atanh": Call, Erf => "erf": Call, Erfc => "erfc": Call, Abs => "abs": Exact,
+        Floor => "floor": Exact, Ceil => "ceil": Exact, Round => "round": Exact,
+        Not => "not": Logic,
     }
 }
 
 op_enum! {
     /// Operations of two arguments.
     BinaryOp {
-        Add => "add", Sub => "sub", Mul => "mul", Div => "div", Pow => "pow",
-        Atan2 => "atan2", Min => "min", Max => "max", Copysign => "copysign",
-        Lt => "lt", Le => "le", Gt => "gt", Ge => "ge", Eq => "eq", Ne => "ne",
-        And => "and", Or => "or",
+        Add => "add": Arithmetic, Sub => "sub": Arithmetic, Mul => "mul": Arithmetic,
+        Div => "div": Arithmetic, Pow => "pow": Call, Atan2 => "atan2": Call,
+        Min => "min": Exact, Max => "max": Exact, Copysign => "copysign": Exact,
+        Lt => "lt": Compare, Le => "le": Compare, Gt => "gt": Compare, Ge => "ge": Compare,
+        Eq => "eq": Compare, Ne => "ne": Compare, And => "and": Logic, Or => "or": Logic,
+    }
+}
+
+impl UnaryOp {
+    /// Its row of the op table.
+    pub fn info(self) -> OpInfo {
+        OpInfo { name: self.name(), arity: 1, class: self.class() }
+    }
+}
+
+impl BinaryOp {
+    /// Its row of the op table.
+    pub fn info(self) -> OpInfo {
+        OpInfo { name: self.name(), arity: 2, class: self.class() }
     }
 }
 
@@ -169,7 +265,7 @@ impl UnaryOp {
 
     /// True for operations whose result is a condition (1.0 or 0.0).
     pub fn is_condition(self) -> bool {
-        self == UnaryOp::Not
+        self.info().is_condition()
     }
 }
 
@@ -208,8 +304,7 @@ impl BinaryOp {
 
     /// True for comparisons and logical operations (results are 1.0 or 0.0).
     pub fn is_condition(self) -> bool {
-        use BinaryOp::*;
-        matches!(self, Lt | Le | Gt | Ge | Eq | Ne | And | Or)
+        self.info().is_condition()
     }
 }
 
@@ -243,6 +338,40 @@ mod tests {
             assert_eq!(BinaryOp::from_name(op.name()), Some(op));
         }
         assert_eq!(UnaryOp::from_name("nope"), None);
+    }
+
+    #[test]
+    fn the_table_lists_every_operation_once_with_its_arity() {
+        let table = table();
+        let names: std::collections::HashSet<_> = table.iter().map(|i| i.name).collect();
+        assert_eq!(names.len(), table.len(), "names are unique");
+        assert_eq!(table.len(), UnaryOp::ALL.len() + BinaryOp::ALL.len() + 2);
+        for info in &table {
+            if let Some(op) = UnaryOp::from_name(info.name) {
+                assert_eq!((info.arity, info.class), (1, op.class()));
+            } else if let Some(op) = BinaryOp::from_name(info.name) {
+                assert_eq!((info.arity, info.class), (2, op.class()));
+            } else {
+                assert_eq!(info.arity, 3, "{}", info.name);
+            }
+        }
+    }
+
+    #[test]
+    fn classes_agree_with_the_semantics() {
+        // Conditions give 0.0 or 1.0 wherever they are evaluated; the others do not at 0.3.
+        let points = [-2.0, -0.0, 0.0, 0.3, 1.0, f64::NAN, f64::INFINITY];
+        for &op in UnaryOp::ALL {
+            let all_truth = points.iter().all(|&x| matches!(op.eval(x), v if v == 0.0 || v == 1.0));
+            assert_eq!(all_truth, op.is_condition(), "{op}");
+            assert_eq!(op.info().libm().is_some(), op.class() == OpClass::Call, "{op}");
+        }
+        for &op in BinaryOp::ALL {
+            let all_truth = points
+                .iter()
+                .all(|&a| points.iter().all(|&b| matches!(op.eval(a, b), v if v == 0.0 || v == 1.0)));
+            assert_eq!(all_truth, op.is_condition(), "{op}");
+        }
     }
 
     #[test]

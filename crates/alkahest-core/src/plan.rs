@@ -36,8 +36,9 @@ pub struct Plan {
     pub block: usize,
 }
 
-/// Stack the block buffers may take, in bytes (rayon threads have 2 MiB stacks).
-const STACK_BUDGET: usize = 256 * 1024;
+/// Stack a native tier's bulk frame may take, in bytes (worker threads have 2 MiB
+/// stacks): Cranelift's block buffers, LLVM's whole frame.
+pub const STACK_BUDGET: usize = 256 * 1024;
 const MAX_BLOCK: usize = 1024;
 
 impl Plan {

@@ -37,9 +37,7 @@ pub enum Instr {
 /// Names of the kinds of computing instructions, in the order of
 /// [`Tape::op_count_vector`]: the unary ops, the binary ops, `"select"`, `"fma"`.
 pub fn op_kinds() -> Vec<&'static str> {
-    let unary = UnaryOp::ALL.iter().map(|op| op.name());
-    let binary = BinaryOp::ALL.iter().map(|op| op.name());
-    unary.chain(binary).chain(["select", "fma"]).collect()
+    crate::op::table().iter().map(|info| info.name).collect()
 }
 
 impl Instr {

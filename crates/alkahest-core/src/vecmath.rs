@@ -34,33 +34,6 @@ struct Table {
 
 static TABLE: OnceLock<Table> = OnceLock::new();
 
-fn has_vector_variant(op: UnaryOp) -> bool {
-    use UnaryOp::*;
-    matches!(
-        op,
-        Cbrt | Exp
-            | Expm1
-            | Log
-            | Log1p
-            | Log2
-            | Log10
-            | Sin
-            | Cos
-            | Tan
-            | Asin
-            | Acos
-            | Atan
-            | Sinh
-            | Cosh
-            | Tanh
-            | Asinh
-            | Acosh
-            | Atanh
-            | Erf
-            | Erfc
-    )
-}
-
 fn load() -> Table {
     let none = |isa| Table { _lib: None, isa, prefix: "", fns: vec![None; UnaryOp::ALL.len()] };
     if std::env::var("ALKAHEST_VECTOR_MATH").is_ok_and(|v| v == "0") {
@@ -92,7 +65,7 @@ fn resolve(lib: &libloading::Library, prefix: &str, width: Width) -> Vec<Option<
     UnaryOp::ALL
         .iter()
         .map(|&op| {
-            if !has_vector_variant(op) {
+            if !op.info().vector() {
                 return None;
             }
             let name = format!("{prefix}{}\0", op.name());

@@ -30,7 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(derivatives::gradient, m)?)?;
     m.add_function(wrap_pyfunction!(text::parse_syntax_tree, m)?)?;
     m.add_function(wrap_pyfunction!(tape::lower, m)?)?;
-    m.add_function(wrap_pyfunction!(tape::op_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(tape::op_table, m)?)?;
     m.add_function(wrap_pyfunction!(tape::emit_c, m)?)?;
     m.add_function(wrap_pyfunction!(tape::to_stablehlo, m)?)?;
     m.add_function(wrap_pyfunction!(bulk::numpy_eval, m)?)?;

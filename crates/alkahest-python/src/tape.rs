@@ -50,22 +50,18 @@ impl PyTape {
         self.inner.last_use.clone()
     }
 
-    /// The instructions as tuples: `("input", i)`, `("const", index_into_consts)`,
-    /// `("sin", a)`, `("add", a, b)`, `("select", cond, a, b)`, `("fma", a, b, c)` (`a*b + c`
-    /// rounded once: integer powers use it to cancel rounding errors).
+    /// The instructions as `(op, args, load)`: `("input", (), i)`, `("const", (), k)`
+    /// (`consts[k]`), `("sin", (a,), -1)`, `("add", (a, b), -1)`, `("select", (cond, a,
+    /// b), -1)`, `("fma", (a, b, c), -1)` (`a*b + c` rounded once: integer powers use it
+    /// to cancel rounding errors). `alkahest.backends.tapeview.Instr` names the fields.
     fn instructions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let items = self.inner.instrs.iter().map(|ins| -> PyResult<Bound<'py, PyTuple>> {
-            let name = ins.op_name().into_pyobject(py)?.into_any();
-            let mut parts = vec![name];
-            match *ins {
-                Instr::Input(i) | Instr::Const(i) => parts.push(i.into_pyobject(py)?.into_any()),
-                _ => {
-                    for v in ins.operands() {
-                        parts.push(v.into_pyobject(py)?.into_any());
-                    }
-                }
-            }
-            PyTuple::new(py, parts)
+            let args = PyTuple::new(py, ins.operands().collect::<Vec<_>>())?;
+            let load = match *ins {
+                Instr::Input(i) | Instr::Const(i) => i64::from(i),
+                _ => -1,
+            };
+            (ins.op_name(), args, load).into_pyobject(py)
         });
         PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)
     }
@@ -83,7 +79,8 @@ impl PyTape {
     /// The staged bulk plan native tiers share (see `alkahest_core::plan`), as plain data:
     /// `{"stages": [("fused", [values]) | ("vector", value, op, src)], "buffer_of":
     /// [buffer or None per value], "stores": [[values stored by each stage]],
-    /// "n_buffers": int}`. `vector_math=False` gives one fused stage.
+    /// "n_buffers": int, "stack_budget": bytes}`. `vector_math=False` gives one fused
+    /// stage. `alkahest.backends.tapeview.Plan` types it.
     #[pyo3(signature = (vector_math=true))]
     fn plan<'py>(&self, py: Python<'py>, vector_math: bool) -> PyResult<Bound<'py, PyDict>> {
         use alkahest_core::plan::{Plan, Stage};
@@ -103,6 +100,7 @@ impl PyTape {
         d.set_item("buffer_of", plan.buffer_of.clone())?;
         d.set_item("stores", plan.stores.clone())?;
         d.set_item("n_buffers", plan.n_buffers)?;
+        d.set_item("stack_budget", alkahest_core::plan::STACK_BUDGET)?;
         Ok(d)
     }
 
@@ -248,8 +246,11 @@ pub fn lower(
     Ok(PyTape { inner: Arc::new(tape) })
 }
 
-/// Names of the kinds of computing instructions, in the order of `Tape.op_count_vector()`.
+/// The op table (`alkahest_core::op::table`): `(name, arity, class, libm function or
+/// None, may have a libmvec variant)` per computing operation, in the order of
+/// `Tape.op_count_vector()`.
 #[pyfunction]
-pub fn op_kinds() -> Vec<&'static str> {
-    alkahest_core::tape::op_kinds()
+pub fn op_table() -> Vec<(&'static str, usize, &'static str, Option<&'static str>, bool)> {
+    let row = |i: alkahest_core::op::OpInfo| (i.name, i.arity, i.class.name(), i.libm(), i.vector());
+    alkahest_core::op::table().into_iter().map(row).collect()
 }
