@@ -118,7 +118,7 @@ def compile_with_fallback(tape: Tape, names: List[str], config: CompileConfig, t
     """Compiles for ``tier``, falling back to each cheaper enabled tier in turn; the
     reasons accumulate in ``f.fallback_reason``."""
     reasons: List[str] = []
-    for t in tiers.REGISTRY[: tiers.rank(tier) + 1][::-1]:
+    for t in tiers.HOST[: tiers.rank(tier) + 1][::-1]:
         if not t.floor and t.name in disabled_tiers():
             reasons.append(f"{t.name}: disabled by ${DISABLE_ENV}")
             continue

@@ -27,7 +27,7 @@ from .errors import ConfigError, TierUnavailableError, UnknownTierError
 KNOWN_TIERS = tiers.NAMES
 
 #: Tiers this installation can compile to (LLVM needs llvmlite).
-AVAILABLE_TIERS = tuple(t.name for t in tiers.REGISTRY if t.unavailable() is None)
+AVAILABLE_TIERS = tuple(t.name for t in tiers.HOST if t.unavailable() is None)
 
 FORCE_ENV = "ALKAHEST_TIER"
 DISABLE_ENV = "ALKAHEST_DISABLE_TIERS"
@@ -55,7 +55,7 @@ def disabled_tiers() -> frozenset:
     if unknown:
         raise UnknownTierError(
             f"${DISABLE_ENV} names unknown tier(s) {', '.join(sorted(unknown))}; "
-            f"use {', '.join(t.name for t in tiers.REGISTRY if not t.floor)}"
+            f"use {', '.join(t.name for t in tiers.HOST if not t.floor)}"
         )
     return frozenset(names - {tiers.FLOOR.name})
 
@@ -108,6 +108,12 @@ class CompileConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.tier, str) and self.tier != "auto" and self.tier not in KNOWN_TIERS:
+            if any(t.device and t.name == self.tier for t in tiers.REGISTRY):
+                raise ConfigError(
+                    f"the {self.tier!r} tier runs on a GPU and is explicit: compile with "
+                    f"alkahest.compile_cuda(exprs, vars, CudaConfig(...)); CompileConfig takes 'auto' or one of "
+                    f"{', '.join(map(repr, KNOWN_TIERS))}"
+                )
             raise UnknownTierError(
                 f"unknown tier {self.tier!r}; choose 'auto' or one of {', '.join(map(repr, KNOWN_TIERS))}"
             )

@@ -174,7 +174,7 @@ class CostModel:
                     f"{self.source}: calibration format {c['format']!r}, this alkahest reads {FORMAT}; "
                     "re-run `python -m alkahest.calibrate`"
                 )
-            for tier in _tiers.REGISTRY:
+            for tier in _tiers.HOST:
                 for section in ("scalar", "bulk_vector_math", "bulk_libm"):
                     t = c[section][tier.name]
                     float(t["ops"]["default"])

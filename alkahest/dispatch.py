@@ -172,7 +172,7 @@ def _decide_with_disk_cache(tape: Tape, config: CompileConfig, model: CostModel,
     best, totals = decide(costs)
     if config.cache_dir is False:
         return costs, best, totals
-    for tier in tiers.REGISTRY:
+    for tier in tiers.HOST:
         cost = costs.get(tier.name)
         if tier.disk_cached is None or cost is None or best == tier.name:
             continue

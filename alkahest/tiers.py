@@ -1,7 +1,12 @@
-"""The tier registry: one entry per CPU tier, registered once, in order of increasing
-compile cost. Compilation, dispatch, the cost model and its calibration, the
-``CompileCache`` key, ``explain`` and the environment overrides all read it; a tier's
-name is spelled here and in its own module only.
+"""The tier registry: one entry per tier, registered once. The host (CPU) tiers come in
+order of increasing compile cost; the device tiers after them. Compilation, dispatch, the
+cost model and its calibration, the ``CompileCache`` key, ``explain``, ``compile_cuda``
+and the environment overrides all read it; a tier's name is spelled here and in its own
+module only.
+
+A device tier is explicit: ``tier="auto"`` never picks a device the user did not ask
+for, nothing falls back to it, and it is compiled through its own front
+(``compile_cuda``), which returns a function of its own kind.
 
 Each entry says how to compile a tape for the tier, whether this installation can use it
 (and why not), which ``CompileConfig`` options change its code (and so key its cached
@@ -9,8 +14,10 @@ functions), and what the cost model must know about it: whether its compile time
 calibrated per ``opt_level`` with a once-per-process start-up and a disk-cache load,
 and whether it compiles in the background on a native thread.
 
->>> [t.name for t in REGISTRY]
+>>> [t.name for t in HOST]
 ['interpreter', 'cranelift', 'llvm']
+>>> [t.name for t in REGISTRY if t.device]
+['cuda']
 >>> get("llvm").options
 ('opt_level',)
 """
@@ -54,6 +61,9 @@ class Tier:
     #: Whether the tier's code for ``(tape, config)`` is in its disk cache (None: it
     #: has none), so that a compile is a load.
     disk_cached: Optional[Callable[["Tape", "CompileConfig"], bool]] = None
+    #: Runs on an accelerator: explicit only (its own config and function type; never
+    #: chosen by ``auto``, never a fallback).
+    device: bool = False
 
 
 def _compile_interpreter(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
@@ -92,18 +102,30 @@ def _llvm_disk_cached(tape: Any, config: Any) -> bool:
     return llvm.disk_cached(tape, config)
 
 
+def _compile_cuda(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
+    """``config`` is a ``CudaConfig``; returns a ``CudaFn``."""
+    from .backends.cuda import compile_tape
+
+    return compile_tape(tape, names, config)
+
+
 REGISTRY: Tuple[Tier, ...] = (
     Tier("interpreter", _compile_interpreter, lambda: None, floor=True),
     Tier("cranelift", _compile_cranelift, lambda: None, native_background=True),
     Tier("llvm", _compile_llvm, _llvm_unavailable, options=("opt_level",), per_opt_level=True,
          started=_llvm_started, disk_cached=_llvm_disk_cached),
+    # PTX needs only llvmlite; running it needs cuda-python and a driver, which the
+    # function reports when called (its code can be read and shipped without a GPU).
+    Tier("cuda", _compile_cuda, _llvm_unavailable, device=True),
 )
 
+#: The host tiers: what ``CompileConfig(tier=...)``, ``auto`` and fallback choose from.
+HOST: Tuple[Tier, ...] = tuple(t for t in REGISTRY if not t.device)
 _BY_NAME = {t.name: t for t in REGISTRY}
-#: Every tier's name, in order of increasing compile cost.
-NAMES: Tuple[str, ...] = tuple(t.name for t in REGISTRY)
+#: Every host tier's name, in order of increasing compile cost.
+NAMES: Tuple[str, ...] = tuple(t.name for t in HOST)
 #: The tier every function can fall back to (and adaptive functions start on).
-FLOOR: Tier = next(t for t in REGISTRY if t.floor)
+FLOOR: Tier = next(t for t in HOST if t.floor)
 
 
 def get(name: str) -> Tier:
@@ -111,7 +133,7 @@ def get(name: str) -> Tier:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise UnknownTierError(f"unknown tier {name!r}; choose one of {', '.join(map(repr, NAMES))}") from None
+        raise UnknownTierError(f"unknown tier {name!r}; choose one of {', '.join(map(repr, _BY_NAME))}") from None
 
 
 def rank(name: str) -> int:
@@ -123,5 +145,5 @@ def options(name: str) -> Tuple[str, ...]:
     """Config fields that key a function resolved to ``name`` (``"auto"``: every tier's,
     since an adaptive function may reach any of them)."""
     if name == "auto":
-        return tuple(dict.fromkeys(o for t in REGISTRY for o in t.options))
+        return tuple(dict.fromkeys(o for t in HOST for o in t.options))
     return get(name).options

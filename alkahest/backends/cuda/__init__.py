@@ -21,13 +21,16 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 
 from ... import _native
-from ...errors import AlkahestError, ArityError, CompileError, ConfigError, DTypeError, ShapeError
+from ...errors import AlkahestError, ArityError, CompileError, ConfigError, DTypeError, ShapeError, TierUnavailableError
 from ..llvm.emitter import UnsupportedTape
 from ..tapeview import TapeView
 from . import ptxgen, runtime
 from .device_array import DeviceArray, as_device_view
 
 __all__ = ["CudaConfig", "CudaFn", "DeviceArray", "compile_cuda"]
+
+#: This tier's name in the registry (``alkahest.tiers``).
+TIER = "cuda"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class CudaConfig:
 class CudaFn:
     """A compiled GPU function. ``f(*arrays)`` / ``f.call_batch(*arrays, out=None)``
     evaluate elementwise over arrays that broadcast together; ``f.ptx`` is the code."""
+
+    #: The registry tier it runs on.
+    tier = TIER
 
     def __init__(self, tape, var_names: List[str], ptx: str, config: CudaConfig, arch: str):
         self.tape = tape
@@ -166,12 +172,22 @@ def compile_cuda(expr_or_list, vars, config: Optional[CudaConfig] = None) -> Cud
     >>> f = compile_cuda(ak.sin(x) + y, [x, y], CudaConfig(dtype="float32"))  # doctest: +SKIP
     >>> f(np.linspace(0, 1, 10**7), 2.0)  # doctest: +SKIP
     """
-    from ...compile import normalise
+    from ... import tiers
+    from ...compile import normalise, var_names
 
     config = config or CudaConfig()
+    if not isinstance(config, CudaConfig):
+        raise ConfigError(f"compile_cuda takes a CudaConfig, not {type(config).__name__}")
     outputs, inputs = normalise(expr_or_list, vars)
-    tape = _native.lower(outputs, inputs)
-    names = [v.name or str(v) for v in inputs]
+    tier = tiers.get(TIER)
+    why = tier.unavailable()
+    if why:
+        raise TierUnavailableError(f"the GPU tier is not available in this installation of alkahest ({why})")
+    return tier.compile(_native.lower(outputs, inputs), var_names(inputs), config, None)
+
+
+def compile_tape(tape: Any, names: List[str], config: CudaConfig) -> CudaFn:
+    """The registry's compile for this tier: ``tape`` as a :class:`CudaFn`."""
     arch = config.arch or runtime.device_arch_or(ptxgen.DEFAULT_ARCH)
     if arch not in ptxgen.PTX_VERSION:
         arch = ptxgen.DEFAULT_ARCH  # a newer GPU than this table: its driver JITs sm_80 PTX
