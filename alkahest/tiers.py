@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 from .errors import UnknownTierError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._native import CompiledFn, Tape
+    from ._native import Tape
     from .config import CompileConfig
 
 
@@ -42,7 +42,8 @@ class Tier:
     installation can use the tier, else the reason."""
 
     name: str
-    compile: Callable[["Tape", list, "CompileConfig", Optional[str]], "CompiledFn"]
+    #: Host tiers take a ``CompileConfig`` and give a ``CompiledFn``; device tiers their own.
+    compile: Callable[["Tape", list, Any, Optional[str]], Any]
     unavailable: Callable[[], Optional[str]]
     #: ``CompileConfig`` fields its code depends on beyond those every tier reads
     #: (``vector_math``, and ``fastmath`` through lowering).
