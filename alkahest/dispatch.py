@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 import weakref
@@ -41,7 +42,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 from ._native import CompiledFn, Tape
 from .compile import compile_tier, compile_with_fallback
 from . import tiers
-from .config import KNOWN_TIERS, CompileConfig, check_available, disabled_tiers, forced_tier, tierup_enabled, usable_tiers
+from .config import CompileConfig, check_available, disabled_tiers, forced_tier, tierup_enabled, usable_tiers
 from .costmodel import CostModel, Features, TierCost, best_tier
 from .errors import AlkahestError, ArgumentError, ArgumentTypeError
 
@@ -69,6 +70,21 @@ _SLOWER = 1.10
 
 
 _rank = tiers.rank
+# Niceness added to a background compile thread (Linux, where it is per thread): a
+# compile competing for the caller's core gets about a tenth of it.
+_BACKGROUND_NICE = 10
+
+
+def _lower_this_threads_priority() -> None:
+    """Lowers the calling thread's scheduling priority where that is per thread (Linux;
+    elsewhere ``setpriority`` would slow the whole process, so nothing changes)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + _BACKGROUND_NICE))
+    except OSError:  # pragma: no cover - a sandbox may forbid it: then it runs as is
+        pass
 
 
 def _counts(fn: CompiledFn) -> Tuple[int, int]:
@@ -319,12 +335,6 @@ class Controller:
             target = max(ready)[1]
             self._begin(target)
             calls, points = _counts(fn)
-            if tiers.get(target).native_background:
-                # Compiled and installed on a native thread: no GIL hand-offs slow it down.
-                replaces = [t for t in KNOWN_TIERS if _rank(t) < _rank(target)]
-                done = self._finisher(fn.tier, target, calls, points)
-                fn._compile_cranelift_in_background(self._config.vector_math, replaces, done)
-                return
         thread = threading.Thread(
             target=self._compile_in_background, args=(target, calls, points),
             name=f"alkahest-tierup-{target}", daemon=True,
@@ -496,6 +506,11 @@ class Controller:
             return None, f"{type(e).__name__}: {e}"
 
     def _compile_in_background(self, tier: str, calls: int, points: int) -> None:
+        """The one background compile path, for every tier: the tier's own compile on this
+        thread (native compilers release the GIL), then the same install as a bulk call's
+        tier-up. The thread runs at a lower priority, so that on a machine with few cores
+        the calls it is meant to speed up keep their core."""
+        _lower_this_threads_priority()
         start = time.perf_counter()
         new, error = self._compile(tier)
         fn = self._fn()
@@ -504,23 +519,11 @@ class Controller:
             return
         self._finish(fn, tier, "background", calls, points, time.perf_counter() - start, new, error)
 
-    def _finisher(self, from_tier: str, tier: str, calls: int, points: int):
-        """The callback a native background compile reports to (it installed the code)."""
-
-        def done(seconds: float, error: Optional[str], installed: bool) -> None:
-            fn = self._fn()
-            if fn is None:
-                self._end()
-                return
-            self._finish(fn, tier, "background", calls, points, seconds, None, error, installed, from_tier=from_tier)
-
-        return done
-
     def _finish(self, fn: CompiledFn, tier: str, trigger: str, calls: int, points: int, seconds: float,
-                new: Optional[CompiledFn], error: Optional[str], installed: bool = False,
-                predicted: Optional[float] = None, from_tier: Optional[str] = None) -> None:
+                new: Optional[CompiledFn], error: Optional[str], predicted: Optional[float] = None) -> None:
+        installed = False
         with self._lock:
-            from_tier = from_tier or fn.tier
+            from_tier = fn.tier
             if predicted is None:
                 predicted = self._costs[tier].compile_s if self._costs else float("nan")
             if new is not None and _rank(tier) > _rank(fn.tier):

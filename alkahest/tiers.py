@@ -11,8 +11,7 @@ for, nothing falls back to it, and it is compiled through its own front
 Each entry says how to compile a tape for the tier, whether this installation can use it
 (and why not), which ``CompileConfig`` options change its code (and so key its cached
 functions), and what the cost model must know about it: whether its compile time is
-calibrated per ``opt_level`` with a once-per-process start-up and a disk-cache load,
-and whether it compiles in the background on a native thread.
+calibrated per ``opt_level`` with a once-per-process start-up and a disk-cache load.
 
 >>> [t.name for t in HOST]
 ['interpreter', 'cranelift', 'llvm']
@@ -51,9 +50,6 @@ class Tier:
     #: The tier every function can fall back to: always available, never disabled, the
     #: start of an adaptive function.
     floor: bool = False
-    #: Compiled on a native thread by the function itself during tier-up (no GIL
-    #: hand-offs), instead of on a Python thread.
-    native_background: bool = False
     #: Its calibration has compile costs per ``opt_level``, a once-per-process
     #: ``startup`` and a ``cached`` (disk-cache load) entry.
     per_opt_level: bool = False
@@ -112,7 +108,7 @@ def _compile_cuda(tape: Any, names: list, config: Any, fallback_reason: Optional
 
 REGISTRY: Tuple[Tier, ...] = (
     Tier("interpreter", _compile_interpreter, lambda: None, floor=True),
-    Tier("cranelift", _compile_cranelift, lambda: None, native_background=True),
+    Tier("cranelift", _compile_cranelift, lambda: None),
     Tier("llvm", _compile_llvm, _llvm_unavailable, options=("opt_level",), per_opt_level=True,
          started=_llvm_started, disk_cached=_llvm_disk_cached),
     # PTX needs only llvmlite; running it needs cuda-python and a driver, which the

@@ -13,6 +13,7 @@
     ./dev.sh bench --only dask           # Dask LocalCluster at 1e8 points against NumPy/numexpr map_blocks; pickles
     ./dev.sh bench --only powers         # what exact integer powers cost: default vs fastmath vs numexpr, numba
     ./dev.sh bench --only outputs        # scalar call of 342 outputs: tuple, array, out= against symengine
+    ./dev.sh bench --only background     # what the caller loses while a tier compiles in the background
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -232,7 +233,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
     ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask",
-                                       "powers", "outputs"],
+                                       "powers", "outputs", "background"],
                     help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
@@ -273,6 +274,14 @@ def main(argv=None):
         result = powers_rows()
         write("powers", {"powers": result}, "Integer powers: exact (default) against fastmath's plain chain",
               powers_markdown(result))
+        return
+    if args.only == "background":
+        from background import markdown as background_markdown
+        from background import rows as background_rows
+
+        result = background_rows()
+        write("background", {"background": result}, "What a caller loses during a background compile",
+              background_markdown(result))
         return
     if args.only == "outputs":
         from outputs import markdown as outputs_markdown

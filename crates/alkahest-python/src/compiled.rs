@@ -517,44 +517,6 @@ impl PyCompiledFn {
         Ok(())
     }
 
-    /// Compiles this function's tape with Cranelift on a new native thread, which never
-    /// needs the GIL to compile or install (calls keep running meanwhile), and installs
-    /// it if the function still runs one of the tiers in `replaces`. Then, if Python is
-    /// still running, calls `on_done(seconds, error_or_None, installed)`. Internal (tier-up).
-    fn _compile_cranelift_in_background(
-        &self,
-        vector_math: bool,
-        replaces: Vec<String>,
-        on_done: Py<PyAny>,
-    ) -> PyResult<()> {
-        let (slot, tape) = (self.active.clone(), self.tape.clone());
-        let work = move || {
-            let start = std::time::Instant::now();
-            let compiled = alkahest_cranelift::compile(tape, vector_math);
-            let seconds = start.elapsed().as_secs_f64();
-            let (error, installed) = match compiled {
-                Ok(kernel) => {
-                    let new = Arc::new(Active::new(Arc::new(kernel), "cranelift", None, None));
-                    (None, slot.install_if(new, |cur| replaces.contains(&cur.tier)))
-                }
-                Err(e) => (Some(e.to_string()), false),
-            };
-            let reported = Python::try_attach(|py| {
-                if let Err(e) = on_done.call1(py, (seconds, error, installed)) {
-                    e.write_unraisable(py, None);
-                }
-            });
-            if reported.is_none() {
-                std::mem::forget(on_done); // Python is gone: nothing may be released
-            }
-        };
-        std::thread::Builder::new()
-            .name("alkahest-tierup-cranelift".into())
-            .spawn(work)
-            .map(|_| ())
-            .map_err(|e| PyValueError::new_err(format!("could not start a compile thread: {e}")))
-    }
-
     /// Mean seconds per scalar evaluation at `args` over `reps` calls, measured in Rust
     /// without the Python call (calibration). Internal.
     fn _time_eval(&self, py: Python<'_>, args: Vec<f64>, reps: usize) -> PyResult<f64> {
