@@ -105,7 +105,7 @@ def _cache_path(view: irgen.TapeView, shape: irgen.CodeShape, opt_level: int, ca
             h.triple,
             h.cpu,
             h.features,
-            repr((opt_level, shape.width, shape.interleave, shape.fastmath, shape.staged, shape.quick_stages,
+            repr((opt_level, shape.width, shape.interleave, shape.fastmath, shape.staged, shape.quick_stages, shape.aligned_frames,
                   sorted(shape.vector_fns.items()))),
             diskcache.tape_fingerprint(view),
         ]
