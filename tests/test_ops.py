@@ -1,16 +1,14 @@
 """The op table (``alkahest.ops``, declared once in ``alkahest_core::op``): every backend
-covers exactly its operations, and every tier of the registry computes each of them as
-the interpreter does."""
+covers exactly its operations. (That every tier computes each of them as the interpreter
+does: test_native_tiers.py.)"""
 
-import math
 
-import numpy as np
 import pytest
 
 import alkahest as ak
-from alkahest import ops, tiers
+from alkahest import ops
 from alkahest.backends.llvm import emitter
-from strategies import EDGE, canonical_bits, table_expressions
+from strategies import table_expressions
 
 
 def names(op_class):
@@ -52,22 +50,3 @@ def test_the_cost_model_prices_every_operation_of_the_table():
     tape = ak.lower(list(table_expressions(x, y).values()), [x, y])
     counts = dict(zip(OP_KINDS, tape.op_count_vector()))
     assert all(counts[name] >= 1 for name in ops.OPS), {n for n in ops.OPS if not counts[n]}
-
-
-@pytest.mark.parametrize("tier", [t.name for t in tiers.HOST])
-def test_every_tier_computes_every_operation_as_the_interpreter(tier):
-    if tiers.get(tier).unavailable():
-        pytest.skip(tiers.get(tier).unavailable())
-    x, y = ak.ExprPool().symbols("x y")
-    a, b = np.meshgrid(np.array(EDGE + [2.5, -3.75, 0.3]), np.array(EDGE + [2.5, -3.75, 0.3]))
-    a, b = a.ravel().copy(), b.ravel().copy()
-    for vm in (True, False):
-        ref_cfg = ak.CompileConfig(tier=tiers.FLOOR.name, vector_math=vm)
-        cfg = ak.CompileConfig(tier=tier, vector_math=vm)
-        for name, e in table_expressions(x, y).items():
-            f = ak.compile_expr(e, [x, y], cfg, cache=False)
-            g = ak.compile_expr(e, [x, y], ref_cfg, cache=False)
-            assert f.tier == tier, f.fallback_reason
-            assert canonical_bits(ak.numpy_eval(f, a, b)) == canonical_bits(ak.numpy_eval(g, a, b)), (name, vm)
-            for p in ((0.5, -2.0), (-0.0, math.nan), (3.0, math.inf)):
-                assert canonical_bits(f(*p)) == canonical_bits(g(*p)), (name, p)
