@@ -171,7 +171,11 @@ def compile_interpreter(
     tape: Tape, var_names: Sequence[str], vector_math: bool = True, fallback_reason: Optional[str] = None
 ) -> CompiledFn: ...
 def compile_cranelift(
-    tape: Tape, var_names: Sequence[str], vector_math: bool = True, fallback_reason: Optional[str] = None
+    tape: Tape,
+    var_names: Sequence[str],
+    vector_math: bool = True,
+    fallback_reason: Optional[str] = None,
+    into: Optional[CompiledFn] = None,
 ) -> CompiledFn: ...
 def wrap_native(
     tape: Tape, var_names: Sequence[str], tier: str, scalar_addr: int, bulk_addr: int, backend: Any

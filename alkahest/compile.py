@@ -104,10 +104,11 @@ def lower(expr_or_list: Exprs, vars: Vars) -> Tape:
     return _native.lower(outputs, inputs)
 
 
-def compile_tier(tape: Tape, names: List[str], config: CompileConfig, tier: str, fallback_reason: Optional[str] = None) -> CompiledFn:
+def compile_tier(tape: Tape, names: List[str], config: CompileConfig, tier: str, fallback_reason: Optional[str] = None,
+                 into: Optional[CompiledFn] = None) -> CompiledFn:
     """Compiles ``tape`` for exactly ``tier``; raises :class:`CompileError` if that tier
-    cannot compile it."""
-    return tiers.get(tier).compile(tape, names, config, fallback_reason)
+    cannot compile it. ``into``: see :class:`alkahest.tiers.Tier`."""
+    return tiers.get(tier).compile(tape, names, config, fallback_reason, into=into)
 
 
 def var_names(inputs: List[Expr]) -> List[str]:

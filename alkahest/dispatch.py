@@ -298,6 +298,7 @@ class Controller:
         self._calibration = ""
         self._baseline: Tuple[int, int] = (0, 0)  # (calls, points) when the current tier came in
         self._compiling: Optional[str] = None
+        self._compiling_from = ""  # the tier the function ran when the compile began
         self._failed: set = set()
         self._tier_ups: List[TierUp] = []
         # The tier a tier-up replaced, while the new tier's bulk speed is still to be
@@ -495,13 +496,14 @@ class Controller:
 
     def _begin(self, tier: str) -> None:
         """Marks a compile of ``tier`` in flight (lock held)."""
-        self._compiling = tier
+        fn = self._fn()
+        self._compiling, self._compiling_from = tier, fn.tier if fn is not None else tier
         with _IDLE:
             _IN_FLIGHT.add(self)
 
-    def _compile(self, tier: str) -> Tuple[Optional[CompiledFn], Optional[str]]:
+    def _compile(self, tier: str, into: Optional[CompiledFn] = None) -> Tuple[Optional[CompiledFn], Optional[str]]:
         try:
-            return compile_tier(self._tape, self._names, self._config, tier), None
+            return compile_tier(self._tape, self._names, self._config, tier, into=into), None
         except (AlkahestError, ImportError) as e:
             return None, f"{type(e).__name__}: {e}"
 
@@ -511,22 +513,28 @@ class Controller:
         tier-up. The thread runs at a lower priority, so that on a machine with few cores
         the calls it is meant to speed up keep their core."""
         _lower_this_threads_priority()
-        start = time.perf_counter()
-        new, error = self._compile(tier)
         fn = self._fn()
         if fn is None:
             self._end()
             return
+        start = time.perf_counter()
+        try:
+            new, error = self._compile(tier, into=fn)
+        except Exception as e:  # a bug, not a tier's refusal: recorded, and never left in flight
+            new, error = None, f"{type(e).__name__}: {e}"
+            threading.excepthook(threading.ExceptHookArgs((type(e), e, e.__traceback__, threading.current_thread())))
         self._finish(fn, tier, "background", calls, points, time.perf_counter() - start, new, error)
 
     def _finish(self, fn: CompiledFn, tier: str, trigger: str, calls: int, points: int, seconds: float,
                 new: Optional[CompiledFn], error: Optional[str], predicted: Optional[float] = None) -> None:
         installed = False
         with self._lock:
-            from_tier = fn.tier
+            from_tier = self._compiling_from
             if predicted is None:
                 predicted = self._costs[tier].compile_s if self._costs else float("nan")
-            if new is not None and _rank(tier) > _rank(fn.tier):
+            if new is not None and fn.tier == tier:
+                installed = True  # the tier's compile switched the function over itself
+            elif new is not None and _rank(tier) > _rank(fn.tier):
                 fn._install(new)
                 installed = True
             if installed:

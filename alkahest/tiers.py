@@ -36,13 +36,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Tier:
-    """One tier. ``compile(tape, names, config, fallback_reason)`` returns a
-    ``CompiledFn`` or raises ``CompileError``; ``unavailable()`` is None when this
+    """One tier. ``compile(tape, names, config, fallback_reason, into=None)`` returns a
+    ``CompiledFn`` or raises ``CompileError``; ``into`` is a function of the same tape
+    that a tier compiling without the GIL switches to the new code itself, as soon as it
+    exists (the caller installs it otherwise). ``unavailable()`` is None when this
     installation can use the tier, else the reason."""
 
     name: str
     #: Host tiers take a ``CompileConfig`` and give a ``CompiledFn``; device tiers their own.
-    compile: Callable[["Tape", list, Any, Optional[str]], Any]
+    compile: Callable[..., Any]
     unavailable: Callable[[], Optional[str]]
     #: ``CompileConfig`` fields its code depends on beyond those every tier reads
     #: (``vector_math``, and ``fastmath`` through lowering).
@@ -63,19 +65,19 @@ class Tier:
     device: bool = False
 
 
-def _compile_interpreter(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
+def _compile_interpreter(tape: Any, names: list, config: Any, fallback_reason: Optional[str], into: Any = None) -> Any:
     from . import _native
 
     return _native.compile_interpreter(tape, names, config.vector_math, fallback_reason)
 
 
-def _compile_cranelift(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
+def _compile_cranelift(tape: Any, names: list, config: Any, fallback_reason: Optional[str], into: Any = None) -> Any:
     from . import _native
 
-    return _native.compile_cranelift(tape, names, config.vector_math, fallback_reason)
+    return _native.compile_cranelift(tape, names, config.vector_math, fallback_reason, into)
 
 
-def _compile_llvm(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
+def _compile_llvm(tape: Any, names: list, config: Any, fallback_reason: Optional[str], into: Any = None) -> Any:
     from .backends.llvm import compile_llvm
 
     return compile_llvm(tape, names, config)
@@ -99,7 +101,7 @@ def _llvm_disk_cached(tape: Any, config: Any) -> bool:
     return llvm.disk_cached(tape, config)
 
 
-def _compile_cuda(tape: Any, names: list, config: Any, fallback_reason: Optional[str]) -> Any:
+def _compile_cuda(tape: Any, names: list, config: Any, fallback_reason: Optional[str], into: Any = None) -> Any:
     """``config`` is a ``CudaConfig``; returns a ``CudaFn``."""
     from .backends.cuda import compile_tape
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import alkahest as ak
-from alkahest import costmodel, dispatch, errors
+from alkahest import costmodel, dispatch, errors, tiers
 from alkahest.costmodel import SHIPPED, CostModel, Features
 
 NATIVE = [t for t in ("cranelift", "llvm") if t in ak.AVAILABLE_TIERS]
@@ -317,10 +317,10 @@ def test_a_failed_tier_up_is_recorded_and_not_retried(calibration, trig, monkeyp
     calibration(favour(shipped(), "llvm", compile_s=1e-4))
     real = dispatch.compile_tier
 
-    def broken(tape, names, config, tier, *rest):
+    def broken(tape, names, config, tier, *rest, **kw):
         if tier == "llvm":
             raise errors.CompileError("simulated LLVM failure")
-        return real(tape, names, config, tier, *rest)
+        return real(tape, names, config, tier, *rest, **kw)
 
     monkeypatch.setattr(dispatch, "compile_tier", broken)
     expr, vars = trig
@@ -480,3 +480,25 @@ def test_a_tier_up_measured_slower_is_undone(monkeypatch):
         ak.numpy_eval(f, xs, 0.5)
     dispatch.wait_for_tier_ups(timeout=60)
     assert f.tier == "interpreter"
+
+
+def test_a_bug_in_a_background_compile_is_recorded_and_never_left_in_flight(calibration, trig, monkeypatch):
+    calibration(favour(shipped(), NATIVE[0] if NATIVE else "interpreter", compile_s=1e-4))
+    if not NATIVE:
+        pytest.skip("no compiled tier in this installation")
+
+    real = dispatch.compile_tier
+
+    def buggy(tape, names, config, tier, *rest, **kw):
+        if tier == tiers.FLOOR.name:
+            return real(tape, names, config, tier, *rest, **kw)
+        raise TypeError("simulated bug")
+
+    monkeypatch.setattr(dispatch, "compile_tier", buggy)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # reported, not printed here
+    f = ak.compile_expr(*trig, cache=False)
+    for i in range(20_000):
+        f(0.001 * i, 0.5)
+    assert dispatch.wait_for_tier_ups(timeout=30), "a background compile stayed in flight"
+    failures = [u for u in ak.explain(f).tier_ups if u.error]
+    assert failures and "TypeError: simulated bug" in failures[0].error and f.tier == "interpreter"

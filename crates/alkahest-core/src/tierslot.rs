@@ -19,7 +19,11 @@ unsafe impl<T: Send + Sync> Sync for TierSlot<T> {}
 
 impl<T> TierSlot<T> {
     pub fn new(first: T) -> Self {
-        let first = Arc::new(first);
+        Self::from_arc(Arc::new(first))
+    }
+
+    /// A slot holding `first`, shared with whoever else holds it.
+    pub fn from_arc(first: Arc<T>) -> Self {
         TierSlot {
             current: AtomicPtr::new(Arc::as_ptr(&first) as *mut T),
             installed: Mutex::new(vec![first]),

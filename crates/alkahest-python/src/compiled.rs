@@ -76,8 +76,12 @@ const STACK_ARGS: usize = 16;
 
 impl PyCompiledFn {
     fn with(active: Active, tape: Arc<Tape>, var_names: Vec<String>) -> Self {
+        Self::from_active(Arc::new(active), tape, var_names)
+    }
+
+    fn from_active(active: Arc<Active>, tape: Arc<Tape>, var_names: Vec<String>) -> Self {
         PyCompiledFn {
-            active: Arc::new(TierSlot::new(active)),
+            active: Arc::new(TierSlot::from_arc(active)),
             tape,
             var_names,
             dispatch: OnceLock::new(),
@@ -629,22 +633,38 @@ pub fn compile_interpreter(
 }
 
 /// Compiles `tape` with Cranelift (GIL released). Raises `CompileError` if Cranelift
-/// cannot compile it; the caller decides what to fall back to.
+/// cannot compile it; the caller decides what to fall back to. `into`: a function of the
+/// same tape that runs the new code from the moment it exists, before this call needs the
+/// GIL again (a background tier-up then never waits for the GIL to take effect).
 #[pyfunction]
-#[pyo3(signature = (tape, var_names, vector_math=true, fallback_reason=None))]
+#[pyo3(signature = (tape, var_names, vector_math=true, fallback_reason=None, into=None))]
 pub fn compile_cranelift(
     py: Python<'_>,
     tape: &PyTape,
     var_names: Vec<String>,
     vector_math: bool,
     fallback_reason: Option<String>,
+    into: Option<PyRef<'_, PyCompiledFn>>,
 ) -> PyResult<PyCompiledFn> {
+    let target = match &into {
+        Some(f) if *f.tape != *tape.inner => {
+            return Err(PyValueError::new_err("can only install code compiled from the same tape"));
+        }
+        Some(f) => Some(f.active.clone()),
+        None => None,
+    };
     let shared = tape.inner.clone();
-    let kernel = py
-        .detach(move || alkahest_cranelift::compile(shared, vector_math))
+    let active = py
+        .detach(move || -> Result<Arc<Active>, String> {
+            let kernel = alkahest_cranelift::compile(shared, vector_math).map_err(|e| e.to_string())?;
+            let active = Arc::new(Active::new(Arc::new(kernel), "cranelift", fallback_reason, None));
+            if let Some(slot) = target {
+                slot.install_if(active.clone(), |_| true);
+            }
+            Ok(active)
+        })
         .map_err(|e| error(py, "CompileError", e))?;
-    let active = Active::new(Arc::new(kernel), "cranelift", fallback_reason, None);
-    Ok(PyCompiledFn::with(active, tape.inner.clone(), var_names))
+    Ok(PyCompiledFn::from_active(active, tape.inner.clone(), var_names))
 }
 
 /// Wraps native entry points made by a tier in Python (the LLVM tier) as a function the
