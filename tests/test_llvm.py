@@ -99,17 +99,6 @@ def test_missing_llvmlite_falls_back_to_cranelift(xy, monkeypatch):
     assert f(2.0, 3.0) == 6.0
 
 
-def test_too_many_inputs_for_the_stack_fall_back_with_a_reason(pool):
-    syms = pool.symbols(" ".join(f"v{i}" for i in range(4000)))
-    e = syms[0]
-    for s in syms[1:]:
-        e = e + s
-    f = ak.compile_expr(e, syms, LLVM[True], cache=False)
-    assert f.tier in ("cranelift", "interpreter")
-    assert f.fallback_reason.startswith("llvm:") and "stack" in f.fallback_reason
-    assert f(*[1.0] * 4000) == 4000.0
-
-
 def test_unknown_operation_is_refused_before_llvm_sees_it():
     plan = Plan((FusedStage((1,)),), (None, None), ((),), 256 * 1024)
     view = TapeView(1, [], [Instr("input", (), 0), Instr("gamma", (0,), -1)], [1], plan)

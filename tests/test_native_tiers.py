@@ -133,3 +133,39 @@ def test_errors_are_the_same_as_the_interpreters(tier):
     with pytest.raises(ak.ShapeError):
         ak.numpy_eval(g, np.zeros(3), np.zeros(4))
     assert repr(g).startswith("CompiledFn(f(x, y)") and tier.name in repr(g)
+
+
+def _wide_models(pool):
+    """Functions whose block buffers do not fit a bulk entry's stack: many inputs (a
+    gather buffer each) and many vector-math results alive at once (each computed for
+    the first output, all read again by the second)."""
+    xs = pool.symbols(" ".join(f"v{i}" for i in range(4000)))
+    total = xs[0]
+    for s in xs[1:]:
+        total = total + s * 1.5
+    x, y = xs[0], xs[1]
+    sines = [ak.sin(x * (1 + k / 5000)) for k in range(5000)]
+    forward, backward = sines[0], sines[-1]
+    for s in sines[1:]:
+        forward = forward + s
+    for s in sines[-2::-1]:
+        backward = backward + s * y
+    return [("4000 inputs", [total, ak.sin(total) * xs[-1]], list(xs)),
+            ("5000 values crossing stages", [forward, backward], [x, y])]
+
+
+@EACH
+def test_frames_beyond_the_stack_compile_and_agree_on_every_thread(tier):
+    # 40,000 points: numpy_eval_par runs on the worker threads (2 MiB stacks).
+    rng = np.random.default_rng(7)
+    for name, outs, syms in _wide_models(ak.ExprPool()):
+        f, g = pair(outs, syms, tier, True)
+        arrays = [rng.uniform(-1, 1, 80_000) for _ in range(2)] + [np.float64(0.25)] * (len(syms) - 2)
+        for args in (arrays, [a[::2] if a.ndim else a for a in arrays]):
+            if args[0].size > 40_000:
+                args = [a[:40_000] if a.ndim else a for a in args]
+            want = ak.numpy_eval(f, *args)
+            for got in (ak.numpy_eval(g, *args), ak.numpy_eval_par(g, *args, threads=2)):
+                assert all(same(u, v) for u, v in zip(want, got)), name
+        point = [float(a[3]) if a.ndim else float(a) for a in arrays]
+        assert same(g(*point), f(*point)), name

@@ -7,9 +7,10 @@ both entries:
 * ``alkahest_scalar(args, out)``: one point, width 1.
 * ``alkahest_bulk(in, stride, out, n)``: when every stride is 1 it calls the vector body
   on the caller's pointers; otherwise it gathers blocks of strided or broadcast inputs
-  into stack buffers (``alkahest_gather``, the interpreter's own routine) and calls the
-  body per block.
-* ``alkahest_body(ins, outs, n)`` (internal): the vector loop. Its last, partial
+  into buffers (``alkahest_gather``, the interpreter's own routine) and calls the body
+  per block. Buffers live on the stack, or in the thread's heap frame
+  (``alkahest_frame``) when they would take more than the plan's stack budget.
+* ``alkahest_body(ins, outs, n, frame)`` (internal): the vector loop. Its last, partial
   iteration copies the remaining points into zero-padded buffers and runs the same code
   once more, so there is one copy of the computation (compile time) and a point's result
   never depends on where it falls (no scalar tail with other math).
@@ -120,6 +121,27 @@ def _store_pointers(L: List[str], array: str, indices, slot: str, name: str) -> 
         L.append(f"  store ptr %{name}.{k}, ptr %{slot}.{k}, align 8")
 
 
+class _Areas:
+    """Where a function's buffers live: ``alloca``s on its stack, or consecutive 64-byte
+    aligned regions of the thread's heap frame at ``base`` (``alkahest_frame``) when the
+    stack would not hold them (``frame_bytes`` sizes the heap regions)."""
+
+    def __init__(self, L: List[str], base: Optional[str]):
+        self.L, self.base, self.offset = L, base, 0
+
+    @staticmethod
+    def bytes(count: int) -> int:
+        return -(-8 * max(1, count) // 64) * 64
+
+    def take(self, name: str, elem: str, count: int, align: int) -> None:
+        """``name`` = room for ``count`` elements of ``elem`` (8 bytes: double or ptr)."""
+        if self.base is None:
+            self.L.append(f"  {name} = alloca {elem}, i64 {max(1, count)}, align {align}")
+        else:
+            self.L.append(f"  {name} = getelementptr inbounds i8, ptr {self.base}, i64 {self.offset}")
+            self.offset += self.bytes(count)
+
+
 class _Block:
     """Emits loads, stores and computation at one point index of a block."""
 
@@ -187,11 +209,41 @@ def staged_block(tape: TapeView, shape: CodeShape) -> int:
     return max(step, min(512, GATHER_BUDGET // per_point) // step * step)
 
 
+def _body_regions(tape: TapeView, shape: CodeShape) -> List[Tuple[str, str, int, int]]:
+    """The body's buffers: (name, element type, count, alignment)."""
+    step, n_out, n_buffers = shape.points_per_iteration, len(tape.outputs), tape.plan.crossing_buffers
+    block = staged_block(tape, shape) if n_buffers else 0
+    return [
+        # Padded copies of the last partial step (cleared and copied whole: at least one).
+        ("%tin", "double", max(1, len(used_inputs(tape))) * step, 64),
+        ("%tout", "double", max(1, n_out) * step, 64),
+        # Values crossing stages: one area, addressed from one pointer (a pointer per
+        # buffer would keep hundreds of values live across every call, and the register
+        # allocator's time grows much faster than the code).
+        ("%buf", "double", n_buffers * block, 64),
+        ("%pins", "ptr", tape.n_inputs, 8),
+        ("%pouts", "ptr", n_out, 8),
+    ]
+
+
+def _bulk_regions(tape: TapeView, shape: CodeShape) -> List[Tuple[str, str, int, int]]:
+    """The bulk entry's buffers: pointer arrays and the gather buffers of one block."""
+    n_in = tape.n_inputs
+    return [("%ins", "ptr", n_in, 8), ("%outs", "ptr", len(tape.outputs), 8),
+            ("%buf", "double", max(1, n_in) * gather_block(tape, shape), 64)]
+
+
+def frame_bytes(regions: Sequence[Tuple[str, str, int, int]]) -> int:
+    """Bytes ``regions`` take in the heap frame."""
+    return sum(_Areas.bytes(count) for _, _, count, _ in regions)
+
+
 def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
-    """``alkahest_body(ins, outs, n)`` over contiguous inputs: passes over the stages, each
-    of up to ``block`` points (the whole array when no value crosses stages), in whole
-    loop steps; the last few points (less than a step) run once more on zero-padded
-    copies, so results never depend on a point's position."""
+    """``alkahest_body(ins, outs, n, frame)`` over contiguous inputs: passes over the
+    stages, each of up to ``block`` points (the whole array when no value crosses
+    stages), in whole loop steps; the last few points (less than a step) run once more
+    on zero-padded copies, so results never depend on a point's position. Its buffers
+    are at ``frame`` when the bulk entry runs on the heap frame, else on its stack."""
     step = shape.points_per_iteration
     em = Emitter(shape.width, shape.vector_fns, shape.fastmath, decls)
     used = used_inputs(tape)
@@ -205,21 +257,16 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     decls["llvm.memcpy"] = "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)"
     decls["llvm.memset"] = "declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)"
     L = em.lines
-    L += ["define internal void @alkahest_body(ptr %ins, ptr %outs, i64 %n) #2 {", "entry:"]
+    L += ["define internal void @alkahest_body(ptr %ins, ptr %outs, i64 %n, ptr %frame) #2 {", "entry:"]
     _load_pointers(L, "%ins", used, "ins", "a")
     _load_pointers(L, "%outs", range(n_out), "outs", "r")
-    L.append(f"  %tin = alloca double, i64 {max(1, len(used)) * step}, align 64")
-    L.append(f"  %tout = alloca double, i64 {max(1, n_out) * step}, align 64")
+    areas = _Areas(L, "%frame" if heap_frame(tape, shape) else None)
+    for region in _body_regions(tape, shape):
+        areas.take(*region)
     for slot, i in enumerate(used):
         L.append(f"  %ti.{i} = getelementptr inbounds double, ptr %tin, i64 {slot * step}")
     for j in range(n_out):
         L.append(f"  %to.{j} = getelementptr inbounds double, ptr %tout, i64 {j * step}")
-    # Values crossing stages: one area, addressed from one pointer (a pointer per buffer
-    # would keep hundreds of values live across every call, and the register allocator's
-    # time grows much faster than the code).
-    L.append(f"  %buf = alloca double, i64 {max(1, n_buffers * block if n_buffers else 1)}, align 64")
-    L.append(f"  %pins = alloca ptr, i64 {max(1, tape.n_inputs)}, align 8")
-    L.append(f"  %pouts = alloca ptr, i64 {max(1, n_out)}, align 8")
     buffer = {v: b for v, b in enumerate(buffer_of) if b is not None}
     L += [
         "  br label %head",
@@ -379,12 +426,27 @@ def stack_bytes(tape: TapeView, shape: CodeShape) -> int:
     return 8 * tape.n_inputs * gather_block(tape, shape) + _fixed_stack_bytes(tape, shape)
 
 
+def heap_frame(tape: TapeView, shape: CodeShape) -> bool:
+    """Whether the bulk entry's buffers go to the thread's heap frame: when they would
+    take more than the plan's stack budget (many inputs, outputs or crossing values)."""
+    return stack_bytes(tape, shape) > tape.plan.stack_budget
+
+
 def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     n_in, n_out = tape.n_inputs, len(tape.outputs)
     block = gather_block(tape, shape)
     used = set(used_inputs(tape))
     decls["alkahest_gather"] = "declare ptr @alkahest_gather(ptr, i64, ptr, i64) #3"
     L = ["define void @alkahest_bulk(ptr %in, ptr %stride, ptr %out, i64 %n) #0 {", "entry:"]
+    heap = heap_frame(tape, shape)
+    body_frame = "null"
+    if heap:
+        # One request for the whole frame: the bulk entry's regions, then the body's.
+        own = frame_bytes(_bulk_regions(tape, shape))
+        decls["alkahest_frame"] = "declare ptr @alkahest_frame(i64) #3"
+        L.append(f"  %frame = call ptr @alkahest_frame(i64 {own + frame_bytes(_body_regions(tape, shape))})")
+        L.append(f"  %frame.body = getelementptr inbounds i8, ptr %frame, i64 {own}")
+        body_frame = "%frame.body"
     contiguous = "true"
     for i in sorted(used):
         L.append(f"  %sp.{i} = getelementptr inbounds i64, ptr %stride, i64 {i}")
@@ -395,13 +457,13 @@ def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List
     L += [
         f"  br i1 {contiguous}, label %direct, label %strided",
         "direct:",
-        "  call void @alkahest_body(ptr %in, ptr %out, i64 %n)",
+        f"  call void @alkahest_body(ptr %in, ptr %out, i64 %n, ptr {body_frame})",
         "  ret void",
         "strided:",
-        f"  %ins = alloca ptr, i64 {max(1, n_in)}, align 8",
-        f"  %outs = alloca ptr, i64 {max(1, n_out)}, align 8",
-        f"  %buf = alloca double, i64 {max(1, n_in) * block}, align 64",
     ]
+    areas = _Areas(L, "%frame" if heap else None)
+    for region in _bulk_regions(tape, shape):
+        areas.take(*region)
     _load_pointers(L, "%in", sorted(used), "ip", "p")
     _load_pointers(L, "%out", range(n_out), "op", "o")
     L += [
@@ -424,7 +486,7 @@ def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List
         L.append(f"  %ds.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
         L.append(f"  store ptr %dst.{j}, ptr %ds.{j}, align 8")
     L += [
-        "  call void @alkahest_body(ptr %ins, ptr %outs, i64 %len)",
+        f"  call void @alkahest_body(ptr %ins, ptr %outs, i64 %len, ptr {body_frame})",
         "  %k.next = add nuw nsw i64 %k, %len",
         "  %more = icmp slt i64 %k.next, %n",
         "  br i1 %more, label %block, label %done",
@@ -438,16 +500,9 @@ def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List
 def generate(tape: TapeView, shape: CodeShape, triple: str = "", datalayout: str = "") -> str:
     """The module's IR text: ``alkahest_scalar``, ``alkahest_bulk`` and their helpers.
 
-    Raises :class:`UnsupportedTape` for an unknown operation or a tape whose buffers would
-    not fit on the stack.
+    Raises :class:`UnsupportedTape` for an unknown operation.
     """
     check(tape)
-    need, budget = stack_bytes(tape, shape), tape.plan.stack_budget
-    if need > budget:
-        raise UnsupportedTape(
-            f"{tape.n_inputs} inputs and {len(tape.outputs)} outputs need {need // 1024} KiB of stack "
-            f"in the LLVM tier's bulk loop (limit {budget // 1024} KiB)"
-        )
     decls: Dict[str, str] = {}
     parts = [_scalar_entry(tape, shape, decls), _body(tape, shape, decls), _bulk_entry(tape, shape, decls)]
     head = ["; alkahest LLVM tier"]

@@ -66,6 +66,37 @@ pub unsafe extern "C" fn alkahest_gather(
     dst
 }
 
+/// Bytes of block buffers a native bulk entry keeps on its own stack; a larger frame is
+/// taken from [`alkahest_frame`]. (Worker threads have 2 MiB stacks; this leaves them
+/// room for everything else.)
+pub const STACK_FRAME_LIMIT: usize = 256 * 1024;
+
+/// One cache line: the unit of the frame, so that the frame is 64-byte aligned.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+thread_local! {
+    static FRAME: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A 64-byte-aligned area of at least `bytes` for the block buffers of the bulk entry
+/// running on this thread, when they would not fit on its stack (a tape with many
+/// inputs, outputs or values crossing stages). Each thread has one, grown on demand and
+/// reused by its later calls; a bulk entry calls this once, on entry, and never calls
+/// another kernel, so no two users share it. Like any Rust allocation, it aborts the
+/// process if memory is exhausted.
+pub extern "C" fn alkahest_frame(bytes: usize) -> *mut u8 {
+    let lines = bytes.div_ceil(64).max(1);
+    FRAME.with(|frame| {
+        let mut frame = frame.borrow_mut();
+        if frame.len() < lines {
+            frame.resize(lines, Line([0; 64]));
+        }
+        frame.as_mut_ptr().cast::<u8>()
+    })
+}
+
 /// The libm symbol a native tier calls for `op` (name, address), if `op` is a call.
 pub fn unary_symbol(op: UnaryOp) -> Option<(&'static str, *const u8)> {
     use UnaryOp::*;
@@ -109,11 +140,12 @@ pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
 
 /// Every routine native code may call, as (symbol name, address): `alkahest_<op>` for the
 /// libm calls of [`unary_symbol`] and [`binary_symbol`], `alkahest_round`,
-/// `alkahest_gather` and `alkahest_vector_apply`. A JIT registers these names so its code
+/// `alkahest_gather`, `alkahest_frame` and `alkahest_vector_apply`. A JIT registers these names so its code
 /// calls exactly what the interpreter calls.
 pub fn symbols() -> Vec<(String, usize)> {
     let mut out = vec![
         ("alkahest_gather".to_string(), alkahest_gather as *const () as usize),
+        ("alkahest_frame".to_string(), alkahest_frame as *const () as usize),
         ("alkahest_vector_apply".to_string(), alkahest_vector_apply as *const () as usize),
     ];
     for &op in UnaryOp::ALL {
@@ -144,6 +176,18 @@ mod tests {
         let (_, p) = binary_symbol(BinaryOp::Atan2).unwrap();
         let f: extern "C" fn(f64, f64) -> f64 = unsafe { std::mem::transmute(p) };
         assert_eq!(f(1.0, 2.0), BinaryOp::Atan2.eval(1.0, 2.0));
+    }
+
+    #[test]
+    fn frames_are_aligned_writable_and_per_thread() {
+        let small = alkahest_frame(100);
+        assert!(!small.is_null() && small as usize % 64 == 0);
+        let big = alkahest_frame(3 << 20);
+        assert!(!big.is_null() && big as usize % 64 == 0);
+        unsafe { std::ptr::write_bytes(big, 7, 3 << 20) };
+        let other = std::thread::spawn(|| alkahest_frame(1 << 20) as usize).join().unwrap();
+        assert_ne!(other, big as usize, "each thread has its own frame");
+        assert_eq!(alkahest_frame(64), big, "a smaller request reuses the frame");
     }
 
     #[test]

@@ -36,12 +36,24 @@ pub struct Plan {
     pub block: usize,
 }
 
-/// Stack a native tier's bulk frame may take, in bytes (worker threads have 2 MiB
-/// stacks): Cranelift's block buffers, LLVM's whole frame.
+/// Bytes of block buffers a block of points should take: they then stay in L2 (and, up
+/// to [`crate::ffi::STACK_FRAME_LIMIT`], on the stack). Many buffers shrink the block,
+/// down to 8 points; beyond that the area grows and moves to the heap frame.
 pub const STACK_BUDGET: usize = 256 * 1024;
 const MAX_BLOCK: usize = 1024;
 
 impl Plan {
+    /// Bytes of all block buffers of one block.
+    pub fn area_bytes(&self) -> usize {
+        self.n_buffers * self.block * 8
+    }
+
+    /// Whether the block buffers fit on the bulk entry's stack; else they live in the
+    /// thread's heap frame ([`crate::ffi::alkahest_frame`]).
+    pub fn frame_on_stack(&self) -> bool {
+        self.area_bytes() + 64 <= crate::ffi::STACK_FRAME_LIMIT
+    }
+
     pub fn new(tape: &Tape, vector_math: bool) -> Plan {
         let n = tape.instrs.len();
         let mut stages: Vec<Stage> = Vec::new();

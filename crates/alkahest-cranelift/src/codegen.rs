@@ -30,6 +30,7 @@ pub struct Imports {
     binary: HashMap<BinaryOp, FuncId>,
     vector_apply: Option<FuncId>,
     gather: Option<FuncId>,
+    frame: Option<FuncId>,
 }
 
 fn declare(
@@ -46,8 +47,13 @@ fn declare(
 
 impl Imports {
     pub fn declare(module: &mut JITModule, tape: &Tape, plan: &Plan) -> Result<Imports, String> {
-        let mut imports =
-            Imports { unary: HashMap::new(), binary: HashMap::new(), vector_apply: None, gather: None };
+        let mut imports = Imports {
+            unary: HashMap::new(),
+            binary: HashMap::new(),
+            vector_apply: None,
+            gather: None,
+            frame: None,
+        };
         for ins in &tape.instrs {
             match *ins {
                 Instr::Unary(op, _) if !imports.unary.contains_key(&op) => {
@@ -71,6 +77,9 @@ impl Imports {
         }
         let params = [types::I64, types::I64, types::I64, types::I64];
         imports.gather = Some(declare(module, "alkahest_gather", &params, Some(types::I64))?);
+        if !plan.frame_on_stack() {
+            imports.frame = Some(declare(module, "alkahest_frame", &[types::I64], Some(types::I64))?);
+        }
         Ok(imports)
     }
 
@@ -84,6 +93,7 @@ impl Imports {
                 .collect(),
             vector_apply: self.vector_apply.map(|id| module.declare_func_in_func(id, func)),
             gather: self.gather.map(|id| module.declare_func_in_func(id, func)),
+            frame: self.frame.map(|id| module.declare_func_in_func(id, func)),
         }
     }
 }
@@ -296,15 +306,23 @@ pub fn bulk(
                 _ => None,
             })
             .collect();
-        // One stack area for all block buffers, aligned to 64 bytes at run time (the
-        // frame only guarantees 16): libmvec's AVX-512 loads then never split a cache
-        // line. Each buffer is a multiple of 64 bytes long (the block is a multiple of 8).
+        // One area for all block buffers, aligned to 64 bytes (libmvec's AVX-512 loads
+        // then never split a cache line); each buffer is a multiple of 64 bytes long (the
+        // block is a multiple of 8). On the stack, aligned at run time (the frame only
+        // guarantees 16), unless too large: then the thread's heap frame.
         let bytes = plan.block * 8;
-        let area = StackSlotData::new(StackSlotKind::ExplicitSlot, (plan.n_buffers * bytes + 64) as u32, 4);
-        let area = b.create_sized_stack_slot(area);
-        let raw = b.ins().stack_addr(types::I64, area, 0);
-        let bumped = b.ins().iadd_imm_s(raw, 63);
-        let area = b.ins().band_imm_s(bumped, -64);
+        let area = if plan.frame_on_stack() {
+            let area = StackSlotData::new(StackSlotKind::ExplicitSlot, (plan.area_bytes() + 64) as u32, 4);
+            let area = b.create_sized_stack_slot(area);
+            let raw = b.ins().stack_addr(types::I64, area, 0);
+            let bumped = b.ins().iadd_imm_s(raw, 63);
+            b.ins().band_imm_s(bumped, -64)
+        } else {
+            let frame = callees.frame.expect("declared for frames off the stack");
+            let size = b.ins().iconst(types::I64, plan.area_bytes() as i64);
+            let call = b.ins().call(frame, &[size]);
+            b.inst_results(call)[0]
+        };
         let buffer_bytes = bytes as i32;
 
         let blocks = open_loop(b, n);

@@ -20,9 +20,10 @@ use cranelift_frontend::FunctionBuilder;
 pub struct Callees {
     pub unary: HashMap<UnaryOp, FuncRef>,
     pub binary: HashMap<BinaryOp, FuncRef>,
-    /// `alkahest_vector_apply` and `alkahest_gather` (bulk entry only).
+    /// `alkahest_vector_apply`, `alkahest_gather` and `alkahest_frame` (bulk entry only).
     pub vector_apply: Option<FuncRef>,
     pub gather: Option<FuncRef>,
+    pub frame: Option<FuncRef>,
 }
 
 /// How many points one value holds.

@@ -187,6 +187,7 @@ fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, S
     }
     builder.symbol("alkahest_vector_apply", alkahest_core::ffi::alkahest_vector_apply as *const u8);
     builder.symbol("alkahest_gather", alkahest_core::ffi::alkahest_gather as *const u8);
+    builder.symbol("alkahest_frame", alkahest_core::ffi::alkahest_frame as *const u8);
     let mut module = JITModule::new(builder);
 
     let plan = Plan::new(&tape, options.vector_math);
