@@ -433,7 +433,7 @@ def heap_frame(tape: TapeView, shape: CodeShape) -> bool:
 
 
 def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
-    n_in, n_out = tape.n_inputs, len(tape.outputs)
+    n_out = len(tape.outputs)
     block = gather_block(tape, shape)
     used = set(used_inputs(tape))
     decls["alkahest_gather"] = "declare ptr @alkahest_gather(ptr, i64, ptr, i64) #3"

@@ -181,9 +181,9 @@ mod tests {
     #[test]
     fn frames_are_aligned_writable_and_per_thread() {
         let small = alkahest_frame(100);
-        assert!(!small.is_null() && small as usize % 64 == 0);
+        assert!(!small.is_null() && (small as usize).is_multiple_of(64));
         let big = alkahest_frame(3 << 20);
-        assert!(!big.is_null() && big as usize % 64 == 0);
+        assert!(!big.is_null() && (big as usize).is_multiple_of(64));
         unsafe { std::ptr::write_bytes(big, 7, 3 << 20) };
         let other = std::thread::spawn(|| alkahest_frame(1 << 20) as usize).join().unwrap();
         assert_ne!(other, big as usize, "each thread has its own frame");
