@@ -9,7 +9,7 @@ import pytest
 import alkahest as ak
 from alkahest import tiers
 
-USABLE = [t.name for t in tiers.REGISTRY if t.unavailable() is None]
+USABLE = [t.name for t in tiers.HOST if t.unavailable() is None]
 
 
 @pytest.fixture
