@@ -152,20 +152,43 @@ fn define(
 pub fn scalar(session: &mut Session<'_>, tape: &Tape, imports: &Imports) -> Result<FuncId, String> {
     define(session, "alkahest_scalar", 2, imports, |b, params, callees| {
         let (args, out) = (params[0], params[1]);
-        let mut vals: Vec<Value> = Vec::with_capacity(tape.instrs.len());
-        for ins in &tape.instrs {
-            let v = match *ins {
+        // Each output is stored as soon as it is computed: kept until the end, hundreds
+        // of outputs would be live across the whole function, and the register
+        // allocator's time grows superlinearly with such values (a 72,000-op tape of 100
+        // outputs: 6.7 s for this function alone).
+        let mut outputs_of: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (j, &o) in tape.outputs.iter().enumerate() {
+            outputs_of.entry(o).or_default().push(j);
+        }
+        // Likewise inputs and constants are made at their first use, not where the tape
+        // lists them (first of all).
+        let mut vals: Vec<Option<Value>> = vec![None; tape.instrs.len()];
+        let leaf = |b: &mut FunctionBuilder<'_>, vals: &mut Vec<Option<Value>>, v: u32| -> Value {
+            if let Some(x) = vals[v as usize] {
+                return x;
+            }
+            let x = match tape.instrs[v as usize] {
                 Instr::Input(i) => b.ins().load(types::F64, TRUSTED, args, 8 * i as i32),
                 Instr::Const(c) => b.ins().f64const(tape.consts[c as usize]),
+                _ => unreachable!("operations are computed in tape order"),
+            };
+            vals[v as usize] = Some(x);
+            x
+        };
+        for (k, ins) in tape.instrs.iter().enumerate() {
+            let v = match *ins {
+                Instr::Input(_) | Instr::Const(_) if !outputs_of.contains_key(&(k as u32)) => continue,
+                Instr::Input(_) | Instr::Const(_) => leaf(b, &mut vals, k as u32),
                 _ => {
-                    let ops: Vec<Value> = ins.operands().map(|a| vals[a as usize]).collect();
-                    emit(b, Width::Scalar, callees, ins, &ops)
+                    let ops: Vec<Value> = ins.operands().map(|a| leaf(b, &mut vals, a)).collect();
+                    let x = emit(b, Width::Scalar, callees, ins, &ops);
+                    vals[k] = Some(x);
+                    x
                 }
             };
-            vals.push(v);
-        }
-        for (j, &o) in tape.outputs.iter().enumerate() {
-            b.ins().store(TRUSTED, vals[o as usize], out, 8 * j as i32);
+            for &j in outputs_of.get(&(k as u32)).into_iter().flatten() {
+                b.ins().store(TRUSTED, v, out, 8 * j as i32);
+            }
         }
     })
 }
@@ -230,24 +253,39 @@ fn fused_stage(
         env.insert(v, x);
         x
     };
+    // The last stage stores each output it computes at once (see `scalar`); outputs
+    // from earlier stages or inputs are stored at the end.
+    let idx8 = b.ins().ishl_imm_u(idx, 3);
+    let mut outputs_of: HashMap<u32, Vec<usize>> = HashMap::new();
+    if is_last {
+        for (j, &o) in tape.outputs.iter().enumerate() {
+            outputs_of.entry(o).or_default().push(j);
+        }
+    }
+    let store_output = |b: &mut FunctionBuilder<'_>, x: Value, j: usize| {
+        let addr = b.ins().iadd(frame.outputs[j], idx8);
+        b.ins().store(UNALIGNED, x, addr, 0);
+    };
     for &v in values {
         let ins = &tape.instrs[v as usize];
         let ops: Vec<Value> = ins.operands().map(|a| get(b, a, &mut env)).collect();
         let x = emit(b, Width::Pair, callees, ins, &ops);
         env.insert(v, x);
+        for j in outputs_of.remove(&v).into_iter().flatten() {
+            store_output(b, x, j);
+        }
     }
     for &v in &plan.stores[stage] {
         let x = get(b, v, &mut env);
         let buf = plan.buffer_of[v as usize].expect("stored values have buffers");
         b.ins().store(TRUSTED, x, in_area, frame.buffer_offset(buf));
     }
-    if is_last {
-        let idx8 = b.ins().ishl_imm_u(idx, 3);
-        for (j, &o) in tape.outputs.iter().enumerate() {
-            let x = get(b, o, &mut env);
-            let addr = b.ins().iadd(frame.outputs[j], idx8);
-            b.ins().store(UNALIGNED, x, addr, 0);
-        }
+    let mut rest: Vec<(u32, usize)> =
+        outputs_of.into_iter().flat_map(|(o, js)| js.into_iter().map(move |j| (o, j))).collect();
+    rest.sort_unstable_by_key(|&(_, j)| j);
+    for (o, j) in rest {
+        let x = get(b, o, &mut env);
+        store_output(b, x, j);
     }
     let next = b.ins().iadd_imm_s(k, 2);
     close_loop(b, points, next);
