@@ -14,6 +14,7 @@
     ./dev.sh bench --only powers         # what exact integer powers cost: default vs fastmath vs numexpr, numba
     ./dev.sh bench --only outputs        # scalar call of 342 outputs: tuple, array, out= against symengine
     ./dev.sh bench --only background     # what the caller loses while a tier compiles in the background
+    ./dev.sh bench --only large          # compile time against tape size (10^3 to 7*10^4 ops), per tier
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -233,7 +234,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
     ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask",
-                                       "powers", "outputs", "background"],
+                                       "powers", "outputs", "background", "large"],
                     help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
@@ -274,6 +275,13 @@ def main(argv=None):
         result = powers_rows()
         write("powers", {"powers": result}, "Integer powers: exact (default) against fastmath's plain chain",
               powers_markdown(result))
+        return
+    if args.only == "large":
+        from large import markdown as large_markdown
+        from large import rows as large_rows
+
+        result = large_rows()
+        write("large", {"large": result}, "Compile time against tape size, per tier", large_markdown(result))
         return
     if args.only == "background":
         from background import markdown as background_markdown
