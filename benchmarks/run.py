@@ -24,6 +24,7 @@ result is checked against NumPy's before it is timed.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -226,6 +227,15 @@ def tables(rows):
     return "\n".join(times), "\n".join(one), "\n".join(par)
 
 
+#: Sections in a module of their own name with ``rows()`` and ``markdown(rows)``: title.
+ROW_SECTIONS = {
+    "powers": "Integer powers: exact (default) against fastmath's plain chain",
+    "outputs": "Many outputs: tuple, array or out=",
+    "background": "What a caller loses during a background compile",
+    "large": "Compile time against tape size, per tier",
+}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1e3,1e5,1e6,1e7", help="comma-separated point counts")
@@ -268,35 +278,12 @@ def main(argv=None):
         result = derivatives_section([pendulum_on_cart(5)], args.budget)
         write("derivatives", result, "Derivatives", derivatives_markdown(result))
         return
-    if args.only == "powers":
-        from powers import markdown as powers_markdown
-        from powers import rows as powers_rows
-
-        result = powers_rows()
-        write("powers", {"powers": result}, "Integer powers: exact (default) against fastmath's plain chain",
-              powers_markdown(result))
-        return
-    if args.only == "large":
-        from large import markdown as large_markdown
-        from large import rows as large_rows
-
-        result = large_rows()
-        write("large", {"large": result}, "Compile time against tape size, per tier", large_markdown(result))
-        return
-    if args.only == "background":
-        from background import markdown as background_markdown
-        from background import rows as background_rows
-
-        result = background_rows()
-        write("background", {"background": result}, "What a caller loses during a background compile",
-              background_markdown(result))
-        return
-    if args.only == "outputs":
-        from outputs import markdown as outputs_markdown
-        from outputs import rows as outputs_rows
-
-        result = outputs_rows()
-        write("outputs", {"outputs": result}, "Many outputs: tuple, array or out=", outputs_markdown(result))
+    if args.only in ROW_SECTIONS:
+        # Sections whose module gives rows() and markdown(rows): run, print, write.
+        title = ROW_SECTIONS[args.only]
+        module = importlib.import_module(args.only)
+        result = module.rows()
+        write(args.only, {args.only: result}, title, module.markdown(result))
         return
     if args.only == "dask":
         from scaleout import markdown as scaleout_markdown
