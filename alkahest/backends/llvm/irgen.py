@@ -226,11 +226,15 @@ def _body_regions(tape: TapeView, shape: CodeShape) -> List[Tuple[str, str, int,
     ]
 
 
+def _pointer_regions(tape: TapeView) -> List[Tuple[str, str, int, int]]:
+    """The bulk entry's arrays of the block's input and output pointers."""
+    return [("%ins", "ptr", tape.n_inputs, 8), ("%outs", "ptr", len(tape.outputs), 8)]
+
+
 def _bulk_regions(tape: TapeView, shape: CodeShape) -> List[Tuple[str, str, int, int]]:
     """The bulk entry's buffers: pointer arrays and the gather buffers of one block."""
-    n_in = tape.n_inputs
-    return [("%ins", "ptr", n_in, 8), ("%outs", "ptr", len(tape.outputs), 8),
-            ("%buf", "double", max(1, n_in) * gather_block(tape, shape), 64)]
+    gather = ("%buf", "double", max(1, tape.n_inputs) * gather_block(tape, shape), 64)
+    return _pointer_regions(tape) + [gather]
 
 
 def frame_bytes(regions: Sequence[Tuple[str, str, int, int]]) -> int:
@@ -402,13 +406,9 @@ def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, i
 
 
 def _fixed_stack_bytes(tape: TapeView, shape: CodeShape) -> int:
-    """Stack the bulk entry needs besides gather buffers: pointer arrays, padded tail
-    buffers and the block buffers of staged code."""
-    step = shape.points_per_iteration
-    n_in, n_out = tape.n_inputs, len(tape.outputs)
-    n_buffers = tape.plan.crossing_buffers
-    staged = n_buffers * staged_block(tape, shape) if n_buffers else 0
-    return 8 * (2 * (n_in + n_out) + (len(used_inputs(tape)) + n_out + 2) * step + staged)
+    """Frame bytes besides the gather buffers: pointer arrays, padded tail buffers and
+    the block buffers of staged code."""
+    return frame_bytes(_pointer_regions(tape)) + frame_bytes(_body_regions(tape, shape))
 
 
 def gather_block(tape: TapeView, shape: CodeShape) -> int:
@@ -422,8 +422,8 @@ def gather_block(tape: TapeView, shape: CodeShape) -> int:
 
 
 def stack_bytes(tape: TapeView, shape: CodeShape) -> int:
-    """Stack the bulk entry needs: gather buffers and everything else."""
-    return 8 * tape.n_inputs * gather_block(tape, shape) + _fixed_stack_bytes(tape, shape)
+    """Bytes of the bulk entry's whole frame: its regions and the body's."""
+    return frame_bytes(_bulk_regions(tape, shape)) + frame_bytes(_body_regions(tape, shape))
 
 
 def heap_frame(tape: TapeView, shape: CodeShape) -> bool:
@@ -444,7 +444,7 @@ def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List
         # One request for the whole frame: the bulk entry's regions, then the body's.
         own = frame_bytes(_bulk_regions(tape, shape))
         decls["alkahest_frame"] = "declare ptr @alkahest_frame(i64) #3"
-        L.append(f"  %frame = call ptr @alkahest_frame(i64 {own + frame_bytes(_body_regions(tape, shape))})")
+        L.append(f"  %frame = call ptr @alkahest_frame(i64 {stack_bytes(tape, shape)})")
         L.append(f"  %frame.body = getelementptr inbounds i8, ptr %frame, i64 {own}")
         body_frame = "%frame.body"
     contiguous = "true"
