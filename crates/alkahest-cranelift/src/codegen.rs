@@ -148,6 +148,15 @@ fn define(
     Ok(id)
 }
 
+/// The output positions each tape value is stored to.
+fn outputs_by_value(tape: &Tape) -> HashMap<u32, Vec<usize>> {
+    let mut by_value: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (j, &o) in tape.outputs.iter().enumerate() {
+        by_value.entry(o).or_default().push(j);
+    }
+    by_value
+}
+
 /// `scalar(args, out)`: straight-line code, every function through libm.
 pub fn scalar(session: &mut Session<'_>, tape: &Tape, imports: &Imports) -> Result<FuncId, String> {
     define(session, "alkahest_scalar", 2, imports, |b, params, callees| {
@@ -156,10 +165,7 @@ pub fn scalar(session: &mut Session<'_>, tape: &Tape, imports: &Imports) -> Resu
         // of outputs would be live across the whole function, and the register
         // allocator's time grows superlinearly with such values (a 72,000-op tape of 100
         // outputs: 6.7 s for this function alone).
-        let mut outputs_of: HashMap<u32, Vec<usize>> = HashMap::new();
-        for (j, &o) in tape.outputs.iter().enumerate() {
-            outputs_of.entry(o).or_default().push(j);
-        }
+        let outputs_of = outputs_by_value(tape);
         // Likewise inputs and constants are made at their first use, not where the tape
         // lists them (first of all).
         let mut vals: Vec<Option<Value>> = vec![None; tape.instrs.len()];
@@ -256,12 +262,7 @@ fn fused_stage(
     // The last stage stores each output it computes at once (see `scalar`); outputs
     // from earlier stages or inputs are stored at the end.
     let idx8 = b.ins().ishl_imm_u(idx, 3);
-    let mut outputs_of: HashMap<u32, Vec<usize>> = HashMap::new();
-    if is_last {
-        for (j, &o) in tape.outputs.iter().enumerate() {
-            outputs_of.entry(o).or_default().push(j);
-        }
-    }
+    let mut outputs_of = if is_last { outputs_by_value(tape) } else { HashMap::new() };
     let store_output = |b: &mut FunctionBuilder<'_>, x: Value, j: usize| {
         let addr = b.ins().iadd(frame.outputs[j], idx8);
         b.ins().store(UNALIGNED, x, addr, 0);
