@@ -42,16 +42,17 @@ pub struct Plan {
 pub const STACK_BUDGET: usize = 256 * 1024;
 const MAX_BLOCK: usize = 1024;
 
+/// Operations of one fused stage at most; a longer run is cut into several stages, its
+/// values crossing the cut go through block buffers. The loop body of a fused stage keeps
+/// its values in registers, and past a few thousand operations with long-lived values,
+/// register allocation takes time that grows faster than the body (Cranelift: 69 s for a
+/// 99,000-op stage whose 33,000 products are all read again at its end).
+pub const MAX_FUSED_OPS: usize = 1024;
+
 impl Plan {
     /// Bytes of all block buffers of one block.
     pub fn area_bytes(&self) -> usize {
         self.n_buffers * self.block * 8
-    }
-
-    /// Whether the block buffers fit on the bulk entry's stack; else they live in the
-    /// thread's heap frame ([`crate::ffi::alkahest_frame`]).
-    pub fn frame_on_stack(&self) -> bool {
-        self.area_bytes() + 64 <= crate::ffi::STACK_FRAME_LIMIT
     }
 
     pub fn new(tape: &Tape, vector_math: bool) -> Plan {
@@ -60,7 +61,8 @@ impl Plan {
         let mut stage_of: Vec<Option<usize>> = vec![None; n];
         let mut store_stage: Vec<Option<usize>> = vec![None; n];
         let fused_index = |stages: &mut Vec<Stage>| {
-            if !matches!(stages.last(), Some(Stage::Fused { .. })) {
+            let open = matches!(stages.last(), Some(Stage::Fused { values }) if values.len() < MAX_FUSED_OPS);
+            if !open {
                 stages.push(Stage::Fused { values: vec![] });
             }
             stages.len() - 1

@@ -18,8 +18,10 @@
 //! assert_eq!(out[0], 9.0);
 //! ```
 
+mod bulk;
 mod codegen;
 mod emit;
+mod scalar;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
@@ -193,8 +195,8 @@ fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, S
     let plan = Plan::new(&tape, options.vector_math);
     let imports = codegen::Imports::declare(&mut module, &tape, &plan)?;
     let mut session = codegen::Session::new(&mut module, false);
-    let scalar_id = codegen::scalar(&mut session, &tape, &imports)?;
-    let bulk_id = codegen::bulk(&mut session, &tape, &plan, &imports)?;
+    let scalar_id = scalar::scalar(&mut session, &tape, &imports)?;
+    let bulk_id = bulk::bulk(&mut session, &tape, &plan, &imports)?;
     drop(session);
     module.finalize_definitions().map_err(|e| e.to_string())?;
     // SAFETY: both functions were defined with exactly these signatures.
@@ -222,8 +224,8 @@ pub fn clif(tape: &Tape, vector_math: bool) -> Result<String, String> {
     let plan = Plan::new(tape, vector_math);
     let imports = codegen::Imports::declare(&mut module, tape, &plan)?;
     let mut session = codegen::Session::new(&mut module, true);
-    codegen::scalar(&mut session, tape, &imports)?;
-    codegen::bulk(&mut session, tape, &plan, &imports)?;
+    scalar::scalar(&mut session, tape, &imports)?;
+    bulk::bulk(&mut session, tape, &plan, &imports)?;
     // Nothing was finalised: the module's memory holds no code to free.
     Ok(session.clif.take().unwrap_or_default())
 }

@@ -141,3 +141,27 @@ fn oversized_tapes_are_refused() {
     let err = alkahest_cranelift::compile(Arc::new(t), true).err().expect("refused");
     assert!(err.contains("at most"), "{err}");
 }
+
+#[test]
+fn large_tapes_are_split_into_functions_and_spill_past_the_stack() {
+    // 33,000 products, summed forwards for one output and backwards for the other: the
+    // second sum reads values of chunks long past, more of them (8 bytes each) than fit
+    // the scalar entry's stack, so its spill area is the heap frame; the bulk entry's
+    // stages span dozens of functions.
+    let (p, [x, y, _]) = pool3();
+    let n = 33_000;
+    let products: Vec<ExprId> = (0..n)
+        .map(|k| {
+            let c = p.constant(1.0 + k as f64 / n as f64).unwrap();
+            p.binary(BinaryOp::Mul, x, c).unwrap()
+        })
+        .collect();
+    let (mut forward, mut backward) = (y, y);
+    for (&u, &v) in products.iter().zip(products.iter().rev()) {
+        forward = p.binary(BinaryOp::Add, forward, u).unwrap();
+        backward = p.binary(BinaryOp::Sub, backward, v).unwrap();
+    }
+    let tape = lower(&p, &[forward, backward], &[x, y]).unwrap();
+    assert!(tape.n_ops() > 2 * n, "{} ops", tape.n_ops());
+    check(tape);
+}

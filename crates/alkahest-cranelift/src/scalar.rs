@@ -1,0 +1,136 @@
+//! The scalar entry, `void scalar(const double *args, double *out)`: straight-line code
+//! over the tape, every function through libm.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use alkahest_core::{Instr, Tape};
+use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_frontend::FunctionBuilder;
+use cranelift_module::FuncId;
+
+use crate::codegen::{define, outputs_by_value, scratch_area, Imports, Session, GROUP_OPS, TRUSTED};
+use crate::emit::{emit, Callees, Width};
+
+/// Tape instructions per function of the scalar entry (see [`GROUP_OPS`]): a larger
+/// tape is cut into chunks, one function each, called in turn; a value one chunk
+/// computes and a later one reads goes through a spill slot.
+struct ScalarLayout {
+    chunks: Vec<Range<usize>>,
+    /// Per tape value read by a later chunk than its own: its spill slot.
+    slot: HashMap<u32, i32>,
+}
+
+impl ScalarLayout {
+    fn new(tape: &Tape) -> ScalarLayout {
+        let mut chunks = Vec::new();
+        let mut chunk_of = vec![0usize; tape.instrs.len()];
+        let (mut begin, mut ops) = (0, 0);
+        for (k, ins) in tape.instrs.iter().enumerate() {
+            chunk_of[k] = chunks.len();
+            ops += usize::from(!matches!(ins, Instr::Input(_) | Instr::Const(_)));
+            if ops >= GROUP_OPS || k + 1 == tape.instrs.len() {
+                chunks.push(begin..k + 1);
+                (begin, ops) = (k + 1, 0);
+            }
+        }
+        let mut slot = HashMap::new();
+        for (k, ins) in tape.instrs.iter().enumerate() {
+            for a in ins.operands() {
+                let computed = !matches!(tape.instrs[a as usize], Instr::Input(_) | Instr::Const(_));
+                if computed && chunk_of[a as usize] != chunk_of[k] && !slot.contains_key(&a) {
+                    let next = slot.len() as i32;
+                    slot.insert(a, 8 * next);
+                }
+            }
+        }
+        ScalarLayout { chunks, slot }
+    }
+
+    fn spill_bytes(&self) -> usize {
+        8 * self.slot.len()
+    }
+}
+
+/// The instructions `range` of the scalar entry: straight-line code, every function
+/// through libm. Values of earlier chunks are read from `spill`.
+fn scalar_chunk(
+    b: &mut FunctionBuilder<'_>,
+    tape: &Tape,
+    callees: &Callees,
+    layout: &ScalarLayout,
+    outputs_of: &HashMap<u32, Vec<usize>>,
+    range: Range<usize>,
+    (args, out, spill): (Value, Value, Option<Value>),
+) {
+    // Each output is stored as soon as it is computed: kept until the end, hundreds of
+    // outputs would be live across the whole function, and the register allocator's time
+    // grows superlinearly with such values (a 72,000-op tape of 100 outputs: 6.7 s for
+    // this function alone). Likewise inputs and constants are made at their first use,
+    // not where the tape lists them (first of all).
+    let mut vals: HashMap<u32, Value> = HashMap::new();
+    let get = |b: &mut FunctionBuilder<'_>, vals: &mut HashMap<u32, Value>, v: u32| -> Value {
+        if let Some(&x) = vals.get(&v) {
+            return x;
+        }
+        let x = match tape.instrs[v as usize] {
+            Instr::Input(i) => b.ins().load(types::F64, TRUSTED, args, 8 * i as i32),
+            Instr::Const(c) => b.ins().f64const(tape.consts[c as usize]),
+            _ => {
+                let spill = spill.expect("values of other chunks are spilled");
+                b.ins().load(types::F64, TRUSTED, spill, layout.slot[&v])
+            }
+        };
+        vals.insert(v, x);
+        x
+    };
+    for k in range {
+        let ins = &tape.instrs[k];
+        let v = match *ins {
+            Instr::Input(_) | Instr::Const(_) if !outputs_of.contains_key(&(k as u32)) => continue,
+            Instr::Input(_) | Instr::Const(_) => get(b, &mut vals, k as u32),
+            _ => {
+                let ops: Vec<Value> = ins.operands().map(|a| get(b, &mut vals, a)).collect();
+                let x = emit(b, Width::Scalar, callees, ins, &ops);
+                vals.insert(k as u32, x);
+                if let Some(&offset) = layout.slot.get(&(k as u32)) {
+                    let spill = spill.expect("a spill area is passed when values cross chunks");
+                    b.ins().store(TRUSTED, x, spill, offset);
+                }
+                x
+            }
+        };
+        for &j in outputs_of.get(&(k as u32)).into_iter().flatten() {
+            b.ins().store(TRUSTED, v, out, 8 * j as i32);
+        }
+    }
+}
+
+/// `scalar(args, out)`: the tape's instructions in order, as one function, or for a
+/// large tape as chunk functions called in turn.
+pub fn scalar(session: &mut Session<'_>, tape: &Tape, imports: &Imports) -> Result<FuncId, String> {
+    let layout = ScalarLayout::new(tape);
+    let outputs_of = outputs_by_value(tape);
+    if let [whole] = &layout.chunks[..] {
+        return define(session, "alkahest_scalar", 2, imports, &[], |b, params, callees, _| {
+            scalar_chunk(b, tape, callees, &layout, &outputs_of, whole.clone(), (params[0], params[1], None))
+        });
+    }
+    let chunk_fns = layout
+        .chunks
+        .iter()
+        .map(|range| {
+            let name = format!("alkahest_scalar_{}", range.start);
+            define(session, &name, 3, imports, &[], |b, params, callees, _| {
+                let abi = (params[0], params[1], Some(params[2]));
+                scalar_chunk(b, tape, callees, &layout, &outputs_of, range.clone(), abi)
+            })
+        })
+        .collect::<Result<Vec<FuncId>, String>>()?;
+    define(session, "alkahest_scalar", 2, imports, &chunk_fns, |b, params, callees, chunk_fns| {
+        let spill = scratch_area(b, callees, layout.spill_bytes());
+        for &f in chunk_fns {
+            b.ins().call(f, &[params[0], params[1], spill]);
+        }
+    })
+}
