@@ -71,3 +71,15 @@ def setup_case(tree, pts, use_mpmath=False):
     inputs = [np.array([p[i] for p in pts], dtype=np.float64) for i in range(N_VARS)]
     expr, ref = build(tree, syms, inputs, use_mpmath)
     return syms, inputs, expr, ref
+
+
+def spilling_model(n):
+    """Two outputs over ~3n operations: n products summed forwards for one and backwards
+    for the other, so the second sum reads values computed in long-past chunks of the
+    scalar entry (spilled) and stages of the bulk loop (buffered)."""
+    x, y = ak.ExprPool().symbols("x y")
+    products = [x * (1.0 + k / n) for k in range(n)]
+    forward = backward = y
+    for u, v in zip(products, reversed(products)):
+        forward, backward = forward + u, backward - v
+    return [forward, backward], [x, y]

@@ -2,6 +2,7 @@
 inspection, fallback, opt levels, threads. (What every compiled tier shares:
 test_native_tiers.py; the disk cache: test_llvm_cache.py.)"""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import example, given
 
 import alkahest as ak
 from reference import assert_close
-from strategies import SETTINGS, canonical_bits, points, setup_case, trees
+from strategies import SETTINGS, canonical_bits, points, setup_case, spilling_model, trees
 
 pytest.importorskip("llvmlite", reason="the LLVM tier needs llvmlite (in requirements-dev.txt)")
 
@@ -100,10 +101,32 @@ def test_missing_llvmlite_falls_back_to_cranelift(xy, monkeypatch):
 
 
 def test_unknown_operation_is_refused_before_llvm_sees_it():
-    plan = Plan((FusedStage((1,)),), (None, None), ((),), 256 * 1024)
+    plan = Plan((FusedStage((1,)),), (None, None), ((),), 256 * 1024, ((0, 1),), ((0, 2),), {})
     view = TapeView(1, [], [Instr("input", (), 0), Instr("gamma", (0,), -1)], [1], plan)
     with pytest.raises(irgen.UnsupportedTape, match="gamma"):
         irgen.generate(view, irgen.CodeShape(width=4, interleave=1))
+
+
+def test_spill_and_buffers_in_the_heap_frame_when_the_stack_budget_is_small(monkeypatch):
+    # With a 4 KiB stack budget, the scalar entry's spill area (thousands of values
+    # crossing chunks) and the bulk entry's buffers come from the thread's heap frame, as
+    # they do for models of ~10^5 operations with the real 256 KiB budget.
+    plan_of = llvm_tier._plan
+
+    def small_stack(tape, config):
+        view, shape, _ = plan_of(tape, config)
+        return dataclasses.replace(view, plan=dataclasses.replace(view.plan, stack_budget=4096)), shape, None
+
+    monkeypatch.setattr(llvm_tier, "_plan", small_stack)
+    outs, syms = spilling_model(3000)
+    f, g = _pair(outs, syms, True)
+    view, shape, _ = llvm_tier._plan(ak.lower(outs, syms), LLVM[True])
+    scalar_entry = irgen.generate(view, shape).split("define void @alkahest_scalar(")[1].split("}")[0]
+    assert "call ptr @alkahest_frame" in scalar_entry
+    for point in ((0.5, -0.25), (1e300, 3.0)):
+        assert _same(g(*point), f(*point)), point
+    xs = np.linspace(-2, 2, 1001)
+    assert _same(ak.numpy_eval(g, xs, xs[::-1]), ak.numpy_eval(f, xs, xs[::-1]))
 
 
 def test_config_validation():

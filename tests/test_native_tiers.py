@@ -12,7 +12,8 @@ import alkahest as ak
 from alkahest import tiers
 from memory import rss_bytes
 from reference import build
-from strategies import EDGE, N_VARS, SETTINGS, canonical_bits, points, setup_case, table_expressions, trees
+from strategies import (EDGE, N_VARS, SETTINGS, canonical_bits, points, setup_case, spilling_model, table_expressions,
+                        trees)
 
 NATIVE = [t for t in tiers.HOST if not t.floor]
 # Compile/drop cycles for the memory test and the growth allowed (compiles differ in cost).
@@ -152,6 +153,19 @@ def _wide_models(pool):
         backward = backward + s * y
     return [("4000 inputs", [total, ak.sin(total) * xs[-1]], list(xs)),
             ("5000 values crossing stages", [forward, backward], [x, y])]
+
+
+@EACH
+def test_large_tapes_split_into_functions_agree(tier):
+    # ~9,000 operations: both entries are cut into functions of ~1,024 operations, and
+    # thousands of values cross them.
+    outs, syms = spilling_model(3000)
+    f, g = pair(outs, syms, tier, True)
+    assert ak.lower(outs, syms).n_ops > 6000
+    for point in ((0.5, -0.25), (1e300, 3.0), (-0.0, float("nan"))):
+        assert same(g(*point), f(*point)), point
+    xs = np.linspace(-2, 2, 1001)
+    assert same(ak.numpy_eval(g, xs, xs[::-1]), ak.numpy_eval(f, xs, xs[::-1]))
 
 
 @EACH

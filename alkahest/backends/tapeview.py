@@ -17,7 +17,7 @@ Instr(op='sin', args=(0,), load=-1)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 
 class Instr(NamedTuple):
@@ -72,6 +72,13 @@ class Plan:
     stores: Tuple[Tuple[int, ...], ...]
     #: Stack a native tier's bulk frame may take, in bytes (worker threads have 2 MiB).
     stack_budget: int
+    #: Stage ranges ``(start, end)``, one generated function each (bounded size: code
+    #: generators take superlinear time on large functions).
+    functions: Tuple[Tuple[int, int], ...]
+    #: Instruction ranges of the scalar entry, one function each; values read by a
+    #: later chunk than their own go through ``spill_slot[value]`` of a spill area.
+    scalar_chunks: Tuple[Tuple[int, int], ...]
+    spill_slot: Mapping[int, int]
 
     @property
     def crossing_buffers(self) -> int:
@@ -84,7 +91,8 @@ class Plan:
         stages: Tuple[Stage, ...] = tuple(
             FusedStage(tuple(s[1])) if s[0] == "fused" else VectorStage(s[1], s[2], s[3]) for s in raw["stages"]
         )
-        return cls(stages, tuple(raw["buffer_of"]), tuple(map(tuple, raw["stores"])), raw["stack_budget"])
+        return cls(stages, tuple(raw["buffer_of"]), tuple(map(tuple, raw["stores"])), raw["stack_budget"],
+                   tuple(raw["functions"]), tuple(raw["scalar_chunks"]), raw["spill_slot"])
 
 
 @dataclass(frozen=True)

@@ -93,18 +93,65 @@ def check(tape: TapeView) -> None:
             raise UnsupportedTape(f"the LLVM tier has no code for the tape operation {ins.op!r}")
 
 
+def _scalar_chunk(tape: TapeView, em: Emitter, start: int, end: int) -> None:
+    """Instructions ``start:end`` at one point: inputs from ``%args``, values of earlier
+    chunks from ``%spill``; each output is stored once computed, each value a later chunk
+    reads into its spill slot."""
+    slot = tape.plan.spill_slot
+    local: Dict[int, str] = {}
+
+    def get(v: int) -> str:
+        if v not in local:
+            ins = tape.instrs[v]
+            if ins.op == "input":
+                p = em.emit(f"getelementptr inbounds double, ptr %args, i64 {ins.load}")
+                local[v] = em.emit(f"load double, ptr {p}, align 8")
+            elif ins.op == "const":
+                local[v] = em.const(tape.consts[ins.load])
+            else:
+                p = em.emit(f"getelementptr inbounds double, ptr %spill, i64 {slot[v]}")
+                local[v] = em.emit(f"load double, ptr {p}, align 8")
+        return local[v]
+
+    outputs_of: Dict[int, List[int]] = {}
+    for j, o in enumerate(tape.outputs):
+        if start <= o < end:
+            outputs_of.setdefault(o, []).append(j)
+    for v in range(start, end):
+        ins = tape.instrs[v]
+        if ins.computes:
+            local[v] = em.op(ins.op, [get(a) for a in ins.args])
+            if v in slot:
+                p = em.emit(f"getelementptr inbounds double, ptr %spill, i64 {slot[v]}")
+                em.lines.append(f"  store double {local[v]}, ptr {p}, align 8")
+        for j in outputs_of.get(v, ()):
+            p = em.emit(f"getelementptr inbounds double, ptr %out, i64 {j}")
+            em.lines.append(f"  store double {get(v)}, ptr {p}, align 8")
+
+
 def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
-    em = Emitter(1, {}, shape.fastmath, decls)
-    out = ["define void @alkahest_scalar(ptr %args, ptr %out) #0 {", "entry:"]
-    inputs = []
-    for i in range(tape.n_inputs):
-        p = em.emit(f"getelementptr inbounds double, ptr %args, i64 {i}")
-        inputs.append([em.emit(f"load double, ptr {p}, align 8")])
-    results = _compute(tape, em, inputs, 1)
-    for j, (v,) in enumerate(results):
-        p = em.emit(f"getelementptr inbounds double, ptr %out, i64 {j}")
-        em.lines.append(f"  store double {v}, ptr {p}, align 8")
-    return out + em.lines + ["  ret void", "}"]
+    """``alkahest_scalar(args, out)``: the tape in order, in one function, or for a large
+    tape in chunk functions (``Plan.scalar_chunks``) called in turn with a spill area."""
+    chunks = tape.plan.scalar_chunks or ((0, len(tape.instrs)),)
+    if len(chunks) == 1:
+        em = Emitter(1, {}, shape.fastmath, decls)
+        _scalar_chunk(tape, em, 0, len(tape.instrs))
+        return ["define void @alkahest_scalar(ptr %args, ptr %out) #0 {", "entry:"] + em.lines + ["  ret void", "}"]
+    out: List[str] = []
+    for c, (start, end) in enumerate(chunks):
+        em = Emitter(1, {}, shape.fastmath, decls)
+        _scalar_chunk(tape, em, start, end)
+        out += [f"define internal void @alkahest_scalar{c}(ptr %args, ptr %out, ptr %spill) #5 {{", "entry:"]
+        out += em.lines + ["  ret void", "}", ""]
+    out += ["define void @alkahest_scalar(ptr %args, ptr %out) #0 {", "entry:"]
+    spill = max(1, len(tape.plan.spill_slot))
+    if 8 * spill <= tape.plan.stack_budget:
+        out.append(f"  %spill = alloca double, i64 {spill}, align 64")
+    else:
+        decls["alkahest_frame"] = "declare ptr @alkahest_frame(i64) #3"
+        out.append(f"  %spill = call ptr @alkahest_frame(i64 {8 * spill})")
+    out += [f"  call void @alkahest_scalar{c}(ptr %args, ptr %out, ptr %spill)" for c in range(len(chunks))]
+    return out + ["  ret void", "}"]
 
 
 def _load_pointers(L: List[str], array: str, indices, slot: str, name: str) -> None:
@@ -328,52 +375,51 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
 CALLS_PER_LOOP = 1
 
 
-def _loops(plan: Plan) -> List[Tuple[List[int], List[int]]]:
-    """The plan's stages packed into loops ``(values computed, values stored)``: a loop
-    holds up to ``CALLS_PER_LOOP`` vector stages and the fused stages after each. Fewer
-    loops compile faster; a few calls per loop still keep their routines in cache. The
-    plan's buffers stay valid: a stage never writes a buffer an earlier stage of the same
-    loop still reads at a later point (each iteration loads its points before it stores
-    them, and buffers are per point)."""
+def _loops(plan: Plan, stages: range) -> List[Tuple[List[int], List[int]]]:
+    """The plan's ``stages`` packed into loops ``(values computed, values stored)``: a
+    loop holds up to ``CALLS_PER_LOOP`` vector stages and the fused stage after each (a
+    fused stage after a fused one, cut from it for size, has its own). Fewer loops
+    compile faster; a few calls per loop still keep their routines in cache. The plan's
+    buffers stay valid: a stage never writes a buffer an earlier stage of the same loop
+    still reads at a later point (each iteration loads its points before it stores them,
+    and buffers are per point)."""
     loops: List[Tuple[List[int], List[int]]] = []
     calls = CALLS_PER_LOOP  # start a new loop at the first stage
-    for stage, stores in zip(plan.stages, plan.stores):
+    after_fused = False
+    for k in stages:
+        stage, stores = plan.stages[k], plan.stores[k]
+        fused = isinstance(stage, FusedStage)
         values = list(stage.values) if isinstance(stage, FusedStage) else [stage.value]
-        if not isinstance(stage, FusedStage):
+        if not fused:
             if calls >= CALLS_PER_LOOP:
                 loops.append(([], []))
                 calls = 0
             calls += 1
-        elif not loops:
+        elif after_fused or not loops:
             loops.append(([], []))
+        after_fused = fused
         loops[-1][0].extend(values)
         loops[-1][1].extend(stores)
     return loops
 
 
-#: Stages per generated function (see ``_stages``).
-STAGES_PER_FUNCTION = 16
-
-
 def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, int]) -> List[str]:
-    """The plan's stages, each a loop over the block's ``%cnt`` points, in functions of
-    ``STAGES_PER_FUNCTION`` stages; ``%ins`` / ``%outs`` hold the block's input and output
-    pointers. Returns the functions' code and appends their calls to the body.
+    """The plan's stages, each a loop over the block's ``%cnt`` points, in the functions
+    ``Plan.functions`` groups them into; ``%ins`` / ``%outs`` hold the block's input and
+    output pointers. Returns the functions' code and appends their calls to the body.
 
-    The stages are spread over several functions because LLVM's loop analyses (scalar
-    evolution, for loop strength reduction) grow quadratically with the loops of one
-    function, while each function costs the code generator a fixed ~1 ms."""
+    The stages are spread over functions of bounded size because LLVM's loop analyses
+    (scalar evolution, for loop strength reduction) grow quadratically with the loops of
+    one function and register allocation faster than linearly with its values, while
+    each function costs the code generator a fixed ~1 ms."""
     em, step = at.em, shape.points_per_iteration
     body_lines = em.lines
     out: List[str] = []
     used = used_inputs(tape)
-    stages = _loops(tape.plan)
-    groups = [list(range(g, min(g + STAGES_PER_FUNCTION, len(stages))))
-              for g in range(0, len(stages), STAGES_PER_FUNCTION)]
-    for g, group in enumerate(groups):
+    groups = [_loops(tape.plan, range(start, end)) for start, end in tape.plan.functions]
+    for g, loops in enumerate(groups):
         last = g == len(groups) - 1
-
-        reads = {a for s in group for v in stages[s][0] for a in tape.instrs[v].args}
+        reads = {a for values, _ in loops for v in values for a in tape.instrs[v].args}
         if last:
             reads |= set(tape.outputs)
         attrs = "#4" if shape.quick_stages else "#2"
@@ -383,13 +429,12 @@ def _stages(tape: TapeView, shape: CodeShape, at: _Block, buffer: Mapping[int, i
         if last:
             _load_pointers(L, "%outs", range(len(tape.outputs)), "po", "pr")
         prev = "entry"
-        L.append(f"  br label %s{group[0]}")
-        for s in group:
-            stage, stores = stages[s]
+        L.append("  br label %s0")
+        for s, (values, stores) in enumerate(loops):
             em.conds.clear()  # condition lanes do not cross loops
             L += [f"s{s}:", f"  %j{s} = phi i64 [ 0, %{prev} ], [ %j{s}.next, %s{s} ]"]
-            at.fused(f"%j{s}", stage, buffer, stores, outputs=last and s == group[-1])
-            nxt = f"s{s + 1}" if s != group[-1] else "done"
+            at.fused(f"%j{s}", values, buffer, stores, outputs=last and s == len(loops) - 1)
+            nxt = f"s{s + 1}" if s + 1 < len(loops) else "done"
             L += [
                 f"  %j{s}.next = add nuw nsw i64 %j{s}, {step}",
                 f"  %more{s} = icmp ult i64 %j{s}.next, %cnt",
@@ -522,6 +567,7 @@ def generate(tape: TapeView, shape: CodeShape, triple: str = "", datalayout: str
         f"attributes #2 = {{ nounwind noinline{align} }}",
         f"attributes #4 = {{ nounwind noinline optnone{align} }}",
         "attributes #3 = { nounwind }",
+        "attributes #5 = { nounwind noinline }",
     ]
     return "\n".join(lines) + "\n"
 

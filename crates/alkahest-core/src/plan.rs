@@ -9,6 +9,9 @@
 //! Without vector math the whole tape is a single fused stage. Calling one routine over
 //! a whole block keeps its tables and code hot and no registers live across the calls.
 
+use std::collections::HashMap;
+use std::ops::Range;
+
 use crate::tape::{Instr, Tape};
 use crate::{vecmath, UnaryOp};
 
@@ -42,17 +45,44 @@ pub struct Plan {
 pub const STACK_BUDGET: usize = 256 * 1024;
 const MAX_BLOCK: usize = 1024;
 
-/// Operations of one fused stage at most; a longer run is cut into several stages, its
-/// values crossing the cut go through block buffers. The loop body of a fused stage keeps
-/// its values in registers, and past a few thousand operations with long-lived values,
-/// register allocation takes time that grows faster than the body (Cranelift: 69 s for a
-/// 99,000-op stage whose 33,000 products are all read again at its end).
-pub const MAX_FUSED_OPS: usize = 1024;
+/// Operations per function a native tier generates, about. Code generators spend time
+/// that grows faster than the function (register allocation over many long-lived values,
+/// loop analyses over many loops): Cranelift took 55 µs per op for a 72,000-op tape as
+/// one function against 35 at 1,000, and 69 s for a 99,000-op loop whose 33,000 products
+/// were all read again at its end. So large tapes are cut into functions of about this
+/// size, called in turn, and compile time grows linearly:
+/// * a fused stage holds at most this many operations (values crossing the cut use block
+///   buffers like any other);
+/// * [`Plan::functions`] groups the stages of the bulk loop;
+/// * [`ScalarChunks`] cuts the scalar entry, values crossing chunks in spill slots.
+pub const FUNCTION_OPS: usize = 1024;
+
+/// What a stage costs in operations when grouping stages into functions (its loop, or
+/// its call and the loop around it).
+const STAGE_WEIGHT: usize = 32;
 
 impl Plan {
     /// Bytes of all block buffers of one block.
     pub fn area_bytes(&self) -> usize {
         self.n_buffers * self.block * 8
+    }
+
+    /// Consecutive stages, one generated function each: about [`FUNCTION_OPS`] operations.
+    pub fn functions(&self) -> Vec<Range<usize>> {
+        let mut groups = Vec::new();
+        let (mut begin, mut weight) = (0, 0);
+        for (s, stage) in self.stages.iter().enumerate() {
+            weight += STAGE_WEIGHT
+                + match stage {
+                    Stage::Fused { values } => values.len(),
+                    Stage::Vector { .. } => 1,
+                };
+            if weight >= FUNCTION_OPS || s + 1 == self.stages.len() {
+                groups.push(begin..s + 1);
+                (begin, weight) = (s + 1, 0);
+            }
+        }
+        groups
     }
 
     pub fn new(tape: &Tape, vector_math: bool) -> Plan {
@@ -61,7 +91,7 @@ impl Plan {
         let mut stage_of: Vec<Option<usize>> = vec![None; n];
         let mut store_stage: Vec<Option<usize>> = vec![None; n];
         let fused_index = |stages: &mut Vec<Stage>| {
-            let open = matches!(stages.last(), Some(Stage::Fused { values }) if values.len() < MAX_FUSED_OPS);
+            let open = matches!(stages.last(), Some(Stage::Fused { values }) if values.len() < FUNCTION_OPS);
             if !open {
                 stages.push(Stage::Fused { values: vec![] });
             }
@@ -169,6 +199,49 @@ impl Plan {
     }
 }
 
+/// The scalar entry of a tape as chunks of about [`FUNCTION_OPS`] operations, one
+/// function each, called in turn (one chunk: the whole tape, nothing spilled). A value a
+/// chunk computes and a later chunk reads goes through its spill slot; inputs and
+/// constants are read where they are used.
+#[derive(Debug)]
+pub struct ScalarChunks {
+    /// Tape instruction ranges, in order, covering the tape.
+    pub chunks: Vec<Range<usize>>,
+    /// Per value read by a later chunk than its own: its slot (doubles) in the spill area.
+    pub slot: HashMap<u32, u32>,
+}
+
+impl ScalarChunks {
+    pub fn new(tape: &Tape) -> ScalarChunks {
+        let leaf = |k: usize| matches!(tape.instrs[k], Instr::Input(_) | Instr::Const(_));
+        let mut chunks = Vec::new();
+        let mut chunk_of = vec![0usize; tape.instrs.len()];
+        let (mut begin, mut ops) = (0, 0);
+        for (k, chunk) in chunk_of.iter_mut().enumerate() {
+            *chunk = chunks.len();
+            ops += usize::from(!leaf(k));
+            if ops >= FUNCTION_OPS || k + 1 == tape.instrs.len() {
+                chunks.push(begin..k + 1);
+                (begin, ops) = (k + 1, 0);
+            }
+        }
+        let mut slot = HashMap::new();
+        for (k, ins) in tape.instrs.iter().enumerate() {
+            for a in ins.operands() {
+                if !leaf(a as usize) && chunk_of[a as usize] != chunk_of[k] && !slot.contains_key(&a) {
+                    slot.insert(a, slot.len() as u32);
+                }
+            }
+        }
+        ScalarChunks { chunks, slot }
+    }
+
+    /// Bytes of the spill area.
+    pub fn spill_bytes(&self) -> usize {
+        8 * self.slot.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +278,35 @@ mod tests {
         // x lives throughout (gathered once per block); a chain needs only a few more.
         assert!(plan.input_buffer[0].is_some());
         assert!(plan.n_buffers <= 4, "{} buffers", plan.n_buffers);
+    }
+
+    #[test]
+    fn large_tapes_are_cut_into_functions_of_bounded_size() {
+        let p = ExprPool::new();
+        let x = p.symbol("x").unwrap();
+        let mut e = x;
+        let mut products = Vec::new();
+        for k in 0..3000 {
+            let c = p.constant(k as f64 + 2.0).unwrap();
+            let m = p.binary(BinaryOp::Mul, x, c).unwrap();
+            products.push(m);
+            e = p.binary(BinaryOp::Add, e, m).unwrap();
+        }
+        let e = p.binary(BinaryOp::Mul, e, products[0]).unwrap();
+        let t = lower(&p, &[e, products[0]], &[x]).unwrap();
+        let plan = Plan::new(&t, false);
+        assert!(plan.stages.len() >= 6, "{} fused stages of 6,000 ops", plan.stages.len());
+        let groups = plan.functions();
+        assert_eq!(groups.first().unwrap().start, 0);
+        assert_eq!(groups.last().unwrap().end, plan.stages.len());
+        assert!(groups.windows(2).all(|w| w[0].end == w[1].start));
+        let chunks = ScalarChunks::new(&t);
+        assert!(chunks.chunks.len() >= 5);
+        assert_eq!(chunks.chunks.iter().map(|r| r.len()).sum::<usize>(), t.instrs.len());
+        // The first product is read again by the last operation, far past its chunk; the
+        // running sum crosses each cut once.
+        let first = t.outputs[1];
+        assert!(chunks.slot.contains_key(&first));
+        assert!(chunks.slot.len() < 2 * chunks.chunks.len());
     }
 }

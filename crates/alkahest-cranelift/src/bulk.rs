@@ -1,6 +1,6 @@
 //! The bulk entry, `void bulk(const double *const *in, const int64_t *stride, double
 //! *const *out, int64_t n)`: a loop over blocks of points, each block run stage by stage
-//! (see `alkahest_core::plan`) by stage functions of bounded size.
+//! (see `alkahest_core::plan`) by stage functions of bounded size (`Plan::functions`).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -12,7 +12,7 @@ use cranelift_codegen::ir::{types, Block, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 
-use crate::codegen::{define, outputs_by_value, scratch_area, Imports, Session, GROUP_OPS, TRUSTED};
+use crate::codegen::{define, outputs_by_value, scratch_area, Imports, Session, TRUSTED};
 use crate::emit::{emit, fconst, Callees, Width};
 
 /// Values a stage function reads in its entry block, made only for what its stages use.
@@ -138,27 +138,6 @@ fn close_loop(b: &mut FunctionBuilder<'_>, lp: Loop, next: Value) {
     b.switch_to_block(lp.exit);
 }
 
-/// What a stage costs in operations (its loop), when grouping stages into functions.
-const STAGE_WEIGHT: usize = 8;
-
-/// Consecutive stages, one function each.
-fn stage_groups(plan: &Plan) -> Vec<Range<usize>> {
-    let mut groups = Vec::new();
-    let (mut begin, mut weight) = (0, 0);
-    for (s, stage) in plan.stages.iter().enumerate() {
-        weight += STAGE_WEIGHT
-            + match stage {
-                Stage::Fused { values } => values.len(),
-                Stage::Vector { .. } => 1,
-            };
-        if weight >= GROUP_OPS || s + 1 == plan.stages.len() {
-            groups.push(begin..s + 1);
-            (begin, weight) = (s + 1, 0);
-        }
-    }
-    groups
-}
-
 /// The bulk entry's area: the block buffers, then a table of pointers to each input's
 /// points of the block (contiguous: the array itself or its gather buffer), which the
 /// stage functions read. Returns (table offset, total bytes).
@@ -267,7 +246,8 @@ pub fn bulk(
     plan: &Plan,
     imports: &Imports,
 ) -> Result<FuncId, String> {
-    let stage_fns = stage_groups(plan)
+    let stage_fns = plan
+        .functions()
         .into_iter()
         .map(|range| stage_function(session, tape, plan, imports, range))
         .collect::<Result<Vec<FuncId>, String>>()?;

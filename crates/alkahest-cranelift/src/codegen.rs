@@ -158,12 +158,6 @@ pub fn outputs_by_value(tape: &Tape) -> HashMap<u32, Vec<usize>> {
     by_value
 }
 
-/// Operations per generated function. Register allocation over one function takes time
-/// that grows faster than the function (a 72,000-op tape in one function: 55 µs per op,
-/// against 35 at 1,000), so both entries of a large tape are split into functions of
-/// about this many operations, called in turn: compile time then grows linearly.
-pub const GROUP_OPS: usize = 1024;
-
 /// A 64-byte-aligned scratch area of `bytes` for the function being built: on its stack
 /// (aligned at run time: the frame only guarantees 16), or when too large for it, the
 /// thread's heap frame (`alkahest_core::ffi::alkahest_frame`).

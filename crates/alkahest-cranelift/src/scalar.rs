@@ -4,53 +4,14 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
+use alkahest_core::plan::ScalarChunks;
 use alkahest_core::{Instr, Tape};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 
-use crate::codegen::{define, outputs_by_value, scratch_area, Imports, Session, GROUP_OPS, TRUSTED};
+use crate::codegen::{define, outputs_by_value, scratch_area, Imports, Session, TRUSTED};
 use crate::emit::{emit, Callees, Width};
-
-/// Tape instructions per function of the scalar entry (see [`GROUP_OPS`]): a larger
-/// tape is cut into chunks, one function each, called in turn; a value one chunk
-/// computes and a later one reads goes through a spill slot.
-struct ScalarLayout {
-    chunks: Vec<Range<usize>>,
-    /// Per tape value read by a later chunk than its own: its spill slot.
-    slot: HashMap<u32, i32>,
-}
-
-impl ScalarLayout {
-    fn new(tape: &Tape) -> ScalarLayout {
-        let mut chunks = Vec::new();
-        let mut chunk_of = vec![0usize; tape.instrs.len()];
-        let (mut begin, mut ops) = (0, 0);
-        for (k, ins) in tape.instrs.iter().enumerate() {
-            chunk_of[k] = chunks.len();
-            ops += usize::from(!matches!(ins, Instr::Input(_) | Instr::Const(_)));
-            if ops >= GROUP_OPS || k + 1 == tape.instrs.len() {
-                chunks.push(begin..k + 1);
-                (begin, ops) = (k + 1, 0);
-            }
-        }
-        let mut slot = HashMap::new();
-        for (k, ins) in tape.instrs.iter().enumerate() {
-            for a in ins.operands() {
-                let computed = !matches!(tape.instrs[a as usize], Instr::Input(_) | Instr::Const(_));
-                if computed && chunk_of[a as usize] != chunk_of[k] && !slot.contains_key(&a) {
-                    let next = slot.len() as i32;
-                    slot.insert(a, 8 * next);
-                }
-            }
-        }
-        ScalarLayout { chunks, slot }
-    }
-
-    fn spill_bytes(&self) -> usize {
-        8 * self.slot.len()
-    }
-}
 
 /// The instructions `range` of the scalar entry: straight-line code, every function
 /// through libm. Values of earlier chunks are read from `spill`.
@@ -58,7 +19,7 @@ fn scalar_chunk(
     b: &mut FunctionBuilder<'_>,
     tape: &Tape,
     callees: &Callees,
-    layout: &ScalarLayout,
+    layout: &ScalarChunks,
     outputs_of: &HashMap<u32, Vec<usize>>,
     range: Range<usize>,
     (args, out, spill): (Value, Value, Option<Value>),
@@ -78,7 +39,7 @@ fn scalar_chunk(
             Instr::Const(c) => b.ins().f64const(tape.consts[c as usize]),
             _ => {
                 let spill = spill.expect("values of other chunks are spilled");
-                b.ins().load(types::F64, TRUSTED, spill, layout.slot[&v])
+                b.ins().load(types::F64, TRUSTED, spill, 8 * layout.slot[&v] as i32)
             }
         };
         vals.insert(v, x);
@@ -93,9 +54,9 @@ fn scalar_chunk(
                 let ops: Vec<Value> = ins.operands().map(|a| get(b, &mut vals, a)).collect();
                 let x = emit(b, Width::Scalar, callees, ins, &ops);
                 vals.insert(k as u32, x);
-                if let Some(&offset) = layout.slot.get(&(k as u32)) {
+                if let Some(&slot) = layout.slot.get(&(k as u32)) {
                     let spill = spill.expect("a spill area is passed when values cross chunks");
-                    b.ins().store(TRUSTED, x, spill, offset);
+                    b.ins().store(TRUSTED, x, spill, 8 * slot as i32);
                 }
                 x
             }
@@ -107,9 +68,9 @@ fn scalar_chunk(
 }
 
 /// `scalar(args, out)`: the tape's instructions in order, as one function, or for a
-/// large tape as chunk functions called in turn.
+/// large tape as chunk functions called in turn (`alkahest_core::plan::ScalarChunks`).
 pub fn scalar(session: &mut Session<'_>, tape: &Tape, imports: &Imports) -> Result<FuncId, String> {
-    let layout = ScalarLayout::new(tape);
+    let layout = ScalarChunks::new(tape);
     let outputs_of = outputs_by_value(tape);
     if let [whole] = &layout.chunks[..] {
         return define(session, "alkahest_scalar", 2, imports, &[], |b, params, callees, _| {

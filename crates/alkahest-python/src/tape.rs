@@ -79,11 +79,14 @@ impl PyTape {
     /// The staged bulk plan native tiers share (see `alkahest_core::plan`), as plain data:
     /// `{"stages": [("fused", [values]) | ("vector", value, op, src)], "buffer_of":
     /// [buffer or None per value], "stores": [[values stored by each stage]],
-    /// "n_buffers": int, "stack_budget": bytes}`. `vector_math=False` gives one fused
-    /// stage. `alkahest.backends.tapeview.Plan` types it.
+    /// "n_buffers": int, "stack_budget": bytes, "functions": [(start, end) of stages per
+    /// generated function], "scalar_chunks": [(start, end) of instructions per function of
+    /// the scalar entry], "spill_slot": {value: slot}}`. `vector_math=False` gives fused
+    /// stages only. `alkahest.backends.tapeview.Plan` types it.
     #[pyo3(signature = (vector_math=true))]
     fn plan<'py>(&self, py: Python<'py>, vector_math: bool) -> PyResult<Bound<'py, PyDict>> {
-        use alkahest_core::plan::{Plan, Stage};
+        use alkahest_core::plan::{Plan, ScalarChunks, Stage};
+        let bounds = |r: &std::ops::Range<usize>| (r.start, r.end);
         let plan = Plan::new(&self.inner, vector_math);
         let stages = PyList::empty(py);
         for stage in &plan.stages {
@@ -101,6 +104,10 @@ impl PyTape {
         d.set_item("stores", plan.stores.clone())?;
         d.set_item("n_buffers", plan.n_buffers)?;
         d.set_item("stack_budget", alkahest_core::plan::STACK_BUDGET)?;
+        d.set_item("functions", plan.functions().iter().map(bounds).collect::<Vec<_>>())?;
+        let chunks = ScalarChunks::new(&self.inner);
+        d.set_item("scalar_chunks", chunks.chunks.iter().map(bounds).collect::<Vec<_>>())?;
+        d.set_item("spill_slot", chunks.slot)?;
         Ok(d)
     }
 
