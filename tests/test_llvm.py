@@ -129,6 +129,17 @@ def test_spill_and_buffers_in_the_heap_frame_when_the_stack_budget_is_small(monk
     assert _same(ak.numpy_eval(g, xs, xs[::-1]), ak.numpy_eval(f, xs, xs[::-1]))
 
 
+def test_tapes_over_max_ops_are_refused_up_front(monkeypatch, xy):
+    x, y = xy
+    monkeypatch.setattr(llvm_tier, "MAX_OPS", 50)
+    e = x
+    for k in range(60):
+        e = e * y + k
+    f = ak.compile_expr(e, [x, y], LLVM[True], cache=False)
+    assert f.tier == "cranelift" and f.fallback_reason.startswith("llvm: the tape has 120 operations")
+    assert "at most 50" in f.fallback_reason
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="opt_level"):
         ak.CompileConfig(tier="llvm", opt_level=4)

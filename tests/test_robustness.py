@@ -236,14 +236,18 @@ def test_careless_calls_raise_alkahest_errors():
     assert isinstance(ak.ConfigError("m"), ValueError) and isinstance(ak.ConfigError("m"), TypeError)
 
 
-@pytest.mark.parametrize("tier", ["interpreter", "cranelift", "llvm", "auto"])
-def test_a_million_operations_compile_or_are_refused_within_a_minute(tier):
+@pytest.mark.parametrize("tier", ["interpreter", "cranelift", "auto"])
+def test_a_million_operations_compile_within_a_minute(tier):
+    # Compile time is linear on every tier (~18 us per operation on Cranelift). LLVM also
+    # compiles a tape this size, in minutes (~0.16 ms per operation): too long for the
+    # suite; its refusal past MAX_OPS is tested in test_llvm.py. "auto" without a
+    # workload starts on the interpreter at once.
     out = run_case(f"""
         e = x
         for k in range(330_000):
             e = ak.sin(e) * 0.5 + y
         assert ak.lower(e, [x, y]).n_ops > 900_000
-        config = ak.CompileConfig(expected_evals=10**8) if {tier!r} == "auto" else ak.CompileConfig(tier={tier!r}, cache_dir=False)
+        config = ak.CompileConfig() if {tier!r} == "auto" else ak.CompileConfig(tier={tier!r}, cache_dir=False)
         start = time.perf_counter()
         f = ak.compile_expr(e, [x, y], config, cache=False)
         took = time.perf_counter() - start
@@ -252,7 +256,7 @@ def test_a_million_operations_compile_or_are_refused_within_a_minute(tier):
     """, timeout=120)
     tier_used, took, ok = out.split()
     assert ok == "True" and float(took) < 60, out
-    assert tier_used == "interpreter"  # the native tiers refuse up front, and say why
+    assert tier_used == ("interpreter" if tier == "auto" else tier)
 
 
 def test_a_huge_horner_expansion_is_refused_quickly():
