@@ -5,12 +5,12 @@ Writes a calibration file (default ``~/.cache/alkahest/calibration.json``, see
 this machine's numbers. It takes well under a minute:
 
 * **Compile time** of each tier (the LLVM tier at each opt level) on expressions of
-  1 to ~400 operations, fitted to ``base + per_op · ops + per_call · vector calls``.
+  1 to ~5,000 operations, fitted to ``base + per_op · ops + per_call · vector calls``.
 * **Bulk time per point** (``numpy_eval`` on one thread, with and without vector math):
   one expression per operation kind (four uses of it plus the arithmetic around them)
   and a few arithmetic frames, solved for a cost per operation by least squares.
 * **Scalar call time**: the same expressions timed call by call in Rust, plus the cost of
-  the Python call itself.
+  the Python call itself and of each argument and result (wide frames of 64 of them).
 
 Options: ``--output PATH``, ``--quick`` (fewer repeats, for tests), ``--print``.
 """
@@ -40,6 +40,8 @@ N_LARGE = 1 << 20  # memory-bound sizes: where the tiers' per-point costs drift 
 # Uses of the measured operation per expression: few enough that the LLVM tier fuses
 # them in one loop (more calls run in stages), as in most expressions people write.
 ONE = 4
+# Inputs or outputs of the wide frames.
+WIDE = 64
 
 # One expression per operation of the op table; add and mul are measured by the frames
 # (every expression sums its terms), select and fma by their own expressions below.
@@ -63,6 +65,7 @@ class Expression:
 def expressions(pool) -> List[Expression]:
     """The calibration set: arithmetic frames, one expression per operation kind, DAGs."""
     x, y, z, w = pool.symbols("x y z w")
+    wide = list(pool.symbols(" ".join(f"v{k}" for k in range(WIDE))))
     scale = [1.0 + (k + 1) / 64 for k in range(ONE)]
 
     def total(terms):
@@ -77,6 +80,10 @@ def expressions(pool) -> List[Expression]:
         Expression("frame: sum 32", [total([x * (1.0 + k / 128) for k in range(1, 33)])], [x]),
         Expression("frame: 4 inputs", [x + y + z + w], [x, y, z, w]),
         Expression("frame: 4 outputs", [x * 1.5, x * 2.5, x * 3.5, x * 4.5], [x]),
+        # Wide functions (models of many inputs and outputs): what each input and output
+        # costs, a call's arguments and results included.
+        Expression("frame: 64 inputs", [total(wide)], wide),
+        Expression("frame: 64 outputs", [x * (1.0 + k / 64) for k in range(WIDE)], [x]),
         Expression("frame: mul chain", [_chain(x, y, 16, lambda a, b: a * b)], [x, y], (0.9, 1.1)),
         Expression("frame: add chain", [_chain(x, y, 16, lambda a, b: a + b)], [x, y]),
         # Integer powers: multiplications, negations and the fma that compensates them.
@@ -210,7 +217,8 @@ def measure_large(exprs: Sequence[Expression], tier: str, small: Dict[str, Any],
     return {"n": N_LARGE, **_fit(rows, times, ("scale", "point", "input", "output"))}
 
 
-def measure_scalar(exprs: Sequence[Expression], tier: str, repeats: int, python_call: float) -> Dict[str, object]:
+def measure_scalar(exprs: Sequence[Expression], tier: str, repeats: int, python_call: float,
+                   python_io: Dict[str, float]) -> Dict[str, object]:
     times = []
     for e in exprs:
         f, _ = _compile(e, tier)
@@ -218,12 +226,13 @@ def measure_scalar(exprs: Sequence[Expression], tier: str, repeats: int, python_
         reps = 2000
         times.append(min(f._time_eval(point, reps) for _ in range(repeats)))
     rows = _op_rows(exprs)
-    for r in rows:  # the scalar path has no per-input or per-output cost worth a term
-        r.pop("input"), r.pop("output")
     keys = sorted({k for r in rows for k in r})
     costs = _fit(rows, times, keys)
     kernel_base = costs.pop("point")
-    return {"call": python_call + kernel_base, "ops": _with_default(costs)}
+    # Arguments and results pass through Python objects: ~10 ns each, a third of a call
+    # of a 300-output function. (Timed in Rust above, so the Python side is added here.)
+    io = {k: costs.pop(k) + python_io[k] for k in ("input", "output")}
+    return {"call": python_call + kernel_base, **io, "ops": _with_default(costs)}
 
 
 def python_call_overhead(pool, repeats: int) -> float:
@@ -241,14 +250,34 @@ def python_call_overhead(pool, repeats: int) -> float:
     return max(0.0, per_call - f._time_eval([0.5], n))
 
 
+def python_io_overhead(exprs: Sequence[Expression], repeats: int, python_call: float) -> Dict[str, float]:
+    """Seconds a scalar call spends outside the kernel per argument and per result beyond
+    the first (Python floats in, a tuple of floats out), from the wide frames."""
+    out = {}
+    for key, name in (("input", "frame: 64 inputs"), ("output", "frame: 64 outputs")):
+        e = next(e for e in exprs if e.name == name)
+        f, _ = _compile(e, tiers.FLOOR.name)
+        point = [0.5] * len(e.symbols)
+        n = 5000
+
+        def loop(f=f, point=point, n=n):
+            for _ in range(n):
+                f(*point)
+
+        outside = _best(loop, repeats) / n - f._time_eval(point, n)
+        out[key] = max(0.0, (outside - python_call) / (WIDE - 1))
+    return out
+
+
 def measure_compile(exprs: Sequence[Expression], tier: str, opt_level: int, repeats: int,
                     samples: Optional[list] = None) -> Dict[str, float]:
     """Fitted compile-time constants; each measurement ``[ops, vector calls, seconds]``
     is appended to ``samples``."""
     rows, times = [], []
     for e in exprs:
-        best = min(_compile(e, tier, opt_level=opt_level)[1] for _ in range(repeats))
         f = e.features
+        # Large tapes compile for long enough that two runs settle their time.
+        best = min(_compile(e, tier, opt_level=opt_level)[1] for _ in range(repeats if f.n_ops <= 1000 else 2))
         rows.append({"base": 1.0, "per_op": float(f.n_ops), "per_call": float(f.n_vector_calls)})
         times.append(best)
         if samples is not None:
@@ -294,12 +323,16 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
     repeats = 2 if quick else 9
     pool = _native_pool()
     exprs = expressions(pool)
-    sizes = (1, 40, 160) if quick else (1, 40, 160, 400)
+    # Up to thousands of operations: large models' compile time per operation differs
+    # from a small function's (cache misses in every pass), and compile time is linear
+    # in the tape beyond that (functions of bounded size), so the fit extrapolates.
+    sizes = (1, 40, 160) if quick else (1, 40, 160, 400, 1500, 5000)
     compile_set = dags(pool, sizes, False) + dags(pool, sizes, True)
     usable = [t for t in KNOWN_TIERS if t in AVAILABLE_TIERS]
     for t in usable:  # first compiles pay one-off start-up costs (LLVM initialisation)
         _compile(exprs[0], t)
     python_call = python_call_overhead(pool, repeats)
+    python_io = python_io_overhead(exprs, repeats, python_call)
     vector_ops = set(_native.vector_math_functions())
     libm_exprs = [e for e in exprs if e.name.startswith("frame") or e.name in vector_ops]
     result: dict = {"format": FORMAT, "compile": {}, "scalar": {}, "bulk_vector_math": {}, "bulk_libm": {},
@@ -327,7 +360,7 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
         libm = measure_bulk(libm_exprs, t, False, repeats)
         result["bulk_libm"][t] = {**libm, "ops": _with_default({**vm["ops"], **libm["ops"]}), "large": vm["large"]}
         log(f"{t}: scalar")
-        result["scalar"][t] = measure_scalar(exprs, t, repeats, python_call)
+        result["scalar"][t] = measure_scalar(exprs, t, repeats, python_call, python_io)
     _fill_missing_tiers(result)
     result["machine"] = {
         "platform": platform.platform(),
@@ -409,11 +442,12 @@ def markdown(cal: dict) -> str:
         g = cal["bulk_vector_math"][t].get("large")
         if g:
             out.append(f"| {t} | {g['point'] * ns:.2f} | {g['input'] * ns:.2f} | {g['output'] * ns:.2f} | {g['scale']:.2f} |")
-    out += ["", "**Scalar call from Python, ns** (the call itself, and per op):", "",
-            "| tier | call | " + " | ".join(picks) + " |", "|" + "---|" * (2 + len(picks))]
+    out += ["", "**Scalar call from Python, ns** (the call itself, per argument, per result, and per op):", "",
+            "| tier | call | per input | per output | " + " | ".join(picks) + " |", "|" + "---|" * (4 + len(picks))]
     for t in present:
         sc = cal["scalar"][t]
-        out.append(f"| {t} | {sc['call'] * ns:.1f} | " + " | ".join(f"{sc['ops'].get(op, sc['ops']['default']) * ns:.2f}" for op in picks) + " |")
+        out.append(f"| {t} | {sc['call'] * ns:.1f} | {sc.get('input', 0.0) * ns:.1f} | {sc.get('output', 0.0) * ns:.1f} | "
+                   + " | ".join(f"{sc['ops'].get(op, sc['ops']['default']) * ns:.2f}" for op in picks) + " |")
     m = cal.get("machine", {})
     out += ["", f"Measured on {m.get('processor', '?')} ({m.get('cpus', '?')} CPUs, vector math "
             f"{m.get('vector_math_isa', '?')}, Python {m.get('python', '?')}) in {m.get('seconds', '?')} s."]

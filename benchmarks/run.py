@@ -14,7 +14,7 @@
     ./dev.sh bench --only powers         # what exact integer powers cost: default vs fastmath vs numexpr, numba
     ./dev.sh bench --only outputs        # scalar call of 342 outputs: tuple, array, out= against symengine
     ./dev.sh bench --only background     # what the caller loses while a tier compiles in the background
-    ./dev.sh bench --only large          # compile time against tape size (10^3 to 7*10^4 ops), per tier, results checked
+    ./dev.sh bench --only large          # compile time against tape size (10^3 to 10^5 ops), per tier, results and predictions checked
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's

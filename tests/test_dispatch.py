@@ -1,6 +1,7 @@
 """Tier dispatch: the cost model, auto resolution, adaptive tier-up, overrides, explain."""
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -102,6 +103,27 @@ def test_bulk_time_splits_over_threads_only_for_enough_points():
     c = costmodel.TierCost("x", 0.0, 0.0, 1e-9, 1e-6)
     assert c.bulk_s(1000, threads=4) == c.bulk_s(1000, threads=1)
     assert c.bulk_s(10**7, threads=2) == pytest.approx(1e-6 + 10**7 * 1e-9 / 2)
+
+
+def test_wide_functions_leave_the_cache_at_fewer_points():
+    # What leaves the cache is bytes: 200 arrays at 20,000 points take what 2 arrays take
+    # at 2 million.
+    narrow = costmodel.TierCost("x", 0.0, 0.0, 1e-9, 1e-6, large_point_s=4e-9, arrays=2)
+    wide = dataclasses.replace(narrow, arrays=200)
+    assert narrow.point_at(10_000) == 1e-9 and wide.point_at(20_000) == 4e-9
+    assert 1e-9 < wide.point_at(2_000) < 4e-9 and narrow.point_at(2_000) == 1e-9
+    assert narrow.point_at(1 << 21) == wide.point_at(1 << 21) == 4e-9
+
+
+def test_scalar_calls_are_priced_per_argument_and_result():
+    pool = ak.ExprPool()
+    xs = pool.symbols(" ".join(f"x{i}" for i in range(100)))
+    model = costmodel.CostModel.load()
+    one = model.predict(costmodel.Features.of(ak.lower([xs[0] * 2.0], [xs[0]])), "llvm").call_s
+    wide = model.predict(costmodel.Features.of(ak.lower([x * 2.0 for x in xs], xs)), "llvm").call_s
+    scalar = model.calibration["scalar"]["llvm"]
+    assert scalar["input"] > 0 and scalar["output"] > 0
+    assert wide - one == pytest.approx(99 * (scalar["input"] + scalar["output"]) + 99 * scalar["ops"]["mul"])
 
 
 @pytest.mark.parametrize("damage", ["garbage", "format", "missing"])
