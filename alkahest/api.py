@@ -41,7 +41,7 @@ def compile_expr(
     config = checked(config)
     if cache is False:
         outputs, inputs, shape = normalise_shaped(expr_or_list, vars)
-        tape = _native.lower(outputs, inputs, fast_powers=config.fastmath)
+        tape = _native.lower(outputs, inputs, fastmath=config.fastmath)
         return shaped(build(tape, var_names(inputs), config, resolve(lambda: tape, config)), shape)
     if cache is None or cache is True:
         cache = default_cache

@@ -87,7 +87,7 @@ class CompileCache:
         def lowered() -> "_native.Tape":
             nonlocal tape
             if tape is None:
-                tape = _native.lower(outputs, inputs, fast_powers=config.fastmath)
+                tape = _native.lower(outputs, inputs, fastmath=config.fastmath)
             return tape
 
         resolution = resolve(lowered, config)

@@ -91,17 +91,23 @@ def shaped(fn: CompiledFn, shape: Optional[Tuple[int, ...]]) -> CompiledFn:
     return fn
 
 
-def lower(expr_or_list: Exprs, vars: Vars) -> Tape:
-    """The tape (shared IR) for the expressions, with ``vars`` as inputs in order.
+def lower(expr_or_list: Exprs, vars: Vars, fastmath: bool = False) -> Tape:
+    """The tape (shared IR) for the expressions, with ``vars`` as inputs in order;
+    ``fastmath=True``: the tape ``CompileConfig(fastmath=True)`` compiles (plain integer
+    powers, sums and products regrouped so that terms they share are computed once).
 
     >>> from alkahest import ExprPool, sin
     >>> x, y = ExprPool().symbols("x y")
     >>> t = lower(x**2 + sin(y), [x, y])
     >>> t.instructions()[:3]
     [('input', (), 0), ('input', (), 1), ('mul', (0, 0), -1)]
+    >>> a, b, c, d, e = ExprPool().symbols("a b c d e")
+    >>> two = [a * b * c * d, c * b * (a * e)]  # share nothing as written
+    >>> lower(two, [a, b, c, d, e]).n_ops, lower(two, [a, b, c, d, e], fastmath=True).n_ops
+    (6, 4)
     """
     outputs, inputs = normalise(expr_or_list, vars)
-    return _native.lower(outputs, inputs)
+    return _native.lower(outputs, inputs, fastmath=bool(fastmath))
 
 
 def compile_tier(tape: Tape, names: List[str], config: CompileConfig, tier: str, fallback_reason: Optional[str] = None,

@@ -15,6 +15,7 @@
     ./dev.sh bench --only outputs        # scalar call of 342 outputs: tuple, array, out= against symengine
     ./dev.sh bench --only background     # what the caller loses while a tier compiles in the background
     ./dev.sh bench --only large          # compile time against tape size (10^3 to 10^5 ops), per tier, results and predictions checked
+    ./dev.sh bench --only cse            # tape length against sympy.cse on SymPy multibody models (exact and fastmath)
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -233,6 +234,7 @@ ROW_SECTIONS = {
     "outputs": "Many outputs: tuple, array or out=",
     "background": "What a caller loses during a background compile",
     "large": "Compile time against tape size, per tier",
+    "cse": "Tape length against sympy.cse on multibody models",
 }
 
 
@@ -244,7 +246,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
     ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask",
-                                       "powers", "outputs", "background", "large"],
+                                       "powers", "outputs", "background", "large", "cse"],
                     help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"

@@ -78,10 +78,45 @@ def test_fastmath_keeps_the_plain_chain_on_every_tier():
     x = pool.symbol("x")
     fast = ak.CompileConfig(tier="interpreter", fastmath=True)
     assert any(ins[0] == "fma" for ins in ak.lower(x**5, [x]).instructions())
-    assert all(ins[0] != "fma" for ins in ak._native.lower([x**5], [x], fast_powers=True).instructions())
+    assert all(ins[0] != "fma" for ins in ak._native.lower([x**5], [x], fastmath=True).instructions())
     f = ak.compile_expr(x**1000, [x], fast)
     g = ak.compile_expr(x**1000, [x], ak.CompileConfig(tier="interpreter"))
     assert f is not g and f.tape.n_ops < 20 < g.tape.n_ops  # separate cache entries, separate tapes
     xs = np.linspace(0.9, 1.1, 1001)
     assert not np.array_equal(ak.numpy_eval(f, xs), ak.numpy_eval(g, xs))  # the chain's error shows
     assert ak.compile_expr(x**-2, [x], fast)(1e160) == 0.0  # 1/(x*x): early overflow, as documented
+
+
+# Sums, differences and products of four symbols and small integers: on integer inputs
+# every result is exact, so however fastmath regroups them, the numbers must not change.
+_LEAVES = st.one_of(st.sampled_from(["w", "x", "y", "z"]), st.integers(-3, 3))
+_SUMS_AND_PRODUCTS = st.recursive(
+    _LEAVES, lambda inner: st.tuples(st.sampled_from(["+", "-", "*"]), inner, inner), max_leaves=12)
+
+
+def _build(tree, syms):
+    if isinstance(tree, str):
+        return syms[tree]
+    if isinstance(tree, int):
+        return tree  # alkahest makes it a constant where it meets an expression
+    op, a, b = tree
+    a, b = _build(a, syms), _build(b, syms)
+    if isinstance(a, int) and isinstance(b, int):
+        return {"+": a + b, "-": a - b, "*": a * b}[op]
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b}[op]()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_SUMS_AND_PRODUCTS, min_size=1, max_size=4),
+       st.lists(st.tuples(*[st.integers(-50, 50)] * 4), min_size=1, max_size=5))
+def test_fastmath_regrouping_of_sums_and_products_keeps_exact_results(trees, points):
+    pool = ak.ExprPool()
+    syms = dict(zip("wxyz", pool.symbols("w x y z")))
+    outs = [_build(t, syms) for t in trees]
+    outs = [o if isinstance(o, ak.Expr) else syms["w"] * 0.0 + o for o in outs]  # a bare number
+    order = [syms[s] for s in "wxyz"]
+    exact = ak.compile_expr(outs, order, ak.CompileConfig(tier="interpreter"), cache=False)
+    fast = ak.compile_expr(outs, order, ak.CompileConfig(tier="interpreter", fastmath=True), cache=False)
+    assert fast.tape.n_ops <= exact.tape.n_ops + len(outs)
+    for p in points:
+        assert fast(*map(float, p)) == exact(*map(float, p)), (trees, p)

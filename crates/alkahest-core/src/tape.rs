@@ -20,7 +20,7 @@ use crate::print::format_const;
 /// Index of a value (= of the instruction that defines it).
 pub type ValueId = u32;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Instr {
     Input(u32),
     /// Index into [`Tape::consts`].
@@ -133,7 +133,7 @@ impl Tape {
         tape
     }
 
-    fn compute_last_use(&mut self) {
+    pub(crate) fn compute_last_use(&mut self) {
         let n = self.instrs.len();
         self.last_use = (0..n as u32).collect();
         for (k, ins) in self.instrs.iter().enumerate() {
@@ -245,6 +245,14 @@ const UNVISITED: ValueId = ValueId::MAX;
 /// is not among the inputs.
 pub fn lower(pool: &ExprPool, outputs: &[ExprId], inputs: &[ExprId]) -> Result<Tape> {
     lower_with(pool, outputs, inputs, Powers::Compensated)
+}
+
+/// [`lower`] as `fastmath=True` allows: integer powers as plain multiplication chains,
+/// and sums and products regrouped so that terms they share are computed once
+/// ([`crate::nary`]). Results may differ from [`lower`]'s in the last digits (more where
+/// a sum cancels).
+pub fn lower_fastmath(pool: &ExprPool, outputs: &[ExprId], inputs: &[ExprId]) -> Result<Tape> {
+    Ok(crate::nary::share_sums_and_products(&lower_with(pool, outputs, inputs, Powers::Plain)?))
 }
 
 /// [`lower`], with integer powers computed as `powers` says.

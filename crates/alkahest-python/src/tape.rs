@@ -203,14 +203,15 @@ pub fn to_stablehlo(tape: &PyTape, fn_name: &str, shape: Vec<usize>) -> String {
 }
 
 /// Checks `vars` (symbols of one pool, each once) and lowers `outputs` to a tape;
-/// `fast_powers`: integer powers as plain multiplication chains (`fastmath=True`).
+/// `fastmath`: lowered as `CompileConfig(fastmath=True)` allows (plain integer powers,
+/// sums and products regrouped to share terms; `alkahest_core::lower_fastmath`).
 #[pyfunction]
-#[pyo3(signature = (outputs, vars, fast_powers=false))]
+#[pyo3(signature = (outputs, vars, fastmath=false))]
 pub fn lower(
     py: Python<'_>,
     outputs: Vec<Bound<'_, PyAny>>,
     vars: Vec<Bound<'_, PyAny>>,
-    fast_powers: bool,
+    fastmath: bool,
 ) -> PyResult<PyTape> {
     let mut out_ids = Vec::with_capacity(outputs.len());
     let mut pool = None;
@@ -248,8 +249,12 @@ pub fn lower(
         }
         in_ids.push(e.id);
     }
-    let powers = if fast_powers { alkahest_core::Powers::Plain } else { alkahest_core::Powers::Compensated };
-    let tape = alkahest_core::lower_with(&pool, &out_ids, &in_ids, powers).py_err(py)?;
+    let tape = if fastmath {
+        alkahest_core::lower_fastmath(&pool, &out_ids, &in_ids)
+    } else {
+        alkahest_core::lower(&pool, &out_ids, &in_ids)
+    };
+    let tape = tape.py_err(py)?;
     Ok(PyTape { inner: Arc::new(tape) })
 }
 
