@@ -28,6 +28,7 @@ import numpy as np
 import alkahest as ak
 from alkahest import tiers
 from alkahest.costmodel import CostModel, Features
+from timing import best_time
 
 
 def model(n_terms: int, n_inputs: int = 50, n_outputs: int = 100, seed: int = 0):
@@ -63,21 +64,10 @@ BULK_POINTS = 10_000
 
 def run_times(f, n_inputs: int) -> Dict[str, float]:
     """Measured seconds of one scalar call and of one bulk call over ``BULK_POINTS``
-    points (best of a few)."""
+    points (best of repeats)."""
     args = [np.random.default_rng(i).uniform(-2, 2, BULK_POINTS) for i in range(n_inputs)]
     point = [float(a[0]) for a in args]
-    calls = max(1, min(200, int(2e-2 / max(1e-7, _best(lambda: f(*point), 1)))))
-    call = _best(lambda: [f(*point) for _ in range(calls)], 3) / calls
-    return {"call": call, "bulk": _best(lambda: ak.numpy_eval(f, *args), 3)}
-
-
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return {"call": best_time(lambda: f(*point), 0.05), "bulk": best_time(lambda: ak.numpy_eval(f, *args), 0.1)}
 
 
 def rows(terms: Sequence[int] = (200, 1000, 4000, 17000), llvm_max_ops: int = 150_000, n_inputs: int = 50,
