@@ -5,7 +5,9 @@ Writes a calibration file (default ``~/.cache/alkahest/calibration.json``, see
 this machine's numbers. It takes well under a minute:
 
 * **Compile time** of each tier (the LLVM tier at each opt level) on expressions of
-  1 to ~5,000 operations, fitted to ``base + per_op · ops + per_call · vector calls``.
+  1 to ~5,000 operations and wide ones (64 inputs, 64 outputs, a 48-in/96-out model),
+  fitted to ``base + per_op · ops + per_call · vector calls + per_input · inputs +
+  per_output · outputs``.
 * **Bulk time per point** (``numpy_eval`` on one thread, with and without vector math):
   one expression per operation kind (four uses of it plus the arithmetic around them)
   and a few arithmetic frames, solved for a cost per operation by least squares.
@@ -127,6 +129,18 @@ def dags(pool, sizes: Sequence[int], with_calls: bool, seed: int = 7) -> List[Ex
             result = result + n
         out.append(Expression(f"dag {size}{' calls' if with_calls else ''}", [result], [x, y], (0.1, 0.5)))
     return out
+
+
+def wide_model(pool, n_inputs: int = 48, n_outputs: int = 96, seed: int = 3) -> Expression:
+    """A model of many inputs and outputs for the compile-time fit: each output a product
+    of a sine and two inputs plus a scaled input (~600 operations)."""
+    rng = np.random.default_rng(seed)
+    xs = list(pool.symbols(" ".join(f"m{k}" for k in range(n_inputs))))
+    outs = []
+    for k in range(n_outputs):
+        a, b, c = (xs[int(i)] for i in rng.integers(0, n_inputs, 3))
+        outs.append(_native.apply("sin", a + 0.25) * b * c * 1.5 + a * (0.5 + k / n_outputs))
+    return Expression("wide model", outs, xs)
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -278,11 +292,12 @@ def measure_compile(exprs: Sequence[Expression], tier: str, opt_level: int, repe
         f = e.features
         # Large tapes compile for long enough that two runs settle their time.
         best = min(_compile(e, tier, opt_level=opt_level)[1] for _ in range(repeats if f.n_ops <= 1000 else 2))
-        rows.append({"base": 1.0, "per_op": float(f.n_ops), "per_call": float(f.n_vector_calls)})
+        rows.append({"base": 1.0, "per_op": float(f.n_ops), "per_call": float(f.n_vector_calls),
+                     "per_input": float(f.n_inputs), "per_output": float(f.n_outputs)})
         times.append(best)
         if samples is not None:
             samples.append([f.n_ops, f.n_vector_calls, best])
-    return _fit(rows, times, ("base", "per_op", "per_call"))
+    return _fit(rows, times, ("base", "per_op", "per_call", "per_input", "per_output"))
 
 
 def measure_disk_cache(exprs: Sequence[Expression], tier: str, repeats: int) -> Dict[str, float]:
@@ -327,7 +342,10 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
     # from a small function's (cache misses in every pass), and compile time is linear
     # in the tape beyond that (functions of bounded size), so the fit extrapolates.
     sizes = (1, 40, 160) if quick else (1, 40, 160, 400, 1500, 5000)
-    compile_set = dags(pool, sizes, False) + dags(pool, sizes, True)
+    # Wide functions too: each input and output costs code in both entries (loads,
+    # stores, gathers, pointers), which a model of 50 inputs and 100 outputs pays.
+    wide = [e for e in exprs if e.name in ("frame: 64 inputs", "frame: 64 outputs")] + [wide_model(pool)]
+    compile_set = dags(pool, sizes, False) + dags(pool, sizes, True) + wide
     usable = [t for t in KNOWN_TIERS if t in AVAILABLE_TIERS]
     for t in usable:  # first compiles pay one-off start-up costs (LLVM initialisation)
         _compile(exprs[0], t)
@@ -410,13 +428,15 @@ def markdown(cal: dict) -> str:
     """The calibration as tables (docs/dispatch.md shows the shipped one)."""
     present = [t for t in KNOWN_TIERS if t in cal["compile"]]
     us, ns = 1e6, 1e9
-    out = ["**Compile time, expression to callable** (fit: base + per_op · ops + per_call · vector calls; "
-           "LLVM at opt_level 2):", "", "| tier | base | per op | per vector call | measured (ops, vector calls → time) |",
-           "|---|---|---|---|---|"]
+    out = ["**Compile time, expression to callable** (fit: base + per_op · ops + per_call · vector calls + "
+           "per_input · inputs + per_output · outputs; LLVM at opt_level 2):", "",
+           "| tier | base | per op | per vector call | per input | per output | measured (ops, vector calls → time) |",
+           "|---|---|---|---|---|---|---|"]
     for t in present:
         c = cal["compile"][t]["2"] if tiers.get(t).per_opt_level else cal["compile"][t]
         pts = ", ".join(f"{int(o)}, {int(k)} → {sec * 1e3:.2f} ms" for o, k, sec in cal.get("samples", {}).get("compile", {}).get(t, []))
-        out.append(f"| {t} | {c['base'] * us:.1f} µs | {c['per_op'] * us:.2f} µs | {c['per_call'] * us:.1f} µs | {pts} |")
+        out.append(f"| {t} | {c['base'] * us:.1f} µs | {c['per_op'] * us:.2f} µs | {c['per_call'] * us:.1f} µs | "
+                   f"{c.get('per_input', 0.0) * us:.1f} µs | {c.get('per_output', 0.0) * us:.1f} µs | {pts} |")
     for t in present:
         entry = cal["compile"][t]
         if tiers.get(t).per_opt_level and "startup" in entry:

@@ -3,8 +3,8 @@
 For a tape with ``c_op`` instructions of each kind, ``i`` inputs, ``o`` outputs and
 ``k`` vector-math calls, on tier ``T`` (every constant is per tier, in seconds)::
 
-    compile(T)     = base + per_op · n_ops + per_call · k          (LLVM: per opt level,
-                                                                   + startup once per process)
+    compile(T)     = base + per_op · n_ops + per_call · k + per_input · i + per_output · o
+                                                                   (LLVM: per opt level, + startup once per process)
     scalar call(T) = call + i · input + o · output + Σ c_op · scalar[op]   (one f(...) from Python)
     bulk(T, n)     = bulk_call + n / threads · (point + i · input + o · output + Σ c_op · bulk[op])
                      for arrays that stay in cache (n ≤ 16 Ki); at 1 Mi points and beyond,
@@ -274,7 +274,9 @@ class CostModel:
             bulk = c["bulk_vector_math" if vector_math else "bulk_libm"][tier]
             s_ops, b_ops = scalar["ops"], bulk["ops"]
             b = [b_ops.get(op, b_ops["default"]) for op in OP_KINDS]
-            rows.append([comp["base"], 0.0, 0.0] + [comp["per_op"] + (comp["per_call"] if op in vector_ops else 0.0) for op in OP_KINDS])
+            # Per-input and per-output compile terms: older calibrations lack them.
+            rows.append([comp["base"], comp.get("per_input", 0.0), comp.get("per_output", 0.0)]
+                        + [comp["per_op"] + (comp["per_call"] if op in vector_ops else 0.0) for op in OP_KINDS])
             # Per-input and per-output terms of the scalar call: older calibrations lack them.
             rows.append([scalar["call"], scalar.get("input", 0.0), scalar.get("output", 0.0)]
                         + [s_ops.get(op, s_ops["default"]) for op in OP_KINDS])
