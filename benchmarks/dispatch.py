@@ -67,14 +67,14 @@ def _cell(expr, vars, work) -> Dict[str, float]:
     return best
 
 
-def dispatch_table(cases, seed: int = 42) -> List[dict]:
+def dispatch_table(cases, seed: int = 42, sizes=SIZES, loops=LOOPS) -> List[dict]:
     """One row per (case, situation): every configuration's seconds and auto's ratio."""
     rng = np.random.default_rng(seed)
     rows = []
     for case in cases:
         expr, vars = case.build(ak.ExprPool())
         features = Features.of(ak.lower(expr, vars))
-        for n in SIZES:
+        for n in sizes:
             arrays = case.inputs(rng, n)
             t = _cell(expr, vars, lambda f: ak.numpy_eval(f, *arrays))
             # Predicted after the cell ran, as its times were taken: LLVM already started.
@@ -82,7 +82,7 @@ def dispatch_table(cases, seed: int = 42) -> List[dict]:
             predicted = {tier: c.total_s(points=n) for tier, c in costs.items()}
             rows.append(_row(case.name, f"bulk n={n:.0e}", t, predicted))
         point = [float(a[0]) for a in case.inputs(rng, 1)]
-        for calls in LOOPS:
+        for calls in loops:
             def loop(f, calls=calls):
                 for _ in range(calls):
                     f(*point)

@@ -16,6 +16,7 @@
     ./dev.sh bench --only background     # what the caller loses while a tier compiles in the background
     ./dev.sh bench --only large          # compile time against tape size (10^3 to 10^5 ops), per tier, results and predictions checked
     ./dev.sh bench --only cse            # tape length against sympy.cse on SymPy multibody models (exact and fastmath)
+    ./dev.sh bench --only dispatch_large # auto against each fixed tier on generated models of 10^3 to 2.4*10^4 ops
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -235,6 +236,7 @@ ROW_SECTIONS = {
     "background": "What a caller loses during a background compile",
     "large": "Compile time against tape size, per tier",
     "cse": "Tape length against sympy.cse on multibody models",
+    "dispatch_large": "Tier dispatch on large models: auto against each fixed tier",
 }
 
 
@@ -246,7 +248,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
     ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask",
-                                       "powers", "outputs", "background", "large", "cse"],
+                                       "powers", "outputs", "background", "large", "cse", "dispatch_large"],
                     help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
