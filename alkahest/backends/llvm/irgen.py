@@ -132,7 +132,7 @@ def _scalar_chunk(tape: TapeView, em: Emitter, start: int, end: int) -> None:
 def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     """``alkahest_scalar(args, out)``: the tape in order, in one function, or for a large
     tape in chunk functions (``Plan.scalar_chunks``) called in turn with a spill area."""
-    chunks = tape.plan.scalar_chunks or ((0, len(tape.instrs)),)
+    chunks = tape.plan.scalar_chunks
     if len(chunks) == 1:
         em = Emitter(1, {}, shape.fastmath, decls)
         _scalar_chunk(tape, em, 0, len(tape.instrs))

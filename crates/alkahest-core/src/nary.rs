@@ -236,34 +236,55 @@ fn extract_common_terms(nodes: &mut Vec<Nary>, roots: usize) {
     }
 }
 
-/// Writes the tape again: roots as their n-ary nodes (parts first), absorbed values
-/// dropped, everything else copied; each sum or product folded left over its operands
-/// in the order of their new values, identical operations shared.
-fn emit(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, absorbed: &[bool]) -> Tape {
-    let mut out = Tape {
-        n_inputs: tape.n_inputs,
-        consts: tape.consts.clone(),
-        instrs: Vec::with_capacity(tape.instrs.len()),
-        outputs: Vec::new(),
-        last_use: Vec::new(),
-    };
-    let mut new_of = vec![ValueId::MAX; tape.instrs.len()];
-    let mut part_value: Vec<Option<ValueId>> = vec![None; nodes.len()];
-    let mut seen: HashMap<Instr, ValueId> = HashMap::new();
-    let mut push = |out: &mut Tape, ins: Instr| -> ValueId {
+/// The tape being written: identical operations are made once.
+struct Writer {
+    out: Tape,
+    seen: HashMap<Instr, ValueId>,
+}
+
+impl Writer {
+    fn push(&mut self, ins: Instr) -> ValueId {
         let key = match ins {
             Instr::Binary(op @ (BinaryOp::Add | BinaryOp::Mul), a, b) if b < a => Instr::Binary(op, b, a),
             other => other,
         };
-        *seen.entry(key).or_insert_with(|| {
+        let out = &mut self.out;
+        *self.seen.entry(key).or_insert_with(|| {
             out.instrs.push(key);
             (out.instrs.len() - 1) as ValueId
         })
+    }
+
+    /// `op` over `operands` (sorted), folded left; None when there are none.
+    fn fold(&mut self, op: BinaryOp, mut operands: Vec<ValueId>) -> Option<ValueId> {
+        operands.sort_unstable();
+        let (&first, rest) = operands.split_first()?;
+        Some(rest.iter().fold(first, |acc, &x| self.push(Instr::Binary(op, acc, x))))
+    }
+}
+
+/// Writes the tape again: roots as their n-ary nodes (parts first), absorbed values
+/// dropped, everything else copied. A sum is written as (its terms) - (its inverted
+/// terms), a product as (its factors) / (its inverted factors), each folded left over
+/// its operands in the order of their new values.
+fn emit(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, absorbed: &[bool]) -> Tape {
+    let mut w = Writer {
+        out: Tape {
+            n_inputs: tape.n_inputs,
+            consts: tape.consts.clone(),
+            instrs: Vec::with_capacity(tape.instrs.len()),
+            outputs: Vec::new(),
+            last_use: Vec::new(),
+        },
+        seen: HashMap::new(),
     };
+    let mut new_of = vec![ValueId::MAX; tape.instrs.len()];
+    let mut part_value: Vec<Option<ValueId>> = vec![None; nodes.len()];
     for (v, ins) in tape.instrs.iter().enumerate() {
         if absorbed[v] {
             continue;
         }
+        let map = |x: ValueId| new_of[x as usize];
         new_of[v] = match node_of.get(&(v as ValueId)) {
             Some(&k) => {
                 // Parts this node needs, innermost first (an explicit stack: parts nest).
@@ -274,65 +295,44 @@ fn emit(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, absorbed
                     }
                     if !ready {
                         stack.push((p, true));
-                        for t in &nodes[p].terms {
-                            if let Operand::Part(q) = t.operand {
-                                stack.push((q as usize, false));
-                            }
-                        }
+                        stack.extend(nodes[p].terms.iter().filter_map(|t| match t.operand {
+                            Operand::Part(q) => Some((q as usize, false)),
+                            Operand::Value(_) => None,
+                        }));
                         continue;
                     }
-                    let value = |t: &Term| match t.operand {
-                        Operand::Value(x) => new_of[x as usize],
-                        Operand::Part(q) => part_value[q as usize].expect("parts come first"),
+                    let operands = |inverted: bool| -> Vec<ValueId> {
+                        let of = |t: &Term| match t.operand {
+                            Operand::Value(x) => new_of[x as usize],
+                            Operand::Part(q) => part_value[q as usize].expect("parts come first"),
+                        };
+                        nodes[p].terms.iter().filter(|t| t.inverted == inverted).map(of).collect()
                     };
+                    let (plus, minus) = (operands(false), operands(true));
                     let op = nodes[p].op;
-                    let fold = |out: &mut Tape,
-                                push: &mut dyn FnMut(&mut Tape, Instr) -> ValueId,
-                                inverted: bool| {
-                        let mut operands: Vec<ValueId> =
-                            nodes[p].terms.iter().filter(|t| t.inverted == inverted).map(value).collect();
-                        operands.sort_unstable();
-                        let mut acc = *operands.first()?;
-                        for &x in &operands[1..] {
-                            acc = push(out, Instr::Binary(op, acc, x));
+                    // Every node keeps a term that is not inverted: a root's first operand,
+                    // and a part of inverted terms only is made positive (extract_common_terms).
+                    let a = w.fold(op, plus).expect("a term that is not inverted");
+                    part_value[p] = Some(match w.fold(op, minus) {
+                        None => a,
+                        Some(b) => {
+                            let inverse = if op == BinaryOp::Add { BinaryOp::Sub } else { BinaryOp::Div };
+                            w.push(Instr::Binary(inverse, a, b))
                         }
-                        Some(acc)
-                    };
-                    let plus = fold(&mut out, &mut push, false);
-                    let minus = fold(&mut out, &mut push, true);
-                    let (inverse, unit) =
-                        if op == BinaryOp::Add { (BinaryOp::Sub, 0.0) } else { (BinaryOp::Div, 1.0) };
-                    let acc = match (plus, minus) {
-                        (Some(a), None) => a,
-                        (Some(a), Some(b)) => push(&mut out, Instr::Binary(inverse, a, b)),
-                        (None, Some(b)) => {
-                            // Every term inverted: 0 - b (exactly -b) or 1 / b.
-                            out.consts.push(unit);
-                            let index = (out.consts.len() - 1) as u32;
-                            let c = push(&mut out, Instr::Const(index));
-                            push(&mut out, Instr::Binary(inverse, c, b))
-                        }
-                        (None, None) => unreachable!("a sum or product has terms"),
-                    };
-                    part_value[p] = Some(acc);
+                    });
                 }
                 part_value[k].expect("just made")
             }
-            None => {
-                let map = |x: ValueId| new_of[x as usize];
-                push(
-                    &mut out,
-                    match *ins {
-                        Instr::Unary(op, a) => Instr::Unary(op, map(a)),
-                        Instr::Binary(op, a, b) => Instr::Binary(op, map(a), map(b)),
-                        Instr::Select(c, a, b) => Instr::Select(map(c), map(a), map(b)),
-                        Instr::Fma(a, b, c) => Instr::Fma(map(a), map(b), map(c)),
-                        leaf => leaf,
-                    },
-                )
-            }
+            None => w.push(match *ins {
+                Instr::Unary(op, a) => Instr::Unary(op, map(a)),
+                Instr::Binary(op, a, b) => Instr::Binary(op, map(a), map(b)),
+                Instr::Select(c, a, b) => Instr::Select(map(c), map(a), map(b)),
+                Instr::Fma(a, b, c) => Instr::Fma(map(a), map(b), map(c)),
+                leaf => leaf,
+            }),
         };
     }
+    let mut out = w.out;
     out.outputs = tape.outputs.iter().map(|&o| new_of[o as usize]).collect();
     out.compute_last_use();
     out
