@@ -2,11 +2,17 @@
 //! interpreter's bit for bit: the same libm symbols, the same `round`, and the same
 //! vector-math dispatch. (`fma` is exact everywhere: tiers use the CPU's instruction.)
 
+use crate::element::{libmf, DType, Element};
 use crate::op::{libm, BinaryOp, UnaryOp};
 use crate::vecmath;
 
 /// C's `round` (halfway cases away from zero), as the interpreter computes it.
 pub extern "C" fn alkahest_round(x: f64) -> f64 {
+    x.round()
+}
+
+/// C's `roundf`, as the interpreter computes it in float32.
+pub extern "C" fn alkahest_roundf(x: f32) -> f32 {
     x.round()
 }
 
@@ -23,13 +29,31 @@ pub unsafe extern "C" fn alkahest_vector_apply(
     dst: *mut f64,
     n: usize,
 ) {
+    vector_apply(op, src, stride, dst, n)
+}
+
+/// [`alkahest_vector_apply`] on floats.
+///
+/// # Safety
+/// `src` must be readable at the `n` strided positions and `dst` writable for `n` floats.
+pub unsafe extern "C" fn alkahest_vector_apply_f32(
+    op: u32,
+    src: *const f32,
+    stride: i64,
+    dst: *mut f32,
+    n: usize,
+) {
+    vector_apply(op, src, stride, dst, n)
+}
+
+unsafe fn vector_apply<E: Element>(op: u32, src: *const E, stride: i64, dst: *mut E, n: usize) {
     let Some(&op) = UnaryOp::ALL.get(op as usize) else { return };
     let dst = std::slice::from_raw_parts_mut(dst, n);
-    let run = |src: *const f64, dst: &mut [f64]| match vecmath::unary(op) {
+    let run = |src: *const E, dst: &mut [E]| match vecmath::unary_of::<E>(op) {
         Some(f) => vecmath::apply(f, src, dst),
         None => {
             for (k, d) in dst.iter_mut().enumerate() {
-                *d = op.eval(*src.add(k));
+                *d = E::unary(op, *src.add(k));
             }
         }
     };
@@ -37,7 +61,7 @@ pub unsafe extern "C" fn alkahest_vector_apply(
         return run(src, dst);
     }
     const CHUNK: usize = 256;
-    let mut buf = [0.0f64; CHUNK];
+    let mut buf = [E::ZERO; CHUNK];
     for (c, part) in dst.chunks_mut(CHUNK).enumerate() {
         for (k, slot) in buf.iter_mut().take(part.len()).enumerate() {
             *slot = *src.offset(((c * CHUNK + k) as isize) * stride as isize);
@@ -57,6 +81,23 @@ pub unsafe extern "C" fn alkahest_gather(
     dst: *mut f64,
     n: usize,
 ) -> *const f64 {
+    gather(src, stride, dst, n)
+}
+
+/// [`alkahest_gather`] on floats.
+///
+/// # Safety
+/// `src` must be readable at the `n` strided positions and `dst` writable for `n` floats.
+pub unsafe extern "C" fn alkahest_gather_f32(
+    src: *const f32,
+    stride: i64,
+    dst: *mut f32,
+    n: usize,
+) -> *const f32 {
+    gather(src, stride, dst, n)
+}
+
+unsafe fn gather<E: Copy>(src: *const E, stride: i64, dst: *mut E, n: usize) -> *const E {
     if stride == 1 {
         return src;
     }
@@ -95,6 +136,54 @@ pub extern "C" fn alkahest_frame(bytes: usize) -> *mut u8 {
         }
         frame.as_mut_ptr().cast::<u8>()
     })
+}
+
+/// The libm symbol a native tier calls for `op` on `dtype` elements (name, address), if
+/// `op` is a call: `sin` for float64, `sinf` for float32.
+pub fn unary_symbol_of(dtype: DType, op: UnaryOp) -> Option<(&'static str, *const u8)> {
+    if dtype == DType::F64 {
+        return unary_symbol(op);
+    }
+    use UnaryOp::*;
+    let (name, f): (&str, unsafe extern "C" fn(f32) -> f32) = match op {
+        Cbrt => ("cbrtf", libmf::cbrtf),
+        Exp => ("expf", libmf::expf),
+        Expm1 => ("expm1f", libmf::expm1f),
+        Log => ("logf", libmf::logf),
+        Log1p => ("log1pf", libmf::log1pf),
+        Log2 => ("log2f", libmf::log2f),
+        Log10 => ("log10f", libmf::log10f),
+        Sin => ("sinf", libmf::sinf),
+        Cos => ("cosf", libmf::cosf),
+        Tan => ("tanf", libmf::tanf),
+        Asin => ("asinf", libmf::asinf),
+        Acos => ("acosf", libmf::acosf),
+        Atan => ("atanf", libmf::atanf),
+        Sinh => ("sinhf", libmf::sinhf),
+        Cosh => ("coshf", libmf::coshf),
+        Tanh => ("tanhf", libmf::tanhf),
+        Asinh => ("asinhf", libmf::asinhf),
+        Acosh => ("acoshf", libmf::acoshf),
+        Atanh => ("atanhf", libmf::atanhf),
+        Erf => ("erff", libmf::erff),
+        Erfc => ("erfcf", libmf::erfcf),
+        Round => return Some(("alkahest_roundf", alkahest_roundf as *const u8)),
+        Neg | Sqrt | Abs | Floor | Ceil | Not => return None,
+    };
+    Some((name, f as *const u8))
+}
+
+/// The binary libm symbol on `dtype` elements (`pow`/`powf`, `atan2`/`atan2f`).
+pub fn binary_symbol_of(dtype: DType, op: BinaryOp) -> Option<(&'static str, *const u8)> {
+    if dtype == DType::F64 {
+        return binary_symbol(op);
+    }
+    let (name, f): (&str, unsafe extern "C" fn(f32, f32) -> f32) = match op {
+        BinaryOp::Pow => ("powf", libmf::powf),
+        BinaryOp::Atan2 => ("atan2f", libmf::atan2f),
+        _ => return None,
+    };
+    Some((name, f as *const u8))
 }
 
 /// The libm symbol a native tier calls for `op` (name, address), if `op` is a call.
@@ -139,23 +228,29 @@ pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
 }
 
 /// Every routine native code may call, as (symbol name, address): `alkahest_<op>` for the
-/// libm calls of [`unary_symbol`] and [`binary_symbol`], `alkahest_round`,
-/// `alkahest_gather`, `alkahest_frame` and `alkahest_vector_apply`. A JIT registers these names so its code
-/// calls exactly what the interpreter calls.
+/// float64 libm calls of [`unary_symbol`] and [`binary_symbol`] and `alkahest_<op>f` for
+/// the float32 ones, `alkahest_gather`, `alkahest_frame` and `alkahest_vector_apply` (the
+/// last two also as `_f32`). A JIT registers these names so its code calls exactly what
+/// the interpreter calls.
 pub fn symbols() -> Vec<(String, usize)> {
     let mut out = vec![
         ("alkahest_gather".to_string(), alkahest_gather as *const () as usize),
+        ("alkahest_gather_f32".to_string(), alkahest_gather_f32 as *const () as usize),
         ("alkahest_frame".to_string(), alkahest_frame as *const () as usize),
         ("alkahest_vector_apply".to_string(), alkahest_vector_apply as *const () as usize),
+        ("alkahest_vector_apply_f32".to_string(), alkahest_vector_apply_f32 as *const () as usize),
     ];
-    for &op in UnaryOp::ALL {
-        if let Some((_, p)) = unary_symbol(op) {
-            out.push((format!("alkahest_{}", op.name()), p as usize));
+    for dtype in [DType::F64, DType::F32] {
+        let suffix = if dtype == DType::F32 { "f" } else { "" };
+        for &op in UnaryOp::ALL {
+            if let Some((_, p)) = unary_symbol_of(dtype, op) {
+                out.push((format!("alkahest_{}{suffix}", op.name()), p as usize));
+            }
         }
-    }
-    for &op in BinaryOp::ALL {
-        if let Some((_, p)) = binary_symbol(op) {
-            out.push((format!("alkahest_{}", op.name()), p as usize));
+        for &op in BinaryOp::ALL {
+            if let Some((_, p)) = binary_symbol_of(dtype, op) {
+                out.push((format!("alkahest_{}{suffix}", op.name()), p as usize));
+            }
         }
     }
     out
@@ -173,6 +268,15 @@ mod tests {
                 assert_eq!(f(0.3).to_bits(), op.eval(0.3).to_bits(), "{op}");
             }
         }
+        for &op in UnaryOp::ALL {
+            if let Some((_, p)) = unary_symbol_of(DType::F32, op) {
+                let f: extern "C" fn(f32) -> f32 = unsafe { std::mem::transmute(p) };
+                assert_eq!(f(0.3).to_bits(), f32::unary(op, 0.3).to_bits(), "{op}");
+            }
+        }
+        let (_, p) = binary_symbol_of(DType::F32, BinaryOp::Pow).unwrap();
+        let f: extern "C" fn(f32, f32) -> f32 = unsafe { std::mem::transmute(p) };
+        assert_eq!(f(1.5, 2.5), f32::binary(BinaryOp::Pow, 1.5, 2.5));
         let (_, p) = binary_symbol(BinaryOp::Atan2).unwrap();
         let f: extern "C" fn(f64, f64) -> f64 = unsafe { std::mem::transmute(p) };
         assert_eq!(f(1.0, 2.0), BinaryOp::Atan2.eval(1.0, 2.0));

@@ -10,19 +10,20 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use crate::element::Element;
 use crate::kernel::Kernel;
-use crate::op::{select, BinaryOp, UnaryOp};
+use crate::op::{BinaryOp, UnaryOp};
 use crate::tape::{Instr, Tape};
 use crate::vecmath::{self, VectorFn};
 
-/// Points per block: 8 KiB per slot keeps a typical working set in L1/L2.
+/// Points per block: 8 KiB per float64 slot keeps a typical working set in L1/L2.
 pub const BLOCK: usize = 1024;
 
 #[derive(Clone, Copy, Debug)]
-enum Operand {
+enum Operand<E> {
     Slot(u32),
     Input(u32),
-    Const(f64),
+    Const(E),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -34,50 +35,54 @@ enum StepKind {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Step {
+struct Step<E> {
     kind: StepKind,
     dst: u32,
-    args: [Operand; 3],
+    args: [Operand<E>; 3],
     /// Set when bulk evaluation of this unary op goes through a vector-math routine.
     vector: Option<VectorFn>,
 }
 
-/// A tape prepared for interpretation (slots assigned). Cheap to share between threads.
-pub struct Interpreter {
+/// A tape prepared for interpretation in element type `E` (slots assigned, constants
+/// rounded to `E`). Cheap to share between threads.
+pub struct Interpreter<E: Element = f64> {
     tape: Arc<Tape>,
-    steps: Vec<Step>,
-    outputs: Vec<Operand>,
+    steps: Vec<Step<E>>,
+    outputs: Vec<Operand<E>>,
     n_slots: usize,
 }
 
 /// Where a block's operand values come from.
 #[derive(Clone, Copy)]
-enum Src {
-    Ptr(*const f64),
-    Scalar(f64),
+enum Src<E> {
+    Ptr(*const E),
+    Scalar(E),
 }
 
 /// The arguments of one `Kernel::bulk` call.
 #[derive(Clone, Copy)]
-struct BulkArgs<'a> {
-    inputs: &'a [*const f64],
+struct BulkArgs<'a, E> {
+    inputs: &'a [*const E],
     strides: &'a [isize],
-    outputs: &'a [*mut f64],
+    outputs: &'a [*mut E],
 }
 
 thread_local! {
-    static WORKSPACE: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    /// Block buffers of this thread's bulk calls, in 8-byte units (any element type).
+    static WORKSPACE: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
-impl Interpreter {
+impl Interpreter<f64> {
     /// Prepares `tape`, using vector math in bulk where available.
     pub fn new(tape: Tape) -> Self {
         Self::with_options(Arc::new(tape), true)
     }
+}
 
+impl<E: Element> Interpreter<E> {
     /// Prepares `tape`; `vector_math = false` keeps every element on libm (≤ 1 ulp).
     pub fn with_options(tape: Arc<Tape>, vector_math: bool) -> Self {
-        let mut operand_of: Vec<Operand> = Vec::with_capacity(tape.instrs.len());
+        let mut operand_of: Vec<Operand<E>> = Vec::with_capacity(tape.instrs.len());
         let mut free: Vec<u32> = Vec::new();
         let mut n_slots = 0u32;
         let mut steps = Vec::new();
@@ -89,13 +94,13 @@ impl Interpreter {
                     continue;
                 }
                 Instr::Const(c) => {
-                    operand_of.push(Operand::Const(tape.consts[c as usize]));
+                    operand_of.push(Operand::Const(E::from_f64(tape.consts[c as usize])));
                     continue;
                 }
                 Instr::Unary(op, a) => {
-                    (StepKind::Unary(op), [arg(a), Operand::Const(0.0), Operand::Const(0.0)])
+                    (StepKind::Unary(op), [arg(a), Operand::Const(E::ZERO), Operand::Const(E::ZERO)])
                 }
-                Instr::Binary(op, a, b) => (StepKind::Binary(op), [arg(a), arg(b), Operand::Const(0.0)]),
+                Instr::Binary(op, a, b) => (StepKind::Binary(op), [arg(a), arg(b), Operand::Const(E::ZERO)]),
                 Instr::Select(c, a, b) => (StepKind::Select, [arg(c), arg(a), arg(b)]),
                 Instr::Fma(a, b, c) => (StepKind::Fma, [arg(a), arg(b), arg(c)]),
             };
@@ -105,7 +110,7 @@ impl Interpreter {
                 n_slots - 1
             });
             let vector = match kind {
-                StepKind::Unary(op) if vector_math => vecmath::unary(op),
+                StepKind::Unary(op) if vector_math => vecmath::unary_of::<E>(op),
                 _ => None,
             };
             steps.push(Step { kind, dst, args, vector });
@@ -135,8 +140,8 @@ impl Interpreter {
         self.n_slots
     }
 
-    fn eval_with(&self, args: &[f64], out: &mut [f64], slots: &mut [f64]) {
-        let val = |o: Operand, slots: &[f64]| match o {
+    fn eval_with(&self, args: &[E], out: &mut [E], slots: &mut [E]) {
+        let val = |o: Operand<E>, slots: &[E]| match o {
             Operand::Slot(s) => slots[s as usize],
             Operand::Input(i) => args[i as usize],
             Operand::Const(c) => c,
@@ -144,10 +149,10 @@ impl Interpreter {
         for st in &self.steps {
             let [a, b, c] = st.args;
             let r = match st.kind {
-                StepKind::Unary(op) => op.eval(val(a, slots)),
-                StepKind::Binary(op) => op.eval(val(a, slots), val(b, slots)),
-                StepKind::Select => select(val(a, slots), val(b, slots), val(c, slots)),
-                StepKind::Fma => crate::op::fma(val(a, slots), val(b, slots), val(c, slots)),
+                StepKind::Unary(op) => E::unary(op, val(a, slots)),
+                StepKind::Binary(op) => E::binary(op, val(a, slots), val(b, slots)),
+                StepKind::Select => E::select(val(a, slots), val(b, slots), val(c, slots)),
+                StepKind::Fma => E::fma(val(a, slots), val(b, slots), val(c, slots)),
             };
             slots[st.dst as usize] = r;
         }
@@ -157,7 +162,14 @@ impl Interpreter {
     }
 
     /// One block of `len ≤ BLOCK` points starting at point `start`.
-    unsafe fn eval_block(&self, ws: *mut f64, srcs: &mut [Src], io: &BulkArgs<'_>, start: usize, len: usize) {
+    unsafe fn eval_block(
+        &self,
+        ws: *mut E,
+        srcs: &mut [Src<E>],
+        io: &BulkArgs<'_, E>,
+        start: usize,
+        len: usize,
+    ) {
         let BulkArgs { inputs, strides, outputs } = *io;
         let gather_base = ws.add(self.n_slots * BLOCK);
         for (i, src) in srcs.iter_mut().enumerate() {
@@ -175,7 +187,7 @@ impl Interpreter {
                 }
             };
         }
-        let resolve = |o: Operand| match o {
+        let resolve = |o: Operand<E>| match o {
             Operand::Slot(s) => Src::Ptr(ws.add(s as usize * BLOCK)),
             Operand::Input(i) => srcs[i as usize],
             Operand::Const(c) => Src::Scalar(c),
@@ -188,7 +200,7 @@ impl Interpreter {
                     (Some(vf), Src::Ptr(p)) => vecmath::apply(vf, p, d),
                     // A broadcast value goes through the same routine as an array would.
                     (Some(vf), Src::Scalar(v)) => {
-                        let mut one = [0.0];
+                        let mut one = [E::ZERO];
                         vecmath::apply(vf, &v, &mut one);
                         d.fill(one[0]);
                     }
@@ -209,7 +221,7 @@ impl Interpreter {
     }
 }
 
-impl Kernel for Interpreter {
+impl<E: Element> Kernel<E> for Interpreter<E> {
     fn n_inputs(&self) -> usize {
         self.tape.n_inputs
     }
@@ -222,30 +234,31 @@ impl Kernel for Interpreter {
         format!("; interpreter: the tape, run block by block ({} slots)\n{}", self.n_slots, self.tape)
     }
 
-    fn eval(&self, args: &[f64], out: &mut [f64]) {
+    fn eval(&self, args: &[E], out: &mut [E]) {
         const STACK_SLOTS: usize = 64;
         if self.n_slots <= STACK_SLOTS {
-            let mut slots = [0.0f64; STACK_SLOTS];
+            let mut slots = [E::ZERO; STACK_SLOTS];
             self.eval_with(args, out, &mut slots);
         } else {
-            let mut slots = vec![0.0f64; self.n_slots];
+            let mut slots = vec![E::ZERO; self.n_slots];
             self.eval_with(args, out, &mut slots);
         }
     }
 
-    unsafe fn bulk(&self, inputs: &[*const f64], strides: &[isize], outputs: &[*mut f64], n: usize) {
+    unsafe fn bulk(&self, inputs: &[*const E], strides: &[isize], outputs: &[*mut E], n: usize) {
         WORKSPACE.with(|cell| {
             let mut ws = cell.borrow_mut();
-            let need = (self.n_slots + self.tape.n_inputs) * BLOCK;
+            let need = ((self.n_slots + self.tape.n_inputs) * BLOCK * std::mem::size_of::<E>()).div_ceil(8);
             if ws.len() < need {
-                ws.resize(need, 0.0);
+                ws.resize(need, 0);
             }
-            let mut srcs = vec![Src::Scalar(0.0); self.tape.n_inputs];
+            let mut srcs = vec![Src::Scalar(E::ZERO); self.tape.n_inputs];
             let io = BulkArgs { inputs, strides, outputs };
             let mut start = 0;
             while start < n {
                 let len = BLOCK.min(n - start);
-                self.eval_block(ws.as_mut_ptr(), &mut srcs, &io, start, len);
+                // u64 storage is aligned for every element type.
+                self.eval_block(ws.as_mut_ptr().cast::<E>(), &mut srcs, &io, start, len);
                 start += len;
             }
         });
@@ -262,7 +275,7 @@ macro_rules! monomorphise {
 }
 
 #[inline(always)]
-unsafe fn map1(a: Src, d: &mut [f64], f: impl Fn(f64) -> f64) {
+unsafe fn map1<E: Element>(a: Src<E>, d: &mut [E], f: impl Fn(E) -> E) {
     match a {
         Src::Ptr(p) => {
             let a = std::slice::from_raw_parts(p, d.len());
@@ -275,7 +288,7 @@ unsafe fn map1(a: Src, d: &mut [f64], f: impl Fn(f64) -> f64) {
 }
 
 #[inline(always)]
-unsafe fn map2(a: Src, b: Src, d: &mut [f64], f: impl Fn(f64, f64) -> f64) {
+unsafe fn map2<E: Element>(a: Src<E>, b: Src<E>, d: &mut [E], f: impl Fn(E, E) -> E) {
     let n = d.len();
     match (a, b) {
         (Src::Ptr(p), Src::Ptr(q)) => {
@@ -298,22 +311,22 @@ unsafe fn map2(a: Src, b: Src, d: &mut [f64], f: impl Fn(f64, f64) -> f64) {
     }
 }
 
-unsafe fn unary_block(op: UnaryOp, a: Src, d: &mut [f64]) {
+unsafe fn unary_block<E: Element>(op: UnaryOp, a: Src<E>, d: &mut [E]) {
     use UnaryOp as U;
     monomorphise!(op, U [Neg, Sqrt, Cbrt, Exp, Expm1, Log, Log1p, Log2, Log10, Sin, Cos, Tan,
         Asin, Acos, Atan, Sinh, Cosh, Tanh, Asinh, Acosh, Atanh, Erf, Erfc, Abs, Floor, Ceil,
-        Round, Not], |K| map1(a, d, |x| K.eval(x)))
+        Round, Not], |K| map1(a, d, |x| E::unary(K, x)))
 }
 
-unsafe fn binary_block(op: BinaryOp, a: Src, b: Src, d: &mut [f64]) {
+unsafe fn binary_block<E: Element>(op: BinaryOp, a: Src<E>, b: Src<E>, d: &mut [E]) {
     use BinaryOp as B;
     monomorphise!(op, B [Add, Sub, Mul, Div, Pow, Atan2, Min, Max, Copysign, Lt, Le, Gt, Ge,
-        Eq, Ne, And, Or], |K| map2(a, b, d, |x, y| K.eval(x, y)))
+        Eq, Ne, And, Or], |K| map2(a, b, d, |x, y| E::binary(K, x, y)))
 }
 
 #[inline(always)]
-unsafe fn map3(a: Src, b: Src, c: Src, d: &mut [f64], f: impl Fn(f64, f64, f64) -> f64) {
-    let at = |s: Src, k: usize| match s {
+unsafe fn map3<E: Element>(a: Src<E>, b: Src<E>, c: Src<E>, d: &mut [E], f: impl Fn(E, E, E) -> E) {
+    let at = |s: Src<E>, k: usize| match s {
         Src::Ptr(p) => *p.add(k),
         Src::Scalar(v) => v,
     };
@@ -324,23 +337,23 @@ unsafe fn map3(a: Src, b: Src, c: Src, d: &mut [f64], f: impl Fn(f64, f64, f64) 
 
 /// `fma` over a block: with the CPU's FMA instructions when it has them (the build
 /// targets baseline x86-64, where `mul_add` is a call to the C library's `fma`).
-unsafe fn fma_block(a: Src, b: Src, c: Src, d: &mut [f64]) {
+unsafe fn fma_block<E: Element>(a: Src<E>, b: Src<E>, c: Src<E>, d: &mut [E]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("fma") {
         return fma_block_hardware(a, b, c, d);
     }
-    map3(a, b, c, d, crate::op::fma)
+    map3(a, b, c, d, E::fma)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-unsafe fn fma_block_hardware(a: Src, b: Src, c: Src, d: &mut [f64]) {
-    map3(a, b, c, d, f64::mul_add)
+unsafe fn fma_block_hardware<E: Element>(a: Src<E>, b: Src<E>, c: Src<E>, d: &mut [E]) {
+    map3(a, b, c, d, E::fma)
 }
 
-unsafe fn select_block(c: Src, a: Src, b: Src, d: &mut [f64]) {
+unsafe fn select_block<E: Element>(c: Src<E>, a: Src<E>, b: Src<E>, d: &mut [E]) {
     match c {
-        Src::Scalar(c) => map1(if c != 0.0 { a } else { b }, d, |x| x),
+        Src::Scalar(c) => map1(if c != E::ZERO { a } else { b }, d, |x| x),
         Src::Ptr(p) => {
             let cond = std::slice::from_raw_parts(p, d.len());
             // Blend both branches elementwise (branch-free, vectorises).
@@ -353,7 +366,7 @@ unsafe fn select_block(c: Src, a: Src, b: Src, d: &mut [f64]) {
                     Src::Ptr(q) => *q.add(k),
                     Src::Scalar(v) => v,
                 };
-                *dk = select(cond[k], av, bv);
+                *dk = E::select(cond[k], av, bv);
             }
         }
     }
@@ -412,6 +425,30 @@ mod tests {
         for k in 0..n {
             f.eval(&[xs[2 * k], 0.1], &mut out);
             assert_eq!((o0[k], o1[k]), (out[0], out[1]), "point {k}");
+        }
+    }
+
+    #[test]
+    fn float32_bulk_matches_float32_scalar_and_the_float64_result_rounded() {
+        let (f64_kernel, _) = build();
+        let f = Interpreter::<f32>::with_options(f64_kernel.tape().clone(), false);
+        let n = 2 * BLOCK + 5;
+        let xs: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+        let y = [0.1f32];
+        let (mut o0, mut o1) = (vec![0.0f32; n], vec![0.0f32; n]);
+        unsafe { f.bulk(&[xs.as_ptr(), y.as_ptr()], &[1, 0], &[o0.as_mut_ptr(), o1.as_mut_ptr()], n) };
+        let (mut out, mut wide) = ([0.0f32; 2], [0.0f64; 2]);
+        for k in 0..n {
+            f.eval(&[xs[k], 0.1], &mut out);
+            assert_eq!((o0[k].to_bits(), o1[k].to_bits()), (out[0].to_bits(), out[1].to_bits()), "point {k}");
+            f64_kernel.eval(&[f64::from(xs[k]), f64::from(0.1f32)], &mut wide);
+            for j in 0..2 {
+                let want = wide[j] as f32;
+                assert!(
+                    (out[j] - want).abs() <= 4.0 * f32::EPSILON * want.abs().max(1.0),
+                    "{k}: {out:?} vs {wide:?}"
+                );
+            }
         }
     }
 

@@ -15,6 +15,7 @@
 
 mod canon;
 pub mod diff;
+pub mod element;
 pub mod emit_c;
 pub mod emit_hlo;
 pub mod error;
@@ -38,6 +39,7 @@ pub mod tierslot;
 pub mod vecmath;
 pub mod workers;
 
+pub use element::{DType, Element};
 pub use error::{Error, Result};
 pub use interp::Interpreter;
 pub use kernel::{time_eval, BulkFn, Kernel, NativeKernel, ScalarFn};

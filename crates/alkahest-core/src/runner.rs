@@ -15,6 +15,7 @@
 
 use std::cell::RefCell;
 
+use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 use crate::workers;
@@ -22,8 +23,8 @@ use crate::workers;
 /// A strided view of an input array. Strides are in elements (not bytes) and may be 0
 /// (broadcast) or negative.
 #[derive(Clone, Debug)]
-pub struct ArrayView {
-    pub ptr: *const f64,
+pub struct ArrayView<E = f64> {
+    pub ptr: *const E,
     pub shape: Vec<usize>,
     pub strides: Vec<isize>,
 }
@@ -50,26 +51,29 @@ pub const STREAM_OUTPUTS: usize = 32;
 const STREAM_BLOCK_BYTES: usize = 1 << 20;
 
 thread_local! {
-    static STREAM_BLOCK: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    /// A streamed call's block buffer, in 8-byte units (any element type).
+    static STREAM_BLOCK: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Copies `n` doubles with non-temporal stores (SSE2 `movntpd` from the first 16-byte
+/// Copies `n` elements with non-temporal stores (SSE2 `movntdq` from the first 16-byte
 /// boundary of `dst`); the caller fences once when done.
-unsafe fn stream_copy(src: *const f64, dst: *mut f64, n: usize) {
+unsafe fn stream_copy<E: Element>(src: *const E, dst: *mut E, n: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+        let per_store = 16 / std::mem::size_of::<E>();
         let mut i = 0;
-        if !(dst as usize).is_multiple_of(16) && n > 0 {
-            *dst = *src;
-            i = 1;
-        }
-        while i + 2 <= n {
-            _mm_stream_pd(dst.add(i), _mm_loadu_pd(src.add(i)));
-            i += 2;
-        }
-        if i < n {
+        while i < n && !(dst.add(i) as usize).is_multiple_of(16) {
             *dst.add(i) = *src.add(i);
+            i += 1;
+        }
+        while i + per_store <= n {
+            _mm_stream_si128(dst.add(i).cast::<__m128i>(), _mm_loadu_si128(src.add(i).cast::<__m128i>()));
+            i += per_store;
+        }
+        while i < n {
+            *dst.add(i) = *src.add(i);
+            i += 1;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -93,7 +97,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(inputs: &[ArrayView], out_shape: &[usize]) -> Result<Layout> {
+    fn new<E>(inputs: &[ArrayView<E>], out_shape: &[usize]) -> Result<Layout> {
         let nd = out_shape.len();
         let mut strides = Vec::with_capacity(inputs.len());
         for (i, a) in inputs.iter().enumerate() {
@@ -185,21 +189,21 @@ impl<T: Copy + Default> Small<T> {
     }
 }
 
-struct Raw<'a> {
-    kernel: &'a dyn Kernel,
+struct Raw<'a, E: Element> {
+    kernel: &'a dyn Kernel<E>,
     layout: Layout,
-    inputs: Vec<*const f64>,
-    outputs: Vec<*mut f64>,
+    inputs: Vec<*const E>,
+    outputs: Vec<*mut E>,
     /// Write results through a cache-resident block with non-temporal stores.
     stream: bool,
 }
 
 // SAFETY: the pointers are only dereferenced inside `run_range`, on disjoint output
 // ranges; the caller of `run` guarantees they stay valid until it returns.
-unsafe impl Send for Raw<'_> {}
-unsafe impl Sync for Raw<'_> {}
+unsafe impl<E: Element> Send for Raw<'_, E> {}
+unsafe impl<E: Element> Sync for Raw<'_, E> {}
 
-impl Raw<'_> {
+impl<E: Element> Raw<'_, E> {
     /// Evaluates points `[start, end)` in linear (C) order, one row piece at a time.
     unsafe fn run_range(&self, start: usize, end: usize) {
         let nd = self.layout.shape.len();
@@ -207,8 +211,8 @@ impl Raw<'_> {
         // Pointer and stride arrays live on the stack for the common few inputs and
         // outputs: a small call is a few hundred nanoseconds, allocations would show.
         let mut inner_strides = Small::<isize>::new(self.inputs.len());
-        let mut ins = Small::<*const f64>::new(self.inputs.len());
-        let mut outs = Small::<*mut f64>::new(self.outputs.len());
+        let mut ins = Small::<usize>::new(self.inputs.len());
+        let mut outs = Small::<usize>::new(self.outputs.len());
         for (s, strides) in inner_strides.as_mut().iter_mut().zip(&self.layout.strides) {
             *s = strides[nd - 1];
         }
@@ -217,22 +221,27 @@ impl Raw<'_> {
             let (mut row, col) = (lin / inner, lin % inner);
             let len = (inner - col).min(end - lin);
             for (i, p) in ins.as_mut().iter_mut().enumerate() {
-                *p = self.inputs[i].offset(col as isize * inner_strides.as_ref()[i]);
+                *p = self.inputs[i].offset(col as isize * inner_strides.as_ref()[i]) as usize;
             }
             for d in (0..nd - 1).rev() {
                 let idx = (row % self.layout.shape[d]) as isize;
                 row /= self.layout.shape[d];
                 for (i, p) in ins.as_mut().iter_mut().enumerate() {
-                    *p = p.offset(idx * self.layout.strides[i][d]);
+                    *p = (*p as *const E).offset(idx * self.layout.strides[i][d]) as usize;
                 }
             }
             for (o, p) in outs.as_mut().iter_mut().zip(&self.outputs) {
-                *o = p.add(lin);
+                *o = p.add(lin) as usize;
             }
+            // Pointers are kept as addresses above (a stack array needs `Default`).
+            let ins: &[*const E] =
+                std::slice::from_raw_parts(ins.as_ref().as_ptr().cast(), self.inputs.len());
+            let outs: &[*mut E] =
+                std::slice::from_raw_parts(outs.as_ref().as_ptr().cast(), self.outputs.len());
             if self.stream {
-                self.bulk_streamed(ins.as_ref(), inner_strides.as_ref(), outs.as_ref(), len);
+                self.bulk_streamed(ins, inner_strides.as_ref(), outs, len);
             } else {
-                self.kernel.bulk(ins.as_ref(), inner_strides.as_ref(), outs.as_ref(), len);
+                self.kernel.bulk(ins, inner_strides.as_ref(), outs, len);
             }
             lin += len;
         }
@@ -243,14 +252,15 @@ impl Raw<'_> {
 
     /// `kernel.bulk` on blocks of points into the thread's block buffer, each block then
     /// streamed to `outs`.
-    unsafe fn bulk_streamed(&self, ins: &[*const f64], strides: &[isize], outs: &[*mut f64], n: usize) {
+    unsafe fn bulk_streamed(&self, ins: &[*const E], strides: &[isize], outs: &[*mut E], n: usize) {
         let n_out = outs.len();
-        let block = (STREAM_BLOCK_BYTES / 8 / n_out.max(1)).clamp(64, 4096) / 16 * 16;
+        let block = (STREAM_BLOCK_BYTES / std::mem::size_of::<E>() / n_out.max(1)).clamp(64, 4096) / 16 * 16;
         STREAM_BLOCK.with(|buffer| {
             let mut buffer = buffer.borrow_mut();
-            buffer.resize(block * n_out, 0.0);
-            let rows: Vec<*mut f64> = (0..n_out).map(|j| buffer.as_mut_ptr().add(j * block)).collect();
-            let mut at = vec![std::ptr::null::<f64>(); ins.len()];
+            buffer.resize((block * n_out * std::mem::size_of::<E>()).div_ceil(8), 0);
+            let base = buffer.as_mut_ptr().cast::<E>();
+            let rows: Vec<*mut E> = (0..n_out).map(|j| base.add(j * block)).collect();
+            let mut at = vec![std::ptr::null::<E>(); ins.len()];
             let mut done = 0;
             while done < n {
                 let m = block.min(n - done);
@@ -272,12 +282,12 @@ impl Raw<'_> {
 ///
 /// # Safety
 /// Each input view must describe readable memory; each output pointer must be writable
-/// for the product of `out_shape` doubles. Both must stay valid until this returns.
-pub unsafe fn run(
-    kernel: &dyn Kernel,
-    inputs: &[ArrayView],
+/// for the product of `out_shape` elements. Both must stay valid until this returns.
+pub unsafe fn run<E: Element>(
+    kernel: &dyn Kernel<E>,
+    inputs: &[ArrayView<E>],
     out_shape: &[usize],
-    outputs: &[*mut f64],
+    outputs: &[*mut E],
     threads: usize,
 ) -> Result<()> {
     run_interruptible(kernel, inputs, out_shape, outputs, threads, &mut || false)
@@ -289,11 +299,11 @@ pub unsafe fn run(
 ///
 /// # Safety
 /// As for [`run`].
-pub unsafe fn run_interruptible(
-    kernel: &dyn Kernel,
-    inputs: &[ArrayView],
+pub unsafe fn run_interruptible<E: Element>(
+    kernel: &dyn Kernel<E>,
+    inputs: &[ArrayView<E>],
     out_shape: &[usize],
-    outputs: &[*mut f64],
+    outputs: &[*mut E],
     threads: usize,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<()> {
@@ -316,8 +326,8 @@ pub unsafe fn run_interruptible(
     if n == 0 || out_shape.contains(&0) {
         return Ok(());
     }
-    let stream =
-        outputs.len() >= STREAM_OUTPUTS && n.saturating_mul(outputs.len()).saturating_mul(8) > STREAM_BYTES;
+    let stream = outputs.len() >= STREAM_OUTPUTS
+        && n.saturating_mul(outputs.len()).saturating_mul(std::mem::size_of::<E>()) > STREAM_BYTES;
     let raw = Raw {
         kernel,
         layout,
@@ -372,20 +382,21 @@ pub fn shape_text(shape: &[usize]) -> String {
 
 /// The byte range an array may touch: `[start, end)` of `ptr` with `shape` and element
 /// `strides`, or None if it is empty.
-pub fn extent(ptr: *const f64, shape: &[usize], strides: &[isize]) -> Option<(usize, usize)> {
+pub fn extent<E>(ptr: *const E, shape: &[usize], strides: &[isize]) -> Option<(usize, usize)> {
+    let size = std::mem::size_of::<E>() as isize;
     let (mut lo, mut hi) = (ptr as isize, ptr as isize);
     for (&n, &s) in shape.iter().zip(strides) {
         if n == 0 {
             return None;
         }
-        let span = (n as isize - 1) * s * 8;
+        let span = (n as isize - 1) * s * size;
         if span > 0 {
             hi += span;
         } else {
             lo += span;
         }
     }
-    Some((lo as usize, hi as usize + 8))
+    Some((lo as usize, (hi + size) as usize))
 }
 
 /// Whether an output range overlaps an input's or another output's (the kernel reads

@@ -1,6 +1,7 @@
 //! glibc's libmvec vector math for bulk evaluation of transcendental functions.
 //!
-//! libmvec (`_ZGVeN8v_sin` for AVX-512, `_ZGVdN4v_sin` for AVX2, ...) is 2–10× faster
+//! libmvec (`_ZGVeN8v_sin` for AVX-512, `_ZGVdN4v_sin` for AVX2, and the float32
+//! `_ZGVeN16v_sinf`, `_ZGVdN8v_sinf`, ...) is 2–10× faster
 //! than calling libm per element, at ≤ 4 ulp instead of ≤ 1. It is found at run time:
 //! the CPU features are detected, `libmvec.so.1` is opened and each symbol looked up, so
 //! a machine without it (another libc, an older CPU) simply keeps the libm path.
@@ -10,41 +11,65 @@
 
 use std::sync::OnceLock;
 
+use crate::element::{DType, Element};
 use crate::op::UnaryOp;
 
+/// The vector ISA in use, which decides the lane count of every routine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Width {
-    W8,
-    W4,
+enum Isa {
+    Avx512,
+    Avx2,
 }
 
-/// A resolved vector routine (an address in libmvec and its lane count).
+/// A resolved vector routine (an address in libmvec, for the ISA it was resolved for).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VectorFn {
     addr: usize,
-    width: Width,
+    isa: Isa,
+}
+
+impl VectorFn {
+    /// Lanes of one call for elements of `dtype`: a 512-bit or 256-bit register's worth.
+    fn lanes(self, dtype: DType) -> usize {
+        let bits = match self.isa {
+            Isa::Avx512 => 512,
+            Isa::Avx2 => 256,
+        };
+        bits / (8 * dtype.size())
+    }
 }
 
 struct Table {
     _lib: Option<libloading::Library>,
-    isa: &'static str,
-    prefix: &'static str,
-    fns: Vec<Option<VectorFn>>,
+    name: &'static str,
+    /// Per element type (float64, float32), per unary operation.
+    fns: [Vec<Option<VectorFn>>; 2],
 }
 
 static TABLE: OnceLock<Table> = OnceLock::new();
 
+fn index(dtype: DType) -> usize {
+    match dtype {
+        DType::F64 => 0,
+        DType::F32 => 1,
+    }
+}
+
 fn load() -> Table {
-    let none = |isa| Table { _lib: None, isa, prefix: "", fns: vec![None; UnaryOp::ALL.len()] };
+    let none = |name| Table {
+        _lib: None,
+        name,
+        fns: [vec![None; UnaryOp::ALL.len()], vec![None; UnaryOp::ALL.len()]],
+    };
     if std::env::var("ALKAHEST_VECTOR_MATH").is_ok_and(|v| v == "0") {
         return none("disabled");
     }
     #[cfg(target_arch = "x86_64")]
     {
-        let (prefix, width, isa) = if std::arch::is_x86_feature_detected!("avx512f") {
-            ("_ZGVeN8v_", Width::W8, "avx512")
+        let (isa, name) = if std::arch::is_x86_feature_detected!("avx512f") {
+            (Isa::Avx512, "avx512")
         } else if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            ("_ZGVdN4v_", Width::W4, "avx2")
+            (Isa::Avx2, "avx2")
         } else {
             return none("none");
         };
@@ -52,134 +77,168 @@ fn load() -> Table {
         let Ok(lib) = (unsafe { libloading::Library::new("libmvec.so.1") }) else {
             return none("none");
         };
-        let fns = resolve(&lib, prefix, width);
-        Table { _lib: Some(lib), isa, prefix, fns }
+        let fns = [resolve(&lib, isa, DType::F64), resolve(&lib, isa, DType::F32)];
+        Table { _lib: Some(lib), name, fns }
     }
     #[cfg(not(target_arch = "x86_64"))]
     none("none")
 }
 
-/// Looks up `{prefix}{op}` in libmvec for every operation that has a vector variant.
+/// libmvec's name of the `isa` variant of `op` on `dtype` elements: `_ZGVeN8v_sin`,
+/// `_ZGVdN8v_sinf`, ...
+fn symbol(isa: Isa, dtype: DType, op: UnaryOp) -> String {
+    let f = VectorFn { addr: 0, isa };
+    let letter = match isa {
+        Isa::Avx512 => 'e',
+        Isa::Avx2 => 'd',
+    };
+    let suffix = if dtype == DType::F32 { "f" } else { "" };
+    format!("_ZGV{letter}N{}v_{}{suffix}", f.lanes(dtype), op.name())
+}
+
+/// Looks up every operation that has a vector variant in libmvec.
 #[cfg(target_arch = "x86_64")]
-fn resolve(lib: &libloading::Library, prefix: &str, width: Width) -> Vec<Option<VectorFn>> {
+fn resolve(lib: &libloading::Library, isa: Isa, dtype: DType) -> Vec<Option<VectorFn>> {
     UnaryOp::ALL
         .iter()
         .map(|&op| {
             if !op.info().vector() {
                 return None;
             }
-            let name = format!("{prefix}{}\0", op.name());
+            let name = format!("{}\0", symbol(isa, dtype, op));
             // SAFETY: only the address is taken; it is called with the matching ABI.
             let sym = unsafe { lib.get::<*const ()>(name.as_bytes()) }.ok()?;
-            Some(VectorFn { addr: *sym as usize, width })
+            Some(VectorFn { addr: *sym as usize, isa })
         })
         .collect()
 }
 
-/// The vector routine for `op`, if this machine has one.
+/// The vector routine for `op` on elements `E`, if this machine has one.
+pub fn unary_of<E: Element>(op: UnaryOp) -> Option<VectorFn> {
+    TABLE.get_or_init(load).fns[index(E::DTYPE)][op as usize]
+}
+
+/// The float64 vector routine for `op`, if this machine has one.
 pub fn unary(op: UnaryOp) -> Option<VectorFn> {
-    TABLE.get_or_init(load).fns[op as usize]
+    unary_of::<f64>(op)
 }
 
 /// Which vector ISA is in use: "avx512", "avx2", "none" or "disabled".
 pub fn isa() -> &'static str {
-    TABLE.get_or_init(load).isa
+    TABLE.get_or_init(load).name
 }
 
-/// Every resolved routine as (operation, libmvec symbol name, address, lanes), for
-/// native tiers that call the same routines the interpreter does.
-pub fn functions() -> Vec<(UnaryOp, String, usize, usize)> {
+/// Every resolved routine on `dtype` elements as (operation, libmvec symbol name,
+/// address, lanes), for native tiers that call the same routines the interpreter does.
+pub fn functions_of(dtype: DType) -> Vec<(UnaryOp, String, usize, usize)> {
     let table = TABLE.get_or_init(load);
     UnaryOp::ALL
         .iter()
         .filter_map(|&op| {
-            let f = table.fns[op as usize]?;
-            let lanes = match f.width {
-                Width::W8 => 8,
-                Width::W4 => 4,
-            };
-            Some((op, format!("{}{}", table.prefix, op.name()), f.addr, lanes))
+            let f = table.fns[index(dtype)][op as usize]?;
+            Some((op, symbol(f.isa, dtype, op), f.addr, f.lanes(dtype)))
         })
         .collect()
 }
 
-/// `dst[k] = f(src[k])` for every k.
+/// [`functions_of`] float64.
+pub fn functions() -> Vec<(UnaryOp, String, usize, usize)> {
+    functions_of(DType::F64)
+}
+
+/// `dst[k] = f(src[k])` for every k, `f` resolved for elements `E`.
 ///
 /// # Safety
-/// `src` must be readable for `dst.len()` doubles.
-pub unsafe fn apply(f: VectorFn, src: *const f64, dst: &mut [f64]) {
+/// `src` must be readable for `dst.len()` elements.
+pub unsafe fn apply<E: Element>(f: VectorFn, src: *const E, dst: &mut [E]) {
     #[cfg(target_arch = "x86_64")]
-    match f.width {
-        Width::W8 => apply8(f.addr, src, dst),
-        Width::W4 => apply4(f.addr, src, dst),
+    match (E::DTYPE, f.isa) {
+        (DType::F64, Isa::Avx512) => apply8(f.addr, src.cast(), dst.as_mut_ptr().cast(), dst.len()),
+        (DType::F64, Isa::Avx2) => apply4(f.addr, src.cast(), dst.as_mut_ptr().cast(), dst.len()),
+        (DType::F32, Isa::Avx512) => apply16f(f.addr, src.cast(), dst.as_mut_ptr().cast(), dst.len()),
+        (DType::F32, Isa::Avx2) => apply8f(f.addr, src.cast(), dst.as_mut_ptr().cast(), dst.len()),
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("no vector routines are resolved off x86-64: {f:?} {src:?} {}", dst.len())
 }
 
-/// Defines `$name(addr, src, dst)`: full vectors of `$w` lanes, then the tail padded.
+/// Defines `$name(addr, src, dst, n)`: full vectors of `$w` lanes, then the tail padded.
 macro_rules! vector_apply {
-    ($name:ident, $feature:literal, $vec:ident, $w:literal, $load:ident, $store:ident) => {
+    ($name:ident, $feature:literal, $t:ty, $vec:ident, $w:literal, $load:ident, $store:ident) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        unsafe fn $name(addr: usize, src: *const f64, dst: &mut [f64]) {
+        unsafe fn $name(addr: usize, src: *const $t, out: *mut $t, n: usize) {
             use std::arch::x86_64::*;
             let f: unsafe extern "C" fn($vec) -> $vec = std::mem::transmute(addr);
-            let n = dst.len();
-            let out = dst.as_mut_ptr();
             let mut k = 0;
             while k + $w <= n {
                 $store(out.add(k), f($load(src.add(k))));
                 k += $w;
             }
             if k < n {
-                let mut buf = [0.0f64; $w];
+                let mut buf = [0.0 as $t; $w];
                 buf[..n - k].copy_from_slice(std::slice::from_raw_parts(src.add(k), n - k));
                 $store(buf.as_mut_ptr(), f($load(buf.as_ptr())));
-                dst[k..].copy_from_slice(&buf[..n - k]);
+                std::ptr::copy_nonoverlapping(buf.as_ptr(), out.add(k), n - k);
             }
         }
     };
 }
 
-vector_apply!(apply8, "avx512f", __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd);
-vector_apply!(apply4, "avx2,fma", __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd);
+vector_apply!(apply8, "avx512f", f64, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd);
+vector_apply!(apply4, "avx2,fma", f64, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd);
+vector_apply!(apply16f, "avx512f", f32, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps);
+vector_apply!(apply8f, "avx2,fma", f32, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ulps(a: f64, b: f64) -> f64 {
+    /// Distance in units in the last place of `E`, measured in float64.
+    fn ulps<E: Element>(a: E, b: E) -> f64 {
+        let (a, b) = (a.to_f64(), b.to_f64());
         if a == b || (a.is_nan() && b.is_nan()) {
             return 0.0;
         }
-        let spacing = f64::EPSILON * a.abs().max(b.abs()).max(f64::MIN_POSITIVE);
-        (a - b).abs() / spacing
+        let (eps, tiny) = match E::DTYPE {
+            DType::F64 => (f64::EPSILON, f64::MIN_POSITIVE),
+            DType::F32 => (f64::from(f32::EPSILON), f64::from(f32::MIN_POSITIVE)),
+        };
+        (a - b).abs() / (eps * a.abs().max(b.abs()).max(tiny))
     }
 
-    fn check_table(table: &[Option<VectorFn>]) {
-        let xs: Vec<f64> = (0..1003).map(|i| (i as f64 - 500.0) * 0.0137 + 0.3).collect();
+    fn check_table<E: Element>(table: &[Option<VectorFn>]) {
+        let xs: Vec<E> = (0..1003).map(|i| E::from_f64((i as f64 - 500.0) * 0.0137 + 0.3)).collect();
         for &op in UnaryOp::ALL {
             let Some(f) = table[op as usize] else {
                 continue;
             };
-            let mut out = vec![0.0; xs.len()];
+            let mut out = vec![E::ZERO; xs.len()];
             unsafe { apply(f, xs.as_ptr(), &mut out) };
             for (k, (&x, &y)) in xs.iter().zip(&out).enumerate() {
-                let want = op.eval(x);
+                let want = E::unary(op, x);
                 assert!(ulps(y, want) <= 4.0, "{op}({x}) = {y}, libm {want}");
                 // The same point at another offset (a padded tail) gives the same bits.
-                let mut one = [0.0];
+                let mut one = [E::ZERO];
                 unsafe { apply(f, &xs[k], &mut one) };
-                assert_eq!(one[0].to_bits(), y.to_bits(), "{op}({x}) depends on position");
+                assert_eq!(one[0].to_f64().to_bits(), y.to_f64().to_bits(), "{op}({x}) depends on position");
             }
         }
     }
 
     #[test]
     fn vector_routines_agree_with_libm_within_4_ulp_and_ignore_position() {
-        let table: Vec<_> = UnaryOp::ALL.iter().map(|&op| unary(op)).collect();
-        check_table(&table);
+        let table: Vec<_> = UnaryOp::ALL.iter().map(|&op| unary_of::<f64>(op)).collect();
+        check_table::<f64>(&table);
+        let table: Vec<_> = UnaryOp::ALL.iter().map(|&op| unary_of::<f32>(op)).collect();
+        check_table::<f32>(&table);
+    }
+
+    #[test]
+    fn symbols_follow_the_vector_abi_names() {
+        assert_eq!(symbol(Isa::Avx512, DType::F64, UnaryOp::Sin), "_ZGVeN8v_sin");
+        assert_eq!(symbol(Isa::Avx512, DType::F32, UnaryOp::Sin), "_ZGVeN16v_sinf");
+        assert_eq!(symbol(Isa::Avx2, DType::F32, UnaryOp::Exp), "_ZGVdN8v_expf");
     }
 
     /// The AVX2 path, which machines without AVX-512 take, checked wherever it can run.
@@ -192,8 +251,11 @@ mod tests {
         let Ok(lib) = (unsafe { libloading::Library::new("libmvec.so.1") }) else {
             return;
         };
-        let table = resolve(&lib, "_ZGVdN4v_", Width::W4);
+        let table = resolve(&lib, Isa::Avx2, DType::F64);
         assert!(table.iter().filter(|f| f.is_some()).count() >= 15, "libmvec exports the AVX2 variants");
-        check_table(&table);
+        check_table::<f64>(&table);
+        let table = resolve(&lib, Isa::Avx2, DType::F32);
+        assert!(table.iter().filter(|f| f.is_some()).count() >= 15, "libmvec exports the float variants");
+        check_table::<f32>(&table);
     }
 }

@@ -1,6 +1,6 @@
-//! The bulk entry, `void bulk(const double *const *in, const int64_t *stride, double
-//! *const *out, int64_t n)`: a loop over blocks of points, each block run stage by stage
-//! (see `alkahest_core::plan`) by stage functions of bounded size (`Plan::functions`).
+//! The bulk entry, `void bulk(const T *const *in, const int64_t *stride, T *const *out,
+//! int64_t n)`: a loop over blocks of points, each block run stage by stage (see
+//! `alkahest_core::plan`) by stage functions of bounded size (`Plan::functions`).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -38,11 +38,12 @@ impl Frame {
     }
 }
 
-/// Loads and stores that may be unaligned (user arrays are only 8-byte aligned).
+/// Loads and stores that may be unaligned (user arrays are only element-aligned).
 const UNALIGNED: MemFlagsData = MemFlagsData::new().with_notrap();
 
-/// One fused stage: a loop over the block's points, two per iteration (the bulk entry
-/// is only ever called with an even number of points; see `CraneliftKernel::bulk`).
+/// One fused stage: a loop over the block's points, one vector of them per iteration
+/// (the bulk entry is only ever called with a multiple of the lane count; see
+/// `CraneliftKernel::bulk`).
 fn fused_stage(
     b: &mut FunctionBuilder<'_>,
     tape: &Tape,
@@ -53,11 +54,12 @@ fn fused_stage(
     values: &[u32],
 ) {
     let is_last = stage + 1 == plan.stages.len();
+    let w = Width::vector(callees.dtype);
     let points = open_loop(b, frame.len);
     let k = points.counter;
     let idx = b.ins().iadd(frame.start, k);
-    let k8 = b.ins().ishl_imm_u(k, 3);
-    // Buffer accesses are `area + k*8 + constant`: one register for all buffers.
+    let k8 = b.ins().ishl_imm_u(k, w.shift());
+    // Buffer accesses are `area + k*size + constant`: one register for all buffers.
     let in_area = b.ins().iadd(frame.area, k8);
     let mut env: HashMap<u32, Value> = HashMap::new();
     let get = |b: &mut FunctionBuilder<'_>, v: u32, env: &mut HashMap<u32, Value>| -> Value {
@@ -69,11 +71,11 @@ fn fused_stage(
             Instr::Input(i) => {
                 let block_points = frame.contiguous[&i];
                 let addr = b.ins().iadd(block_points, k8);
-                b.ins().load(types::F64X2, UNALIGNED, addr, 0)
+                b.ins().load(w.ty(), UNALIGNED, addr, 0)
             }
             _ => {
                 let buf = plan.buffer_of[v as usize].expect("a value from another stage is buffered");
-                b.ins().load(types::F64X2, TRUSTED, in_area, frame.buffer_offset(buf))
+                b.ins().load(w.ty(), TRUSTED, in_area, frame.buffer_offset(buf))
             }
         };
         env.insert(v, x);
@@ -81,7 +83,7 @@ fn fused_stage(
     };
     // The last stage stores each output it computes at once (see `scalar`); outputs
     // from earlier stages or inputs are stored at the end.
-    let idx8 = b.ins().ishl_imm_u(idx, 3);
+    let idx8 = b.ins().ishl_imm_u(idx, w.shift());
     let mut outputs_of = if is_last { outputs_by_value(tape) } else { HashMap::new() };
     let store_output = |b: &mut FunctionBuilder<'_>, x: Value, j: usize| {
         let addr = b.ins().iadd(frame.outputs[j], idx8);
@@ -90,7 +92,7 @@ fn fused_stage(
     for &v in values {
         let ins = &tape.instrs[v as usize];
         let ops: Vec<Value> = ins.operands().map(|a| get(b, a, &mut env)).collect();
-        let x = emit(b, Width::Pair, callees, ins, &ops);
+        let x = emit(b, w, callees, ins, &ops);
         env.insert(v, x);
         for j in outputs_of.remove(&v).into_iter().flatten() {
             store_output(b, x, j);
@@ -108,7 +110,7 @@ fn fused_stage(
         let x = get(b, o, &mut env);
         store_output(b, x, j);
     }
-    let next = b.ins().iadd_imm_s(k, 2);
+    let next = b.ins().iadd_imm_s(k, w.lanes() as i64);
     close_loop(b, points, next);
 }
 
@@ -171,7 +173,7 @@ fn stage_function(
             consts: HashMap::new(),
             contiguous: HashMap::new(),
             area,
-            buffer_bytes: (plan.block * 8) as i32,
+            buffer_bytes: (plan.block * callees.dtype.size()) as i32,
         };
         // What the fused stages read directly (the last one also reads the outputs).
         let mut leaves: Vec<u32> = Vec::new();
@@ -200,7 +202,7 @@ fn stage_function(
         for v in leaves {
             match tape.instrs[v as usize] {
                 Instr::Const(c) if !frame.consts.contains_key(&v) => {
-                    let x = fconst(b, Width::Pair, tape.consts[c as usize]);
+                    let x = fconst(b, Width::vector(callees.dtype), tape.consts[c as usize]);
                     frame.consts.insert(v, x);
                 }
                 Instr::Input(i) if !frame.contiguous.contains_key(&i) => {
@@ -224,7 +226,8 @@ fn stage_function(
                             // Read in place: the block's first point, stride in elements.
                             let (base, stride) = frame.inputs[&i];
                             let off = b.ins().imul(start, stride);
-                            let off8 = b.ins().ishl_imm_u(off, 3);
+                            let shift = Width::scalar(callees.dtype).shift();
+                            let off8 = b.ins().ishl_imm_u(off, shift);
                             (b.ins().iadd(base, off8), stride)
                         }
                         _ => (buf(b, *src), b.ins().iconst(types::I64, 1)),
@@ -266,7 +269,8 @@ pub fn bulk(
                 Some((i, buf, base, stride))
             })
             .collect();
-        let buffer_bytes = (plan.block * 8) as i64;
+        let w = Width::scalar(callees.dtype);
+        let buffer_bytes = (plan.block * w.dtype.size()) as i64;
 
         let blocks = open_loop(b, n);
         let start = blocks.counter;
@@ -279,7 +283,7 @@ pub fn bulk(
         let gather = callees.gather.expect("gather is always declared");
         for &(i, buf, base, stride) in &gathered {
             let off = b.ins().imul(start, stride);
-            let off8 = b.ins().ishl_imm_u(off, 3);
+            let off8 = b.ins().ishl_imm_u(off, w.shift());
             let src = b.ins().iadd(base, off8);
             let dst = b.ins().iadd_imm_s(area, i64::from(buf) * buffer_bytes);
             let call = b.ins().call(gather, &[src, stride, dst, len]);

@@ -2,13 +2,15 @@
 //! routines, the session that defines functions into one JIT module, scratch areas.
 //!
 //! ```c
-//! void scalar(const double *args, double *out);  // see `scalar`
-//! void bulk(const double *const *in, const int64_t *stride, double *const *out, int64_t n);  // see `bulk`
+//! void scalar(const T *args, T *out);  // see `scalar`
+//! void bulk(const T *const *in, const int64_t *stride, T *const *out, int64_t n);  // see `bulk`
 //! ```
+//!
+//! `T` is the element type the module is built for (`double` or `float`).
 
 use std::collections::HashMap;
 
-use alkahest_core::{BinaryOp, Instr, Tape, UnaryOp};
+use alkahest_core::{BinaryOp, DType, Instr, Tape, UnaryOp};
 use cranelift_codegen::ir::{
     types, AbiParam, FuncRef, Function, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind,
     UserFuncName, Value,
@@ -26,6 +28,8 @@ pub const TRUSTED: MemFlagsData = MemFlagsData::trusted();
 
 /// Functions the generated code calls, declared once per module.
 pub struct Imports {
+    /// The element type every function of the module computes in.
+    pub dtype: DType,
     unary: HashMap<UnaryOp, FuncId>,
     binary: HashMap<BinaryOp, FuncId>,
     vector_apply: Option<FuncId>,
@@ -46,8 +50,16 @@ fn declare(
 }
 
 impl Imports {
-    pub fn declare(module: &mut JITModule, tape: &Tape, plan: &Plan) -> Result<Imports, String> {
+    pub fn declare(
+        module: &mut JITModule,
+        tape: &Tape,
+        plan: &Plan,
+        dtype: DType,
+    ) -> Result<Imports, String> {
+        let elem = crate::emit::Width::scalar(dtype).elem();
+        let suffix = if dtype == DType::F32 { "_f32" } else { "" };
         let mut imports = Imports {
+            dtype,
             unary: HashMap::new(),
             binary: HashMap::new(),
             vector_apply: None,
@@ -57,15 +69,13 @@ impl Imports {
         for ins in &tape.instrs {
             match *ins {
                 Instr::Unary(op, _) if !imports.unary.contains_key(&op) => {
-                    if let Some((name, _)) = alkahest_core::ffi::unary_symbol(op) {
-                        imports.unary.insert(op, declare(module, name, &[types::F64], Some(types::F64))?);
+                    if let Some((name, _)) = alkahest_core::ffi::unary_symbol_of(dtype, op) {
+                        imports.unary.insert(op, declare(module, name, &[elem], Some(elem))?);
                     }
                 }
                 Instr::Binary(op, ..) if !imports.binary.contains_key(&op) => {
-                    if let Some((name, _)) = alkahest_core::ffi::binary_symbol(op) {
-                        imports
-                            .binary
-                            .insert(op, declare(module, name, &[types::F64, types::F64], Some(types::F64))?);
+                    if let Some((name, _)) = alkahest_core::ffi::binary_symbol_of(dtype, op) {
+                        imports.binary.insert(op, declare(module, name, &[elem, elem], Some(elem))?);
                     }
                 }
                 _ => {}
@@ -73,16 +83,19 @@ impl Imports {
         }
         if plan.stages.iter().any(|s| matches!(s, Stage::Vector { .. })) {
             let params = [types::I32, types::I64, types::I64, types::I64, types::I64];
-            imports.vector_apply = Some(declare(module, "alkahest_vector_apply", &params, None)?);
+            let name = format!("alkahest_vector_apply{suffix}");
+            imports.vector_apply = Some(declare(module, &name, &params, None)?);
         }
         let params = [types::I64, types::I64, types::I64, types::I64];
-        imports.gather = Some(declare(module, "alkahest_gather", &params, Some(types::I64))?);
+        let name = format!("alkahest_gather{suffix}");
+        imports.gather = Some(declare(module, &name, &params, Some(types::I64))?);
         imports.frame = Some(declare(module, "alkahest_frame", &[types::I64], Some(types::I64))?);
         Ok(imports)
     }
 
     fn callees(&self, module: &mut JITModule, func: &mut Function) -> Callees {
         Callees {
+            dtype: self.dtype,
             unary: self.unary.iter().map(|(&op, &id)| (op, module.declare_func_in_func(id, func))).collect(),
             binary: self
                 .binary

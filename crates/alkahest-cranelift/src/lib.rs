@@ -26,7 +26,7 @@ mod scalar;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
-use alkahest_core::{BulkFn, Kernel, ScalarFn, Tape};
+use alkahest_core::{BulkFn, DType, Element, Kernel, ScalarFn, Tape};
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -87,17 +87,17 @@ impl Drop for CodeMemory {
     }
 }
 
-/// A tape compiled by Cranelift.
-pub struct CraneliftKernel {
+/// A tape compiled by Cranelift, computing in `E` (`f64` or `f32`).
+pub struct CraneliftKernel<E: Element = f64> {
     tape: Arc<Tape>,
-    scalar: ScalarFn,
-    bulk: BulkFn,
+    scalar: ScalarFn<E>,
+    bulk: BulkFn<E>,
     stages: usize,
     vector_math: bool,
     _code: CodeMemory,
 }
 
-impl CraneliftKernel {
+impl<E: Element> CraneliftKernel<E> {
     pub fn tape(&self) -> &Arc<Tape> {
         &self.tape
     }
@@ -108,7 +108,7 @@ impl CraneliftKernel {
     }
 }
 
-impl Kernel for CraneliftKernel {
+impl<E: Element> Kernel<E> for CraneliftKernel<E> {
     fn n_inputs(&self) -> usize {
         self.tape.n_inputs
     }
@@ -117,46 +117,55 @@ impl Kernel for CraneliftKernel {
         self.tape.outputs.len()
     }
 
-    fn eval(&self, args: &[f64], out: &mut [f64]) {
+    fn eval(&self, args: &[E], out: &mut [E]) {
         assert!(args.len() == self.tape.n_inputs && out.len() == self.tape.outputs.len());
         // SAFETY: the lengths match what the code reads and writes.
         unsafe { (self.scalar)(args.as_ptr(), out.as_mut_ptr()) }
     }
 
     fn source(&self) -> String {
-        clif(&self.tape, self.vector_math).unwrap_or_else(|e| format!("; CLIF unavailable: {e}"))
+        clif_of(&self.tape, self.vector_math, E::DTYPE).unwrap_or_else(|e| format!("; CLIF unavailable: {e}"))
     }
 
-    unsafe fn bulk(&self, inputs: &[*const f64], strides: &[isize], outputs: &[*mut f64], n: usize) {
-        // The generated loops take points two at a time, so they only see even counts.
-        // isize and i64 have one layout on the 64-bit targets Cranelift JITs for.
-        let even = n & !1;
-        if even > 0 {
-            (self.bulk)(inputs.as_ptr(), strides.as_ptr() as *const i64, outputs.as_ptr(), even as i64);
+    unsafe fn bulk(&self, inputs: &[*const E], strides: &[isize], outputs: &[*mut E], n: usize) {
+        // The generated loops take one 128-bit vector of points at a time, so they only see
+        // multiples of its lane count. isize and i64 have one layout on the 64-bit targets
+        // Cranelift JITs for.
+        let lanes = 16 / std::mem::size_of::<E>();
+        let whole = n / lanes * lanes;
+        if whole > 0 {
+            (self.bulk)(inputs.as_ptr(), strides.as_ptr() as *const i64, outputs.as_ptr(), whole as i64);
         }
-        if n > even {
-            // The last point, broadcast to a pair: computed by the same code as the rest.
-            let last: Vec<*const f64> =
-                inputs.iter().zip(strides).map(|(&p, &s)| p.offset(even as isize * s)).collect();
-            let zeros = vec![0i64; inputs.len()];
-            let mut pairs = vec![[0.0f64; 2]; outputs.len()];
-            let outs: Vec<*mut f64> = pairs.iter_mut().map(|p| p.as_mut_ptr()).collect();
-            (self.bulk)(last.as_ptr(), zeros.as_ptr(), outs.as_ptr(), 2);
-            for (o, pair) in outputs.iter().zip(&pairs) {
-                *o.add(even) = pair[0];
+        let rest = n - whole;
+        if rest > 0 {
+            // The last points, padded to one vector by repeating the last: computed by the
+            // same code as the rest.
+            let tails: Vec<[E; 4]> = inputs
+                .iter()
+                .zip(strides)
+                .map(|(&p, &s)| std::array::from_fn(|k| *p.offset((whole + k.min(rest - 1)) as isize * s)))
+                .collect();
+            let ins: Vec<*const E> = tails.iter().map(|t| t.as_ptr()).collect();
+            let ones = vec![1i64; inputs.len()];
+            let mut results = vec![[E::ZERO; 4]; outputs.len()];
+            let outs: Vec<*mut E> = results.iter_mut().map(|r| r.as_mut_ptr()).collect();
+            (self.bulk)(ins.as_ptr(), ones.as_ptr(), outs.as_ptr(), lanes as i64);
+            for (o, r) in outputs.iter().zip(&results) {
+                std::ptr::copy_nonoverlapping(r.as_ptr(), o.add(whole), rest);
             }
         }
     }
 }
 
-/// Compiles `tape`. `vector_math` routes transcendental functions in bulk through the
-/// interpreter's vector-math dispatch (libmvec); the scalar entry always calls libm.
+/// Compiles `tape` to compute in float64. `vector_math` routes transcendental functions
+/// in bulk through the interpreter's vector-math dispatch (libmvec); the scalar entry
+/// always calls libm.
 pub fn compile(tape: Arc<Tape>, vector_math: bool) -> Result<CraneliftKernel, String> {
     compile_with(tape, Options { vector_math, verify: false })
 }
 
-/// [`compile`] with all options.
-pub fn compile_with(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, String> {
+/// [`compile`] with all options, computing in `E`.
+pub fn compile_with<E: Element>(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel<E>, String> {
     if tape.n_ops() > MAX_OPS {
         return Err(format!(
             "the tape has {} operations; the Cranelift tier compiles at most {MAX_OPS}",
@@ -176,25 +185,28 @@ pub fn compile_with(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel
     }
 }
 
-fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, String> {
+fn compile_inner<E: Element>(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel<E>, String> {
     let mut builder = JITBuilder::with_isa(isa(options.verify)?, cranelift_module::default_libcall_names());
-    for &op in alkahest_core::UnaryOp::ALL {
-        if let Some((name, ptr)) = alkahest_core::ffi::unary_symbol(op) {
-            builder.symbol(name, ptr);
+    for (name, addr) in alkahest_core::ffi::symbols() {
+        builder.symbol(name, addr as *const u8);
+    }
+    // The libm symbols by their own names (`sin`, `sinf`), as the imports spell them.
+    for dtype in [DType::F64, DType::F32] {
+        for &op in alkahest_core::UnaryOp::ALL {
+            if let Some((name, ptr)) = alkahest_core::ffi::unary_symbol_of(dtype, op) {
+                builder.symbol(name, ptr);
+            }
+        }
+        for &op in alkahest_core::BinaryOp::ALL {
+            if let Some((name, ptr)) = alkahest_core::ffi::binary_symbol_of(dtype, op) {
+                builder.symbol(name, ptr);
+            }
         }
     }
-    for &op in alkahest_core::BinaryOp::ALL {
-        if let Some((name, ptr)) = alkahest_core::ffi::binary_symbol(op) {
-            builder.symbol(name, ptr);
-        }
-    }
-    builder.symbol("alkahest_vector_apply", alkahest_core::ffi::alkahest_vector_apply as *const u8);
-    builder.symbol("alkahest_gather", alkahest_core::ffi::alkahest_gather as *const u8);
-    builder.symbol("alkahest_frame", alkahest_core::ffi::alkahest_frame as *const u8);
     let mut module = JITModule::new(builder);
 
     let plan = Plan::new(&tape, options.vector_math);
-    let imports = codegen::Imports::declare(&mut module, &tape, &plan)?;
+    let imports = codegen::Imports::declare(&mut module, &tape, &plan, E::DTYPE)?;
     let mut session = codegen::Session::new(&mut module, false);
     let scalar_id = scalar::scalar(&mut session, &tape, &imports)?;
     let bulk_id = bulk::bulk(&mut session, &tape, &plan, &imports)?;
@@ -203,8 +215,8 @@ fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, S
     // SAFETY: both functions were defined with exactly these signatures.
     let (scalar, bulk) = unsafe {
         (
-            std::mem::transmute::<*const u8, ScalarFn>(module.get_finalized_function(scalar_id)),
-            std::mem::transmute::<*const u8, BulkFn>(module.get_finalized_function(bulk_id)),
+            std::mem::transmute::<*const u8, ScalarFn<E>>(module.get_finalized_function(scalar_id)),
+            std::mem::transmute::<*const u8, BulkFn<E>>(module.get_finalized_function(bulk_id)),
         )
     };
     Ok(CraneliftKernel {
@@ -220,10 +232,15 @@ fn compile_inner(tape: Arc<Tape>, options: Options) -> Result<CraneliftKernel, S
 /// The Cranelift IR (CLIF) of both entries of `tape`, as `compile` would build them.
 /// Built afresh on request, so compiling never pays for the text.
 pub fn clif(tape: &Tape, vector_math: bool) -> Result<String, String> {
+    clif_of(tape, vector_math, DType::F64)
+}
+
+/// [`clif`] of the kernel computing in `dtype`.
+pub fn clif_of(tape: &Tape, vector_math: bool, dtype: DType) -> Result<String, String> {
     let builder = JITBuilder::with_isa(isa(false)?, cranelift_module::default_libcall_names());
     let mut module = JITModule::new(builder);
     let plan = Plan::new(tape, vector_math);
-    let imports = codegen::Imports::declare(&mut module, tape, &plan)?;
+    let imports = codegen::Imports::declare(&mut module, tape, &plan, dtype)?;
     let mut session = codegen::Session::new(&mut module, true);
     scalar::scalar(&mut session, tape, &imports)?;
     bulk::bulk(&mut session, tape, &plan, &imports)?;

@@ -1,17 +1,17 @@
-//! The scalar entry, `void scalar(const double *args, double *out)`: straight-line code
-//! over the tape, every function through libm.
+//! The scalar entry, `void scalar(const T *args, T *out)`: straight-line code over the
+//! tape, every function through libm.
 
 use std::collections::HashMap;
 use std::ops::Range;
 
 use alkahest_core::plan::ScalarChunks;
 use alkahest_core::{Instr, Tape};
-use cranelift_codegen::ir::{types, InstBuilder, Value};
+use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::FuncId;
 
 use crate::codegen::{define, outputs_by_value, scratch_area, Imports, Session, TRUSTED};
-use crate::emit::{emit, Callees, Width};
+use crate::emit::{emit, fconst, Callees, Width};
 
 /// The instructions `range` of the scalar entry: straight-line code, every function
 /// through libm. Values of earlier chunks are read from `spill`.
@@ -24,6 +24,8 @@ fn scalar_chunk(
     range: Range<usize>,
     (args, out, spill): (Value, Value, Option<Value>),
 ) {
+    let w = Width::scalar(callees.dtype);
+    let size = w.dtype.size() as i32;
     // Each output is stored as soon as it is computed: kept until the end, hundreds of
     // outputs would be live across the whole function, and the register allocator's time
     // grows superlinearly with such values (a 72,000-op tape of 100 outputs: 6.7 s for
@@ -35,11 +37,11 @@ fn scalar_chunk(
             return x;
         }
         let x = match tape.instrs[v as usize] {
-            Instr::Input(i) => b.ins().load(types::F64, TRUSTED, args, 8 * i as i32),
-            Instr::Const(c) => b.ins().f64const(tape.consts[c as usize]),
+            Instr::Input(i) => b.ins().load(w.elem(), TRUSTED, args, size * i as i32),
+            Instr::Const(c) => fconst(b, w, tape.consts[c as usize]),
             _ => {
                 let spill = spill.expect("values of other chunks are spilled");
-                b.ins().load(types::F64, TRUSTED, spill, 8 * layout.slot[&v] as i32)
+                b.ins().load(w.elem(), TRUSTED, spill, size * layout.slot[&v] as i32)
             }
         };
         vals.insert(v, x);
@@ -52,17 +54,17 @@ fn scalar_chunk(
             Instr::Input(_) | Instr::Const(_) => get(b, &mut vals, k as u32),
             _ => {
                 let ops: Vec<Value> = ins.operands().map(|a| get(b, &mut vals, a)).collect();
-                let x = emit(b, Width::Scalar, callees, ins, &ops);
+                let x = emit(b, w, callees, ins, &ops);
                 vals.insert(k as u32, x);
                 if let Some(&slot) = layout.slot.get(&(k as u32)) {
                     let spill = spill.expect("a spill area is passed when values cross chunks");
-                    b.ins().store(TRUSTED, x, spill, 8 * slot as i32);
+                    b.ins().store(TRUSTED, x, spill, size * slot as i32);
                 }
                 x
             }
         };
         for &j in outputs_of.get(&(k as u32)).into_iter().flatten() {
-            b.ins().store(TRUSTED, v, out, 8 * j as i32);
+            b.ins().store(TRUSTED, v, out, size * j as i32);
         }
     }
 }

@@ -1,10 +1,12 @@
-//! The Cranelift tier against the interpreter: same bits, scalar and bulk.
+//! The Cranelift tier against the interpreter: same bits, scalar and bulk, in float64
+//! and in float32.
 
 use std::sync::Arc;
 
-use alkahest_core::{lower, BinaryOp, ExprId, ExprPool, Interpreter, Kernel, Tape, UnaryOp};
+use alkahest_core::{lower, BinaryOp, Element, ExprId, ExprPool, Interpreter, Kernel, Tape, UnaryOp};
 
-fn bits(v: f64) -> u64 {
+fn bits<E: Element>(v: E) -> u64 {
+    let v = v.to_f64(); // exact for float32
     if v.is_nan() {
         f64::NAN.to_bits() // NaN payloads are unspecified by IEEE 754
     } else {
@@ -12,22 +14,46 @@ fn bits(v: f64) -> u64 {
     }
 }
 
-const EDGE: [f64; 12] =
-    [0.0, -0.0, 1.0, -1.5, 0.5, 3.0, 1e300, -1e-310, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 2.5];
+/// Edge values of both types: 1e39 overflows float32, 1e-40 is a float32 subnormal,
+/// 1e300 and -1e-310 become ±inf and -0 in float32.
+const EDGE: [f64; 14] = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.5,
+    0.5,
+    3.0,
+    1e300,
+    -1e-310,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::NAN,
+    2.5,
+    1e39,
+    1e-40,
+];
 
 fn check(tape: Tape) {
     let tape = Arc::new(tape);
+    check_as::<f64>(&tape);
+    check_as::<f32>(&tape);
+}
+
+fn check_as<E: Element>(tape: &Arc<Tape>) {
+    let edge: Vec<E> = EDGE.iter().map(|&x| E::from_f64(x)).collect();
+    let half = E::from_f64(0.5);
     for vector_math in [false, true] {
-        let interp = Interpreter::with_options(tape.clone(), vector_math);
+        let interp = Interpreter::<E>::with_options(tape.clone(), vector_math);
         let options = alkahest_cranelift::Options { vector_math, verify: true };
-        let jit = alkahest_cranelift::compile_with(tape.clone(), options).expect("compiles");
+        let jit = alkahest_cranelift::compile_with::<E>(tape.clone(), options).expect("compiles");
         let (ni, no) = (tape.n_inputs, tape.outputs.len());
         // Scalar, on every combination of edge values for the first two inputs.
-        let mut a = vec![0.0; no];
-        let mut b = vec![0.0; no];
-        for &u in &EDGE {
-            for &v in &EDGE {
-                let args: Vec<f64> = (0..ni).map(|i| [u, v, u * 0.5][i % 3]).collect();
+        let mut a = vec![E::ZERO; no];
+        let mut b = vec![E::ZERO; no];
+        for &u in &edge {
+            for &v in &edge {
+                let args: Vec<E> =
+                    (0..ni).map(|i| [u, v, E::binary(BinaryOp::Mul, u, half)][i % 3]).collect();
                 interp.eval(&args, &mut a);
                 jit.eval(&args, &mut b);
                 assert_eq!(
@@ -38,11 +64,15 @@ fn check(tape: Tape) {
             }
         }
         // Bulk: strided first input, broadcast last, n odd and not a multiple of any block.
-        for n in [1, 2, 7, 2501] {
-            let data: Vec<Vec<f64>> = (0..ni)
-                .map(|i| (0..2 * n).map(|k| EDGE[(k * (i + 3)) % EDGE.len()] + (k as f64 * 0.001)).collect())
+        for n in [1, 2, 3, 5, 7, 2501] {
+            let data: Vec<Vec<E>> = (0..ni)
+                .map(|i| {
+                    (0..2 * n)
+                        .map(|k| E::from_f64(EDGE[(k * (i + 3)) % EDGE.len()] + (k as f64 * 0.001)))
+                        .collect()
+                })
                 .collect();
-            let ptrs: Vec<*const f64> = data.iter().map(|d| d.as_ptr()).collect();
+            let ptrs: Vec<*const E> = data.iter().map(|d| d.as_ptr()).collect();
             let strides: Vec<isize> = (0..ni)
                 .map(|i| {
                     if i == 0 {
@@ -54,10 +84,10 @@ fn check(tape: Tape) {
                     }
                 })
                 .collect();
-            let mut oa: Vec<Vec<f64>> = vec![vec![0.0; n]; no];
-            let mut ob: Vec<Vec<f64>> = vec![vec![0.0; n]; no];
-            let pa: Vec<*mut f64> = oa.iter_mut().map(|o| o.as_mut_ptr()).collect();
-            let pb: Vec<*mut f64> = ob.iter_mut().map(|o| o.as_mut_ptr()).collect();
+            let mut oa: Vec<Vec<E>> = vec![vec![E::ZERO; n]; no];
+            let mut ob: Vec<Vec<E>> = vec![vec![E::ZERO; n]; no];
+            let pa: Vec<*mut E> = oa.iter_mut().map(|o| o.as_mut_ptr()).collect();
+            let pb: Vec<*mut E> = ob.iter_mut().map(|o| o.as_mut_ptr()).collect();
             unsafe {
                 interp.bulk(&ptrs, &strides, &pa, n);
                 jit.bulk(&ptrs, &strides, &pb, n);
@@ -67,7 +97,8 @@ fn check(tape: Tape) {
                     assert_eq!(
                         bits(oa[j][k]),
                         bits(ob[j][k]),
-                        "bulk output {j} point {k} of {n} (vector_math={vector_math})\n{tape}"
+                        "bulk output {j} point {k} of {n} ({}, vector_math={vector_math})\n{tape}",
+                        E::DTYPE
                     );
                 }
             }
