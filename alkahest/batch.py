@@ -25,6 +25,7 @@ from .errors import DTypeError
 
 ArrayResult = Union[np.ndarray, Tuple[np.ndarray, ...]]
 _F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
 _NONE = object()
 
 
@@ -40,32 +41,52 @@ def _to_array(a: Any, i: int) -> np.ndarray:
         raise DTypeError(f"input {i} ({type(a).__name__}) cannot be converted to an array: {e}") from e
 
 
-def _cast(arr: np.ndarray, i: int) -> np.ndarray:
+def _cast(arr: np.ndarray, i: int, dtype: np.dtype) -> np.ndarray:
     if arr.dtype.kind not in "biufO":
-        raise DTypeError(f"input {i} has dtype {arr.dtype}, which cannot be cast to float64; pass real numbers")
+        raise DTypeError(f"input {i} has dtype {arr.dtype}, which cannot be cast to {dtype}; pass real numbers")
     if arr.dtype.kind == "O":
         bad = next((v for v in arr.flat if not isinstance(v, numbers.Real)), _NONE)
         if bad is not _NONE:
             raise DTypeError(f"input {i} holds {bad!r}, which is not a real number; pass real numbers")
     try:
-        return arr.astype(_F64)
+        return arr.astype(dtype)
     except (TypeError, ValueError) as e:
-        raise DTypeError(f"input {i} (dtype {arr.dtype}) cannot be cast to float64: {e}") from e
+        raise DTypeError(f"input {i} (dtype {arr.dtype}) cannot be cast to {dtype}: {e}") from e
 
 
-def _as_float64(a: Any, i: int) -> np.ndarray:
-    arr = a if isinstance(a, np.ndarray) else _to_array(a, i)
-    if arr.dtype != _F64:
-        arr = _cast(arr, i)
+def _as_dtype(arr: np.ndarray, i: int, dtype: np.dtype) -> np.ndarray:
+    if arr.dtype != dtype:
+        arr = _cast(arr, i, dtype)
     if not arr.flags.aligned:
-        arr = arr.copy()  # the kernel reads whole, aligned doubles in place
+        arr = arr.copy()  # the kernel reads whole, aligned elements in place
     return arr
 
 
-def _as_arrays(arrays: Sequence[Any]) -> Tuple[np.ndarray, ...]:
-    """The inputs as aligned float64 arrays (the Rust call path reads those and Python
-    floats in place, and comes here for anything else)."""
-    return tuple(_as_float64(a, i) for i, a in enumerate(arrays))
+def _is_python_number(a: Any) -> bool:
+    """Python's own numbers take the arrays' type (NumPy 2's rule); NumPy scalars do not."""
+    return type(a) in (float, int, bool)
+
+
+def result_dtype(f: Any, arrays: Sequence[np.ndarray], originals: Sequence[Any]) -> np.dtype:
+    """The element type a bulk call of ``f`` computes in: ``f``'s own, or for a float64
+    function following its inputs (``CompileConfig(dtype=None)``) float32 when NumPy's
+    promotion of the array inputs (Python numbers aside) gives float32 or float16."""
+    if f.dtype == "float32":
+        return _F32
+    if not f.follows_input_dtype:
+        return _F64
+    typed = [a.dtype for a, o in zip(arrays, originals) if not _is_python_number(o)]
+    if typed and np.result_type(*typed) in (np.dtype(np.float16), _F32):
+        return _F32
+    return _F64
+
+
+def _as_arrays(f: Any, arrays: Sequence[Any]) -> Tuple[np.ndarray, ...]:
+    """The inputs as aligned arrays of the type the call computes in (the Rust call path
+    reads those and Python floats in place, and comes here for anything else)."""
+    raw = [a if isinstance(a, np.ndarray) else _to_array(a, i) for i, a in enumerate(arrays)]
+    dtype = result_dtype(f, raw, arrays)
+    return tuple(_as_dtype(a, i, dtype) for i, a in enumerate(raw))
 
 
 def _slow_path(f: Any, arrays: Sequence[Any], out: Any, threads: int) -> Tuple[Optional[Tuple[np.ndarray, ...]], Any]:
@@ -77,7 +98,7 @@ def _slow_path(f: Any, arrays: Sequence[Any], out: Any, threads: int) -> Tuple[O
         from .interop.dask import evaluate_lazily
 
         return None, evaluate_lazily(f, arrays, out, threads)
-    return _as_arrays(arrays), None
+    return _as_arrays(f, arrays), None
 
 
 def is_dask(a: Any) -> bool:

@@ -98,6 +98,7 @@ class CompileCache:
             resolution.tier,
             config.vector_math,
             config.fastmath,  # lowering reads it (integer powers), so every tier does
+            config.dtype,
             shape,
         ) + tuple(getattr(config, option) for option in tiers.options(resolution.tier))
         with self._lock:

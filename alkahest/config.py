@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
+import numpy as np
+
 from . import tiers
 from .errors import ConfigError, TierUnavailableError, UnknownTierError
 
@@ -89,13 +91,24 @@ class CompileConfig:
     on the LLVM tier, LLVM may also reassociate and contract to FMA (results then differ
     from the other tiers in the last bits).
 
+    ``dtype``: the element type bulk evaluation computes in. ``None`` (default) follows
+    the inputs as NumPy does: float32 arrays (with Python numbers) give float32 results,
+    computed in float32 by a float32 variant of the function made on first use; any
+    float64 (or integer) array gives float64. ``"float32"`` computes in float32 whatever
+    the inputs (they are converted), ``"float64"`` always in float64. Scalar calls take
+    and return Python floats; with ``dtype="float32"`` they compute in float32 too.
+    Accuracy in float32: see ``docs/accuracy.md``.
+
     LLVM tier only: ``opt_level`` (0–3) for LLVM's optimiser and code generator;
     ``cache_dir``: where compiled object code is kept
     between processes (``None``: ``$ALKAHEST_CACHE_DIR``, else ``~/.cache/alkahest/llvm``;
     ``False``: no disk cache; see ``alkahest.backends.llvm.diskcache``).
 
-    >>> CompileConfig(tier="interpreter", expected_evals=10**6)
-    CompileConfig(tier='interpreter', expected_evals=1000000, vector_math=True, opt_level=2, fastmath=False, cache_dir=None, expected_calls=None)
+    >>> CompileConfig(tier="interpreter", expected_evals=10**6)  # doctest: +NORMALIZE_WHITESPACE
+    CompileConfig(tier='interpreter', expected_evals=1000000, vector_math=True, opt_level=2, fastmath=False,
+                  cache_dir=None, expected_calls=None, dtype=None)
+    >>> CompileConfig(dtype=np.float32).dtype
+    'float32'
     """
 
     tier: str = "auto"
@@ -105,8 +118,11 @@ class CompileConfig:
     fastmath: bool = False
     cache_dir: Union[str, "os.PathLike[str]", bool, None] = None
     expected_calls: Optional[int] = None
+    dtype: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.dtype is not None:
+            object.__setattr__(self, "dtype", _dtype_name(self.dtype))
         if isinstance(self.tier, str) and self.tier != "auto" and self.tier not in KNOWN_TIERS:
             if any(t.device and t.name == self.tier for t in tiers.REGISTRY):
                 raise ConfigError(
@@ -134,9 +150,30 @@ class CompileConfig:
             raise ConfigError(f"cache_dir must be a path, False (no disk cache) or None (default), got {self.cache_dir!r}")
 
     @property
+    def element_type(self) -> str:
+        """The element type a function compiled with this config computes in."""
+        return self.dtype or "float64"
+
+    @property
     def knows_work(self) -> bool:
         """Whether the caller said how much work is coming (``auto`` then decides once)."""
         return self.expected_evals is not None or self.expected_calls is not None
+
+
+#: Element types kernels compute in.
+DTYPES = ("float64", "float32")
+
+
+def _dtype_name(value: object) -> str:
+    """``value`` ("float32", ``np.float32``, ``np.dtype("float32")``, ...) as a name in
+    :data:`DTYPES`, or :class:`ConfigError`."""
+    try:
+        name = np.dtype(value).name  # type: ignore[call-overload]
+    except TypeError:
+        name = None
+    if name not in DTYPES or isinstance(value, bool):
+        raise ConfigError(f"dtype must be None, 'float64' or 'float32', got {value!r}")
+    return name
 
 
 def check_available(tier: str) -> str:

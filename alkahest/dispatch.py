@@ -37,7 +37,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._native import CompiledFn, Tape
 from .compile import compile_tier, compile_with_fallback
@@ -268,19 +268,37 @@ def resolve(tape: Callable[[], Tape], config: CompileConfig) -> Resolution:
 
 
 def build(tape: Tape, names: List[str], config: CompileConfig, resolution: Resolution) -> CompiledFn:
-    """Compiles ``tape`` as ``resolution`` says and attaches how it was decided."""
+    """Compiles ``tape`` as ``resolution`` says and attaches how it was decided. With
+    ``config.dtype=None`` its bulk calls on float32 inputs run a float32 variant
+    (:func:`float32_variant`)."""
     fn_name = f"f({', '.join(names)})"
     if resolution.tier != "auto":
         fn = compile_with_fallback(tape, names, config, resolution.tier)
         decision = Decision(fn_name, tape, config, resolution.reason, resolution.costs, resolution.totals, resolution.calibration)
         decision.tier = fn.tier
         fn._attach_dispatch(decision)
-        return fn
-    fn = compile_tier(tape, names, config, tiers.FLOOR.name)
-    fn._attach_dispatch(
-        Controller(fn, fn_name, tape, names, config),
-        (_ARM_CALL_WEIGHT, _ARM_POINT_WEIGHT, _ARM_THRESHOLD, _ARM_SYNC_POINTS),
-    )
+    else:
+        fn = compile_tier(tape, names, config, tiers.FLOOR.name)
+        fn._attach_dispatch(
+            Controller(fn, fn_name, tape, names, config),
+            (_ARM_CALL_WEIGHT, _ARM_POINT_WEIGHT, _ARM_THRESHOLD, _ARM_SYNC_POINTS),
+        )
+    if config.dtype is None:
+        fn._follow_input_dtype()
+    return fn
+
+
+def float32_variant(tape: Tape, names: List[str], decided_by: Any, output_shape: Optional[Sequence[int]]) -> CompiledFn:
+    """The float32 function a float64 function following its inputs' type runs on float32
+    inputs (called once per function, by its first such bulk call): the same tape and
+    config with ``dtype="float32"``, its tier decided as the original's was (``decided_by``:
+    the original's controller or decision, None for a function made without
+    ``compile_expr``, which then runs on the interpreter)."""
+    base = getattr(decided_by, "config", None) or CompileConfig(tier=tiers.FLOOR.name)
+    config = replace(base, dtype="float32")
+    fn = build(tape, names, config, resolve(lambda: tape, config))
+    if output_shape is not None:
+        fn._set_output_shape(list(output_shape))
     return fn
 
 

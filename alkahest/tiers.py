@@ -68,13 +68,13 @@ class Tier:
 def _compile_interpreter(tape: Any, names: list, config: Any, fallback_reason: Optional[str], into: Any = None) -> Any:
     from . import _native
 
-    return _native.compile_interpreter(tape, names, config.vector_math, fallback_reason)
+    return _native.compile_interpreter(tape, names, config.vector_math, fallback_reason, dtype=config.element_type)
 
 
 def _compile_cranelift(tape: Any, names: list, config: Any, fallback_reason: Optional[str], into: Any = None) -> Any:
     from . import _native
 
-    return _native.compile_cranelift(tape, names, config.vector_math, fallback_reason, into)
+    return _native.compile_cranelift(tape, names, config.vector_math, fallback_reason, into, dtype=config.element_type)
 
 
 def _compile_llvm(tape: Any, names: list, config: Any, fallback_reason: Optional[str], into: Any = None) -> Any:

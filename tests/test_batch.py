@@ -132,14 +132,14 @@ def test_dlpack_inputs_are_read_without_copy(f, monkeypatch):
 
     base = np.arange(6.0)
     seen = []
-    real = batch._as_float64
+    real = batch._as_dtype
 
-    def spy(a, i):
-        arr = real(a, i)
+    def spy(a, i, dtype):
+        arr = real(a, i, dtype)
         seen.append(arr)
         return arr
 
-    monkeypatch.setattr(batch, "_as_float64", spy)
+    monkeypatch.setattr(batch, "_as_dtype", spy)
     r = ak.numpy_eval(f, DLPackOnly(base), 0.0)
     np.testing.assert_array_equal(r, base * 2)
     assert np.shares_memory(seen[0], base)
@@ -201,8 +201,8 @@ def test_jax_arrays_are_read_through_dlpack_without_copy(f, monkeypatch):
     arr = jax.numpy.arange(6.0)
     assert arr.dtype == np.float64
     seen = []
-    real = batch._as_float64
-    monkeypatch.setattr(batch, "_as_float64", lambda a, i: seen.append(real(a, i)) or seen[-1])
+    real = batch._as_dtype
+    monkeypatch.setattr(batch, "_as_dtype", lambda a, i, dtype: seen.append(real(a, i, dtype)) or seen[-1])
     np.testing.assert_array_equal(ak.numpy_eval(f, arr, 1.0), np.arange(6.0) * 2 - 1)
     assert seen[0].ctypes.data == arr.unsafe_buffer_pointer()  # the JAX buffer itself
     # float32 JAX arrays are converted (a copy is unavoidable) and still correct.

@@ -356,7 +356,9 @@ def test_run_path_with_a_simulated_driver(xy, fresh_driver, monkeypatch, dtype):
     sim = _SimulatedDriver(real, f, ak.compile_expr(exprs, [x, y], cache=False))
     monkeypatch.setattr(runtime, "_driver", lambda: sim)
     a, b = np.linspace(-3, 3, 1001), np.linspace(2, -2, 1001)
-    want = [w.astype(dtype) for w in ak.numpy_eval(sim.cpu, a.astype(dtype), b.astype(dtype))]
+    # What the simulated device computes: float64 on the inputs' values, rounded.
+    wide = [v.astype(dtype).astype(np.float64) for v in (a, b)]
+    want = [w.astype(dtype) for w in ak.numpy_eval(sim.cpu, *wide)]
     # NumPy in, NumPy out (copied to the 'device' and back), in the function's dtype.
     got = f(a, b)
     assert all(isinstance(g, np.ndarray) and g.dtype == dtype for g in got)

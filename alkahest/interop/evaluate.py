@@ -28,6 +28,7 @@ import numpy as np
 from .. import _native
 from .._native import CompiledFn, Expr, ExprPool
 from ..api import compile_expr
+from ..config import CompileConfig
 from ..batch import numpy_eval
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, EvaluateError, ShapeError, UnboundSymbolError
 
@@ -187,7 +188,8 @@ class _Program:
         if not isinstance(expr, Expr):
             expr = pool.constant(float(expr))
         symbols = [pool.symbol(n) for n in variables]
-        fn = compile_expr(expr, symbols, cache=False)
+        # float64 whatever the inputs: the typing above decides the result's dtype.
+        fn = compile_expr(expr, symbols, CompileConfig(dtype="float64"), cache=False)
         return _Compiled(fn, tuple(variables), _DTYPES[kind], self._bound_program(values))
 
     def _bound_program(self, values: List[Tuple[Any, str, bool]]) -> Tuple[Tuple[int, str, Tuple[int, ...], str, Any], ...]:

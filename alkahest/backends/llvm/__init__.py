@@ -106,7 +106,7 @@ def _cache_path(view: irgen.TapeView, shape: irgen.CodeShape, opt_level: int, ca
             h.cpu,
             h.features,
             repr((opt_level, shape.width, shape.interleave, shape.fastmath, shape.staged, shape.quick_stages, shape.aligned_frames,
-                  sorted(shape.vector_fns.items()))),
+                  sorted(shape.vector_fns.items()), shape.scalar)),
             diskcache.tape_fingerprint(view),
         ]
     )
@@ -148,12 +148,18 @@ def _jit(view, shape, opt_level: int, cache_path: Optional[Path], cached: Option
         )
 
 
+#: The LLVM type of each element type.
+_LLVM_TYPE = {"float64": "double", "float32": "float"}
+
+
 def _plan(tape, config):
     """(view, shape, cache path) of ``tape`` under ``config``: everything but the compile."""
     h = target.host()
     instrs = instructions(tape)
-    shape = irgen.make_shape(instrs, h.width, h.vector_fns if config.vector_math else {}, config.fastmath,
-                             config.opt_level)
+    scalar = _LLVM_TYPE[config.element_type]
+    width, vector_fns = h.for_scalar(scalar)
+    shape = irgen.make_shape(instrs, width, vector_fns if config.vector_math else {}, config.fastmath,
+                             config.opt_level, scalar)
     view = irgen.TapeView.of(tape, staged=shape.staged, instrs=instrs)
     return view, shape, _cache_path(view, shape, config.opt_level, config.cache_dir)
 
@@ -207,4 +213,4 @@ def compile_llvm(tape, var_names, config) -> "_native.CompiledFn":
     if not (scalar and bulk):
         raise CompileError("LLVM produced no entry points")
     module = LLVMModule(engine, view, shape, config.opt_level, cache_path, cached is not None)
-    return _native.wrap_native(tape, var_names, "llvm", scalar, bulk, module)
+    return _native.wrap_native(tape, var_names, "llvm", scalar, bulk, module, dtype=config.element_type)

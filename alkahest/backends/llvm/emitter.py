@@ -1,7 +1,7 @@
 """One tape operation at a time as LLVM IR, on values of one width and float type.
 
 Every LLVM-based tier emits its element computation with :class:`Emitter`: the CPU tier
-(``irgen``: ``double`` or ``<W x double>``, the interpreter's libm/libmvec routines) and
+(``irgen``: ``double``, ``float`` or vectors of them, the interpreter's libm/libmvec routines) and
 the GPU tier (``float`` or ``double``, libdevice's ``__nv_*`` functions). What differs is a
 :class:`MathLibrary`: which operations are LLVM intrinsics and which function each call
 goes to. Semantics follow ``alkahest_core::op``: IEEE ``minimum``/``maximum``, conditions
@@ -50,7 +50,10 @@ class MathLibrary:
 
 
 def _host_call(op: str, scalar: str) -> Optional[str]:
-    return f"alkahest_{op}" if OPS[op].libm else None
+    """The interpreter's routine: ``alkahest_sin`` on doubles, ``alkahest_sinf`` on floats."""
+    if not OPS[op].libm:
+        return None
+    return f"alkahest_{op}f" if scalar == "float" else f"alkahest_{op}"
 
 
 #: The CPU: exact operations as intrinsics, functions through the interpreter's routines.

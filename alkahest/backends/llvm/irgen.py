@@ -1,8 +1,8 @@
 """Tape → LLVM IR text for the kernel ABI.
 
 One emitter computes the tape's values on ``width``-lane values (``double`` when the width
-is 1, ``<W x double>`` otherwise), ``interleave`` independent vectors at a time. It serves
-both entries:
+is 1, ``<W x double>`` otherwise; ``float`` and ``<W x float>`` for float32 kernels, at
+twice the lanes), ``interleave`` independent vectors at a time. It serves both entries:
 
 * ``alkahest_scalar(args, out)``: one point, width 1.
 * ``alkahest_bulk(in, stride, out, n)``: when every stride is 1 it calls the vector body
@@ -58,10 +58,28 @@ class CodeShape:
     quick_stages: bool = False
     #: Align the loops' frames to 64 bytes (see ``make_shape``).
     aligned_frames: bool = False
+    #: The element type: ``double`` or ``float`` (the kernel ABI's ``T``).
+    scalar: str = "double"
 
     @property
     def points_per_iteration(self) -> int:
         return self.width * self.interleave
+
+    @property
+    def size(self) -> int:
+        """Bytes per element."""
+        return ELEMENT_SIZE[self.scalar]
+
+    def emitter(self, width: int, decls: Dict[str, str]) -> Emitter:
+        """An emitter of this shape's element type at ``width`` lanes (vector math only
+        at the shape's own width)."""
+        return Emitter(width, self.vector_fns if width == self.width else {}, self.fastmath, decls, scalar=self.scalar)
+
+
+#: Bytes of each element type.
+ELEMENT_SIZE = {"double": 8, "float": 4}
+#: The element type's suffix of the routines JIT code calls (``alkahest_gather_f32``).
+ROUTINE_SUFFIX = {"double": "", "float": "_f32"}
 
 
 def _compute(tape: TapeView, em: Emitter, inputs: Sequence[Sequence[str]], copies: int) -> List[List[str]]:
@@ -99,18 +117,19 @@ def _scalar_chunk(tape: TapeView, em: Emitter, start: int, end: int) -> None:
     reads into its spill slot."""
     slot = tape.plan.spill_slot
     local: Dict[int, str] = {}
+    T, size = em.scalar, ELEMENT_SIZE[em.scalar]
 
     def get(v: int) -> str:
         if v not in local:
             ins = tape.instrs[v]
             if ins.op == "input":
-                p = em.emit(f"getelementptr inbounds double, ptr %args, i64 {ins.load}")
-                local[v] = em.emit(f"load double, ptr {p}, align 8")
+                p = em.emit(f"getelementptr inbounds {T}, ptr %args, i64 {ins.load}")
+                local[v] = em.emit(f"load {T}, ptr {p}, align {size}")
             elif ins.op == "const":
                 local[v] = em.const(tape.consts[ins.load])
             else:
-                p = em.emit(f"getelementptr inbounds double, ptr %spill, i64 {slot[v]}")
-                local[v] = em.emit(f"load double, ptr {p}, align 8")
+                p = em.emit(f"getelementptr inbounds {T}, ptr %spill, i64 {slot[v]}")
+                local[v] = em.emit(f"load {T}, ptr {p}, align {size}")
         return local[v]
 
     outputs_of: Dict[int, List[int]] = {}
@@ -122,11 +141,11 @@ def _scalar_chunk(tape: TapeView, em: Emitter, start: int, end: int) -> None:
         if ins.computes:
             local[v] = em.op(ins.op, [get(a) for a in ins.args])
             if v in slot:
-                p = em.emit(f"getelementptr inbounds double, ptr %spill, i64 {slot[v]}")
-                em.lines.append(f"  store double {local[v]}, ptr {p}, align 8")
+                p = em.emit(f"getelementptr inbounds {T}, ptr %spill, i64 {slot[v]}")
+                em.lines.append(f"  store {T} {local[v]}, ptr {p}, align {size}")
         for j in outputs_of.get(v, ()):
-            p = em.emit(f"getelementptr inbounds double, ptr %out, i64 {j}")
-            em.lines.append(f"  store double {get(v)}, ptr {p}, align 8")
+            p = em.emit(f"getelementptr inbounds {T}, ptr %out, i64 {j}")
+            em.lines.append(f"  store {T} {get(v)}, ptr {p}, align {size}")
 
 
 def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
@@ -134,22 +153,22 @@ def _scalar_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> Li
     tape in chunk functions (``Plan.scalar_chunks``) called in turn with a spill area."""
     chunks = tape.plan.scalar_chunks
     if len(chunks) == 1:
-        em = Emitter(1, {}, shape.fastmath, decls)
+        em = shape.emitter(1, decls)
         _scalar_chunk(tape, em, 0, len(tape.instrs))
         return ["define void @alkahest_scalar(ptr %args, ptr %out) #0 {", "entry:"] + em.lines + ["  ret void", "}"]
     out: List[str] = []
     for c, (start, end) in enumerate(chunks):
-        em = Emitter(1, {}, shape.fastmath, decls)
+        em = shape.emitter(1, decls)
         _scalar_chunk(tape, em, start, end)
         out += [f"define internal void @alkahest_scalar{c}(ptr %args, ptr %out, ptr %spill) #5 {{", "entry:"]
         out += em.lines + ["  ret void", "}", ""]
     out += ["define void @alkahest_scalar(ptr %args, ptr %out) #0 {", "entry:"]
     spill = max(1, len(tape.plan.spill_slot))
-    if 8 * spill <= tape.plan.stack_budget:
-        out.append(f"  %spill = alloca double, i64 {spill}, align 64")
+    if shape.size * spill <= tape.plan.stack_budget:
+        out.append(f"  %spill = alloca {shape.scalar}, i64 {spill}, align 64")
     else:
         decls["alkahest_frame"] = "declare ptr @alkahest_frame(i64) #3"
-        out.append(f"  %spill = call ptr @alkahest_frame(i64 {8 * spill})")
+        out.append(f"  %spill = call ptr @alkahest_frame(i64 {shape.size * spill})")
     out += [f"  call void @alkahest_scalar{c}(ptr %args, ptr %out, ptr %spill)" for c in range(len(chunks))]
     return out + ["  ret void", "}"]
 
@@ -181,7 +200,8 @@ class _Areas:
         return -(-8 * max(1, count) // 64) * 64
 
     def take(self, name: str, elem: str, count: int, align: int) -> None:
-        """``name`` = room for ``count`` elements of ``elem`` (8 bytes: double or ptr)."""
+        """``name`` = room for ``count`` elements of ``elem`` (at most 8 bytes: double,
+        float or ptr; the heap regions take 8 bytes per element whatever the type)."""
         if self.base is None:
             self.L.append(f"  {name} = alloca {elem}, i64 {max(1, count)}, align {align}")
         else:
@@ -206,17 +226,20 @@ class _Block:
             at = index
         else:
             at = self.em.emit(f"add nuw nsw i64 {index}, {extra}")
+        T = self.em.scalar
         if row is None:
-            return self.em.emit(f"getelementptr inbounds double, ptr {base}, i64 {at}")
-        return self.em.emit(f"getelementptr inbounds [{self.block} x double], ptr {base}, i64 {row}, i64 {at}")
+            return self.em.emit(f"getelementptr inbounds {T}, ptr {base}, i64 {at}")
+        return self.em.emit(f"getelementptr inbounds [{self.block} x {T}], ptr {base}, i64 {row}, i64 {at}")
 
     def load(self, base: str, index: str, row: Optional[int] = None) -> List[str]:
-        return [self.em.emit(f"load {self.em.ty}, ptr {self.address(base, index, u, row)}, align 8")
+        size = ELEMENT_SIZE[self.em.scalar]
+        return [self.em.emit(f"load {self.em.ty}, ptr {self.address(base, index, u, row)}, align {size}")
                 for u in range(self.copies)]
 
     def store(self, values: Sequence[str], base: str, index: str, row: Optional[int] = None) -> None:
+        size = ELEMENT_SIZE[self.em.scalar]
         for u, v in enumerate(values):
-            self.em.lines.append(f"  store {self.em.ty} {v}, ptr {self.address(base, index, u, row)}, align 8")
+            self.em.lines.append(f"  store {self.em.ty} {v}, ptr {self.address(base, index, u, row)}, align {size}")
 
     def fused(self, index: str, values: Sequence[int], buffer: Mapping[int, int],
               stores: Sequence[int], outputs: bool) -> None:
@@ -252,7 +275,7 @@ def staged_block(tape: TapeView, shape: CodeShape) -> int:
     """Points per block of staged code: buffers for values crossing stages within
     ``GATHER_BUDGET``, at most 512, a multiple of the loop step."""
     step = shape.points_per_iteration
-    per_point = 8 * max(1, tape.plan.crossing_buffers)
+    per_point = shape.size * max(1, tape.plan.crossing_buffers)
     return max(step, min(512, GATHER_BUDGET // per_point) // step * step)
 
 
@@ -260,14 +283,15 @@ def _body_regions(tape: TapeView, shape: CodeShape) -> List[Tuple[str, str, int,
     """The body's buffers: (name, element type, count, alignment)."""
     step, n_out, n_buffers = shape.points_per_iteration, len(tape.outputs), tape.plan.crossing_buffers
     block = staged_block(tape, shape) if n_buffers else 0
+    T = shape.scalar
     return [
         # Padded copies of the last partial step (cleared and copied whole: at least one).
-        ("%tin", "double", max(1, len(used_inputs(tape))) * step, 64),
-        ("%tout", "double", max(1, n_out) * step, 64),
+        ("%tin", T, max(1, len(used_inputs(tape))) * step, 64),
+        ("%tout", T, max(1, n_out) * step, 64),
         # Values crossing stages: one area, addressed from one pointer (a pointer per
         # buffer would keep hundreds of values live across every call, and the register
         # allocator's time grows much faster than the code).
-        ("%buf", "double", n_buffers * block, 64),
+        ("%buf", T, n_buffers * block, 64),
         ("%pins", "ptr", tape.n_inputs, 8),
         ("%pouts", "ptr", n_out, 8),
     ]
@@ -280,7 +304,7 @@ def _pointer_regions(tape: TapeView) -> List[Tuple[str, str, int, int]]:
 
 def _bulk_regions(tape: TapeView, shape: CodeShape) -> List[Tuple[str, str, int, int]]:
     """The bulk entry's buffers: pointer arrays and the gather buffers of one block."""
-    gather = ("%buf", "double", max(1, tape.n_inputs) * gather_block(tape, shape), 64)
+    gather = ("%buf", shape.scalar, max(1, tape.n_inputs) * gather_block(tape, shape), 64)
     return _pointer_regions(tape) + [gather]
 
 
@@ -295,8 +319,8 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     stages), in whole loop steps; the last few points (less than a step) run once more
     on zero-padded copies, so results never depend on a point's position. Its buffers
     are at ``frame`` when the bulk entry runs on the heap frame, else on its stack."""
-    step = shape.points_per_iteration
-    em = Emitter(shape.width, shape.vector_fns, shape.fastmath, decls)
+    step, T, size, shift = shape.points_per_iteration, shape.scalar, shape.size, shape.size.bit_length() - 1
+    em = shape.emitter(shape.width, decls)
     used = used_inputs(tape)
     n_out = len(tape.outputs)
     buffer_of = tape.plan.buffer_of
@@ -315,9 +339,9 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     for region in _body_regions(tape, shape):
         areas.take(*region)
     for slot, i in enumerate(used):
-        L.append(f"  %ti.{i} = getelementptr inbounds double, ptr %tin, i64 {slot * step}")
+        L.append(f"  %ti.{i} = getelementptr inbounds {T}, ptr %tin, i64 {slot * step}")
     for j in range(n_out):
-        L.append(f"  %to.{j} = getelementptr inbounds double, ptr %tout, i64 {j * step}")
+        L.append(f"  %to.{j} = getelementptr inbounds {T}, ptr %tout, i64 {j * step}")
     buffer = {v: b for v, b in enumerate(buffer_of) if b is not None}
     L += [
         "  br label %head",
@@ -333,17 +357,17 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
         "  %some = icmp sgt i64 %rem, 0",
         "  br i1 %some, label %tail, label %exit",
         "tail:",
-        f"  call void @llvm.memset.p0.i64(ptr align 64 %tin, i8 0, i64 {max(1, len(used)) * step * 8}, i1 false)",
-        "  %bytes = shl i64 %rem, 3",
+        f"  call void @llvm.memset.p0.i64(ptr align 64 %tin, i8 0, i64 {max(1, len(used)) * step * size}, i1 false)",
+        f"  %bytes = shl i64 %rem, {shift}",
     ]
     for i in used:
-        L.append(f"  %src.{i} = getelementptr inbounds double, ptr %a.{i}, i64 %k")
-        L.append(f"  call void @llvm.memcpy.p0.p0.i64(ptr align 8 %ti.{i}, ptr align 8 %src.{i}, i64 %bytes, i1 false)")
+        L.append(f"  %src.{i} = getelementptr inbounds {T}, ptr %a.{i}, i64 %k")
+        L.append(f"  call void @llvm.memcpy.p0.p0.i64(ptr align {size} %ti.{i}, ptr align {size} %src.{i}, i64 %bytes, i1 false)")
     L += ["  br label %compute", "direct:"]
     for i in used:
-        L.append(f"  %da.{i} = getelementptr inbounds double, ptr %a.{i}, i64 %k")
+        L.append(f"  %da.{i} = getelementptr inbounds {T}, ptr %a.{i}, i64 %k")
     for j in range(n_out):
-        L.append(f"  %dr.{j} = getelementptr inbounds double, ptr %r.{j}, i64 %k")
+        L.append(f"  %dr.{j} = getelementptr inbounds {T}, ptr %r.{j}, i64 %k")
     L += ["  br label %compute", "compute:"]
     for i in used:
         L.append(f"  %pa.{i} = phi ptr [ %da.{i}, %direct ], [ %ti.{i}, %tail ]")
@@ -354,10 +378,10 @@ def _body(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List[str]:
     _store_pointers(L, "%pins", used, "pins", "pa")
     _store_pointers(L, "%pouts", range(n_out), "pouts", "pr")
     stage_functions = _stages(tape, shape, at, buffer)
-    L += ["  br i1 %istail, label %tailout, label %latch", "tailout:", "  %bytes.out = shl i64 %rem, 3"]
+    L += ["  br i1 %istail, label %tailout, label %latch", "tailout:", f"  %bytes.out = shl i64 %rem, {shift}"]
     for j in range(n_out):
-        L.append(f"  %dst.{j} = getelementptr inbounds double, ptr %r.{j}, i64 %k")
-        L.append(f"  call void @llvm.memcpy.p0.p0.i64(ptr align 8 %dst.{j}, ptr align 8 %to.{j}, i64 %bytes.out, i1 false)")
+        L.append(f"  %dst.{j} = getelementptr inbounds {T}, ptr %r.{j}, i64 %k")
+        L.append(f"  call void @llvm.memcpy.p0.p0.i64(ptr align {size} %dst.{j}, ptr align {size} %to.{j}, i64 %bytes.out, i1 false)")
     L += [
         "  br label %exit",
         "latch:",
@@ -461,7 +485,7 @@ def gather_block(tape: TapeView, shape: CodeShape) -> int:
     gather buffers of all inputs within ``GATHER_BUDGET`` and the whole frame within
     the plan's stack budget (many inputs and outputs take smaller blocks)."""
     step = shape.points_per_iteration
-    per_point = 8 * max(1, tape.n_inputs)
+    per_point = shape.size * max(1, tape.n_inputs)
     room = min(GATHER_BUDGET, tape.plan.stack_budget - _fixed_stack_bytes(tape, shape))
     return max(step, min(1024, room // per_point) // step * step)
 
@@ -481,7 +505,9 @@ def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List
     n_out = len(tape.outputs)
     block = gather_block(tape, shape)
     used = set(used_inputs(tape))
-    decls["alkahest_gather"] = "declare ptr @alkahest_gather(ptr, i64, ptr, i64) #3"
+    T = shape.scalar
+    gather = f"alkahest_gather{ROUTINE_SUFFIX[T]}"
+    decls[gather] = f"declare ptr @{gather}(ptr, i64, ptr, i64) #3"
     L = ["define void @alkahest_bulk(ptr %in, ptr %stride, ptr %out, i64 %n) #0 {", "entry:"]
     heap = heap_frame(tape, shape)
     body_frame = "null"
@@ -521,13 +547,13 @@ def _bulk_entry(tape: TapeView, shape: CodeShape, decls: Dict[str, str]) -> List
     ]
     for i in sorted(used):
         L.append(f"  %off.{i} = mul i64 %k, %s.{i}")
-        L.append(f"  %src.{i} = getelementptr double, ptr %p.{i}, i64 %off.{i}")
-        L.append(f"  %b.{i} = getelementptr inbounds double, ptr %buf, i64 {i * block}")
-        L.append(f"  %q.{i} = call ptr @alkahest_gather(ptr %src.{i}, i64 %s.{i}, ptr %b.{i}, i64 %len)")
+        L.append(f"  %src.{i} = getelementptr {T}, ptr %p.{i}, i64 %off.{i}")
+        L.append(f"  %b.{i} = getelementptr inbounds {T}, ptr %buf, i64 {i * block}")
+        L.append(f"  %q.{i} = call ptr @{gather}(ptr %src.{i}, i64 %s.{i}, ptr %b.{i}, i64 %len)")
         L.append(f"  %qs.{i} = getelementptr inbounds ptr, ptr %ins, i64 {i}")
         L.append(f"  store ptr %q.{i}, ptr %qs.{i}, align 8")
     for j in range(n_out):
-        L.append(f"  %dst.{j} = getelementptr inbounds double, ptr %o.{j}, i64 %k")
+        L.append(f"  %dst.{j} = getelementptr inbounds {T}, ptr %o.{j}, i64 %k")
         L.append(f"  %ds.{j} = getelementptr inbounds ptr, ptr %outs, i64 {j}")
         L.append(f"  store ptr %dst.{j}, ptr %ds.{j}, align 8")
     L += [
@@ -586,9 +612,10 @@ ALIGNED_OPS_PER_CALL = 8
 
 
 def make_shape(instrs: Sequence[Instr], width: int, vector_fns: Mapping[str, Tuple[str, int]], fastmath: bool,
-               opt_level: int = 2) -> CodeShape:
+               opt_level: int = 2, scalar: str = "double") -> CodeShape:
     """The code shape for a tape with instructions ``instrs`` on a machine with
-    ``width``-lane vectors; ``vector_fns`` are the available ``{op: (libmvec symbol, lanes)}``."""
+    ``width``-lane vectors of ``scalar`` (``double`` or ``float``); ``vector_fns`` are the
+    available ``{op: (libmvec symbol, lanes)}`` for that type."""
     fns = {op: sym for op, (sym, lanes) in vector_fns.items() if lanes == width}
     n_ops = sum(1 for ins in instrs if ins.computes)
     n_calls = sum(1 for ins in instrs if ins.op in fns)
@@ -609,4 +636,4 @@ def make_shape(instrs: Sequence[Instr], width: int, vector_fns: Mapping[str, Tup
     # 5.49 -> 6.41, where the frame pointer costs more than the spills.
     aligned = 0 < n_ops <= ALIGNED_OPS_PER_CALL * n_calls
     return CodeShape(width=width, interleave=interleave, vector_fns=fns, fastmath=fastmath, staged=staged,
-                     quick_stages=quick, aligned_frames=aligned)
+                     quick_stages=quick, aligned_frames=aligned, scalar=scalar)

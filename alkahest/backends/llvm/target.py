@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Tuple
 
 from ... import _native
@@ -48,8 +48,9 @@ if hasattr(os, "register_at_fork"):
 
 @dataclass(frozen=True)
 class Host:
-    """What code is generated for: triple, CPU name and features, vector lanes, and the
-    libmvec routines bulk evaluation uses (``{op: (symbol, lanes)}``)."""
+    """What code is generated for: triple, CPU name and features, vector lanes of doubles,
+    and the libmvec routines bulk evaluation uses (``{op: (symbol, lanes)}``); the same for
+    floats (twice the lanes in the same registers)."""
 
     triple: str
     cpu: str
@@ -57,6 +58,13 @@ class Host:
     width: int
     vector_fns: Mapping[str, Tuple[str, int]]
     llvm_version: str
+    float_vector_fns: Mapping[str, Tuple[str, int]] = field(default_factory=dict)
+
+    def for_scalar(self, scalar: str) -> Tuple[int, Mapping[str, Tuple[str, int]]]:
+        """(lanes, vector routines) for elements of LLVM type ``scalar`` ("double", "float")."""
+        if scalar == "float":
+            return 2 * self.width, self.float_vector_fns
+        return self.width, self.vector_fns
 
 
 def llvm():
@@ -108,7 +116,8 @@ def host() -> Host:
         width = 4
     else:
         width = 2
-    return Host(triple, cpu, features, width, vector_fns, f"llvmlite {llvmlite.__version__}")
+    return Host(triple, cpu, features, width, vector_fns, f"llvmlite {llvmlite.__version__}",
+                dict(_native.vector_math_functions("float32")))
 
 
 def target_machine(opt_level: int):

@@ -132,6 +132,8 @@ impl Namer {
 }
 
 fn literal(v: f64, single: bool) -> String {
+    // Rounded to float once, here: a double beyond float's range is an infinity in float.
+    let v = if single { f64::from(v as f32) } else { v };
     let text = if v.is_nan() {
         return "NAN".into();
     } else if v.is_infinite() {
@@ -333,6 +335,10 @@ mod tests {
         assert_eq!(literal(1e300, false), "1e300");
         assert_eq!(literal(f64::NEG_INFINITY, false), "-INFINITY");
         assert_eq!(literal(0.5, true), "0.5f");
+        // Rounded to float once: the shortest float spelling, and overflow is infinite.
+        assert_eq!(literal(0.1, true), "0.1f");
+        assert_eq!(literal(1e39, true), "INFINITY");
+        assert_eq!(literal(1e-50, true), "0.0f");
     }
 
     #[test]

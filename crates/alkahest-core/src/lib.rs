@@ -42,7 +42,7 @@ pub mod workers;
 pub use element::{DType, Element};
 pub use error::{Error, Result};
 pub use interp::Interpreter;
-pub use kernel::{time_eval, BulkFn, Kernel, NativeKernel, ScalarFn};
+pub use kernel::{time_eval, AnyKernel, BulkFn, Kernel, NativeKernel, ScalarFn};
 pub use meter::WorkMeter;
 pub use op::{BinaryOp, UnaryOp};
 pub use pool::{ExprId, ExprPool, Node};

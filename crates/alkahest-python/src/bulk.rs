@@ -1,9 +1,13 @@
 //! The bulk call path: `numpy_eval`, `numpy_eval_par` and `f(arrays...)` go from Python
 //! to the runner here, without a Python layer in between for the common case.
 //!
-//! float64 arrays (any strides) and Python floats are read in place; anything else
-//! (lists, other dtypes, DLPack objects) is converted by `alkahest.batch._as_arrays`
-//! first, which then comes back here. Shapes, `out` and overlap are checked here only.
+//! Arrays of the function's element type (any strides) and Python floats are read in
+//! place; a float64 function that follows its inputs' type sends all-float32 inputs to
+//! its float32 variant; anything else (lists, other dtypes, DLPack objects) is converted
+//! by `alkahest.batch._slow_path` first, which then comes back here. Shapes, `out` and
+//! overlap are checked here only.
+
+use std::sync::Arc;
 
 use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
 use numpy::{IxDyn, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
@@ -12,7 +16,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyList, PyTuple};
 
 use alkahest_core::runner::{self, ArrayView};
-use alkahest_core::workers;
+use alkahest_core::{workers, AnyKernel, DType, Element, Kernel};
 
 use crate::compiled::PyCompiledFn;
 use crate::errors::{error, type_name, IntoPy};
@@ -21,16 +25,34 @@ use crate::errors::{error, type_name, IntoPy};
 /// ~0.1-0.2 us; 2,048 points of the cheapest kernel take ~1 us).
 const KEEP_GIL_BELOW: usize = 2048;
 
+/// An element type bulk calls compute in: a kernel's and a NumPy array's.
+pub(crate) trait Elem: Element + numpy::Element {
+    /// The kernel of this element type, if `kernel` is one.
+    fn kernel(kernel: &AnyKernel) -> Option<&Arc<dyn Kernel<Self>>>;
+}
+
+impl Elem for f64 {
+    fn kernel(kernel: &AnyKernel) -> Option<&Arc<dyn Kernel<f64>>> {
+        kernel.f64()
+    }
+}
+
+impl Elem for f32 {
+    fn kernel(kernel: &AnyKernel) -> Option<&Arc<dyn Kernel<f32>>> {
+        kernel.f32()
+    }
+}
+
 /// Raw pointers handed to the runner while the GIL is released.
-struct Job {
-    inputs: Vec<ArrayView>,
+struct Job<E> {
+    inputs: Vec<ArrayView<E>>,
     shape: Vec<usize>,
-    outputs: Vec<*mut f64>,
+    outputs: Vec<*mut E>,
 }
 
 // SAFETY: the arrays behind the pointers are kept alive by the caller's references for
 // the whole (GIL-released) run.
-unsafe impl Send for Job {}
+unsafe impl<E> Send for Job<E> {}
 
 /// What `out=` was given as, so the call returns it the same way.
 enum OutForm<'py> {
@@ -42,31 +64,34 @@ enum OutForm<'py> {
     Sequence,
 }
 
-/// The inputs as views, or None if one needs converting first (not float64, not an
-/// array, misaligned). `scalars` holds the values of Python floats, read as 0-d inputs.
-fn views<'py>(
+/// The inputs as views of `E` elements, or None if one needs converting first (another
+/// dtype, not an array, misaligned). `scalars` holds the values of Python floats and
+/// ints (rounded to `E`, as NumPy does), read as 0-d inputs.
+fn views<'py, E: Elem>(
     arrays: &Bound<'py, PyTuple>,
-    scalars: &mut [f64],
-    keep: &mut Vec<Bound<'py, PyArrayDyn<f64>>>,
-) -> Option<Vec<ArrayView>> {
+    scalars: &mut [E],
+    keep: &mut Vec<Bound<'py, PyArrayDyn<E>>>,
+) -> Option<Vec<ArrayView<E>>> {
+    let size = std::mem::size_of::<E>() as isize;
     let mut out = Vec::with_capacity(arrays.len());
     for (i, obj) in arrays.iter().enumerate() {
-        if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
-            let ptr = a.data() as *const f64;
-            if !(ptr as usize).is_multiple_of(8) || a.strides().iter().any(|s| s % 8 != 0) {
+        if let Ok(a) = obj.cast::<PyArrayDyn<E>>() {
+            let ptr = a.data() as *const E;
+            if !(ptr as usize).is_multiple_of(size as usize) || a.strides().iter().any(|s| s % size != 0) {
                 return None;
             }
             out.push(ArrayView {
                 ptr,
                 shape: a.shape().to_vec(),
-                strides: a.strides().iter().map(|s| s / 8).collect(),
+                strides: a.strides().iter().map(|s| s / size).collect(),
             });
             keep.push(a.clone());
-        } else if let Ok(f) = obj.cast::<PyFloat>() {
-            scalars[i] = f.value();
+        } else if let Ok(f) = obj.cast_exact::<PyFloat>() {
+            // Only Python's own floats: a NumPy float64 scalar has a type of its own.
+            scalars[i] = E::from_f64(f.value());
             out.push(ArrayView { ptr: &scalars[i], shape: vec![], strides: vec![] });
         } else if let (true, Ok(v)) = (obj.is_instance_of::<pyo3::types::PyInt>(), obj.extract::<f64>()) {
-            scalars[i] = v; // NumPy's conversion too: int to the nearest double
+            scalars[i] = E::from_f64(v); // NumPy's conversion too: int to the nearest value
             out.push(ArrayView { ptr: &scalars[i], shape: vec![], strides: vec![] });
         } else {
             return None;
@@ -75,18 +100,18 @@ fn views<'py>(
     Some(out)
 }
 
-fn writeable(a: &Bound<'_, PyArrayDyn<f64>>) -> bool {
+fn writeable<E: Elem>(a: &Bound<'_, PyArrayDyn<E>>) -> bool {
     // SAFETY: reading the flags of a live array object.
     unsafe { (*a.as_array_ptr()).fields.flags & NPY_ARRAY_WRITEABLE != 0 }
 }
 
-/// The output arrays `out` names, checked against the call's shape.
-fn outputs<'py>(
+/// The output arrays `out` names, checked against the call's shape and element type.
+fn outputs<'py, E: Elem>(
     py: Python<'py>,
     out: &Bound<'py, PyAny>,
     n: usize,
     shape: &[usize],
-) -> PyResult<(Vec<Bound<'py, PyArrayDyn<f64>>>, OutForm<'py>)> {
+) -> PyResult<(Vec<Bound<'py, PyArrayDyn<E>>>, OutForm<'py>)> {
     let arity = || {
         error(
             py,
@@ -106,7 +131,7 @@ fn outputs<'py>(
         (t.iter().collect(), OutForm::Sequence)
     } else if let Ok(l) = out.cast::<PyList>() {
         (l.iter().collect(), OutForm::Sequence)
-    } else if let Ok(a) = out.cast::<PyArrayDyn<f64>>() {
+    } else if let Ok(a) = out.cast::<PyArrayDyn<E>>() {
         let whole = n > 1 && a.ndim() == shape.len() + 1 && a.shape()[0] == n && &a.shape()[1..] == shape;
         if whole {
             let rows = (0..n).map(|j| out.get_item(j)).collect::<PyResult<Vec<_>>>()?;
@@ -124,11 +149,23 @@ fn outputs<'py>(
     }
     let mut arrays = Vec::with_capacity(n);
     for (j, o) in items.iter().enumerate() {
-        let Ok(a) = o.cast::<PyArrayDyn<f64>>() else {
+        let Ok(a) = o.cast::<PyArrayDyn<E>>() else {
             return Err(match o.cast::<numpy::PyUntypedArray>() {
-                Ok(u) => {
-                    error(py, "DTypeError", format!("out[{j}] has dtype {}; it must be float64", u.dtype()))
-                }
+                Ok(u) => error(
+                    py,
+                    "DTypeError",
+                    format!(
+                        "out[{j}] has dtype {}, but this call computes in {e} ({}); pass {e} outputs{}",
+                        u.dtype(),
+                        if E::DTYPE == DType::F32 {
+                            "float32 inputs, or CompileConfig(dtype='float32')"
+                        } else {
+                            "float64 inputs"
+                        },
+                        if E::DTYPE == DType::F32 { ", or float64 inputs for float64 results" } else { "" },
+                        e = E::DTYPE,
+                    ),
+                ),
                 Err(_) => {
                     error(py, "DTypeError", format!("out[{j}] must be a NumPy array, got {}", type_name(o)))
                 }
@@ -153,9 +190,9 @@ fn outputs<'py>(
     Ok((arrays, form))
 }
 
-/// Whether `out` is one C-contiguous float64 array of shape (*output_shape, *shape).
-fn is_whole(out: &Bound<'_, PyAny>, output_shape: &[usize], shape: &[usize]) -> bool {
-    out.cast::<PyArrayDyn<f64>>().is_ok_and(|a| {
+/// Whether `out` is one C-contiguous `E` array of shape (*output_shape, *shape).
+fn is_whole<E: Elem>(out: &Bound<'_, PyAny>, output_shape: &[usize], shape: &[usize]) -> bool {
+    out.cast::<PyArrayDyn<E>>().is_ok_and(|a| {
         a.shape().len() == output_shape.len() + shape.len()
             && a.shape()[..output_shape.len()] == *output_shape
             && a.shape()[output_shape.len()..] == *shape
@@ -165,24 +202,25 @@ fn is_whole(out: &Bound<'_, PyAny>, output_shape: &[usize], shape: &[usize]) -> 
 }
 
 /// The `n` per-output views of a C-contiguous array holding (*output_shape, *shape).
-fn rows<'py>(
+fn rows<'py, E: Elem>(
     whole: &Bound<'py, PyAny>,
     n: usize,
     shape: &[usize],
-) -> PyResult<Vec<Bound<'py, PyArrayDyn<f64>>>> {
+) -> PyResult<Vec<Bound<'py, PyArrayDyn<E>>>> {
     let flat_shape: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
     let flat = whole.call_method1("reshape", (flat_shape,))?;
-    (0..n).map(|j| Ok(flat.get_item(j)?.cast_into::<PyArrayDyn<f64>>()?)).collect()
+    (0..n).map(|j| Ok(flat.get_item(j)?.cast_into::<PyArrayDyn<E>>()?)).collect()
 }
 
 /// Whether an output's memory overlaps an input's or another output's.
-fn overlapping(inputs: &[ArrayView], outs: &[Bound<'_, PyArrayDyn<f64>>]) -> bool {
+fn overlapping<E: Elem>(inputs: &[ArrayView<E>], outs: &[Bound<'_, PyArrayDyn<E>>]) -> bool {
+    let size = std::mem::size_of::<E>() as isize;
     let in_spans: Vec<(usize, usize)> =
         inputs.iter().filter_map(|v| runner::extent(v.ptr, &v.shape, &v.strides)).collect();
     let out_spans: Vec<(usize, usize)> = outs
         .iter()
         .filter_map(|o| {
-            runner::extent(o.data(), o.shape(), &o.strides().iter().map(|s| s / 8).collect::<Vec<_>>())
+            runner::extent(o.data(), o.shape(), &o.strides().iter().map(|s| s / size).collect::<Vec<_>>())
         })
         .collect();
     runner::overlapping(&in_spans, &out_spans)
@@ -209,6 +247,19 @@ fn eval_inputs<'py>(
     threads: usize,
     converted: bool,
 ) -> PyResult<Py<PyAny>> {
+    match f.get().element_type() {
+        DType::F64 => eval_typed::<f64>(f, arrays, out, threads, converted),
+        DType::F32 => eval_typed::<f32>(f, arrays, out, threads, converted),
+    }
+}
+
+fn eval_typed<'py, E: Elem>(
+    f: &Bound<'py, PyCompiledFn>,
+    arrays: &Bound<'py, PyTuple>,
+    out: Option<&Bound<'py, PyAny>>,
+    threads: usize,
+    converted: bool,
+) -> PyResult<Py<PyAny>> {
     let py = f.py();
     let this = f.get();
     let n_in = this.n_inputs();
@@ -219,14 +270,19 @@ fn eval_inputs<'py>(
             format!("{} takes {n_in} input arrays, got {}", this.repr(), arrays.len()),
         ));
     }
-    let mut scalars = vec![0.0f64; n_in];
+    let mut scalars = vec![E::ZERO; n_in];
     let mut keep = Vec::new();
-    let Some(inputs) = views(arrays, &mut scalars, &mut keep) else {
+    let Some(inputs) = views::<E>(arrays, &mut scalars, &mut keep) else {
+        if E::DTYPE == DType::F64 && all_float32(arrays) {
+            if let Some(variant) = this.float32_variant(py)? {
+                return eval_typed::<f32>(variant.bind(py), arrays, out, threads, converted);
+            }
+        }
         if converted {
             return Err(error(
                 py,
                 "DTypeError",
-                "an input could not be read as aligned float64 values; pass a copy",
+                format!("an input could not be read as aligned {} values; pass a copy", E::DTYPE),
             ));
         }
         // Lists, other dtypes, DLPack: NumPy converts, then this runs again. Dask
@@ -249,16 +305,16 @@ fn eval_inputs<'py>(
             // Outputs given as an array: one array of shape (*output_shape, *shape).
             let full: Vec<usize> = oshape.iter().chain(&shape).copied().collect();
             // SAFETY: every element is written by the run below before anyone reads it.
-            let whole = unsafe { PyArrayDyn::<f64>::new(py, IxDyn(&full), false) }.into_any();
+            let whole = unsafe { PyArrayDyn::<E>::new(py, IxDyn(&full), false) }.into_any();
             (rows(&whole, n_out, &shape)?, OutForm::Array(whole))
         }
         (None, None) => {
             // SAFETY: every element is written by the run below before anyone reads it.
             let fresh =
-                (0..n_out).map(|_| unsafe { PyArrayDyn::<f64>::new(py, IxDyn(&shape), false) }).collect();
+                (0..n_out).map(|_| unsafe { PyArrayDyn::<E>::new(py, IxDyn(&shape), false) }).collect();
             (fresh, OutForm::Fresh)
         }
-        (Some(o), Some(oshape)) if is_whole(o, oshape, &shape) => {
+        (Some(o), Some(oshape)) if is_whole::<E>(o, oshape, &shape) => {
             (rows(o, n_out, &shape)?, OutForm::Array(o.clone()))
         }
         (Some(o), _) => outputs(py, o, n_out, &shape)?,
@@ -272,10 +328,10 @@ fn eval_inputs<'py>(
         // first (as NumPy buffers overlapping operands).
         // SAFETY: as above, fully written by the run.
         let fresh: Vec<_> =
-            (0..n_out).map(|_| unsafe { PyArrayDyn::<f64>::new(py, IxDyn(&shape), false) }).collect();
+            (0..n_out).map(|_| unsafe { PyArrayDyn::<E>::new(py, IxDyn(&shape), false) }).collect();
         run(f, inputs, &shape, fresh.iter().map(|o| o.data()).collect(), threads, n)?;
         for (o, r) in outs.iter().zip(&fresh) {
-            // SAFETY: both are C-contiguous float64 arrays of `n` elements (checked).
+            // SAFETY: both are C-contiguous arrays of `n` elements of E (checked).
             unsafe { std::ptr::copy(r.data(), o.data(), n) };
         }
     }
@@ -299,12 +355,26 @@ fn eval_inputs<'py>(
     }
 }
 
+/// Whether every input is a float32 array or a Python number, and one at least an array
+/// (NumPy's rule: Python numbers take the arrays' type).
+fn all_float32(arrays: &Bound<'_, PyTuple>) -> bool {
+    let mut any = false;
+    for obj in arrays.iter() {
+        if obj.cast::<PyArrayDyn<f32>>().is_ok() {
+            any = true;
+        } else if !(obj.cast_exact::<PyFloat>().is_ok() || obj.cast_exact::<pyo3::types::PyInt>().is_ok()) {
+            return false;
+        }
+    }
+    any
+}
+
 /// Runs the kernel with the GIL released, feeding the function's meter and timing.
-fn run(
+fn run<E: Elem>(
     f: &Bound<'_, PyCompiledFn>,
-    inputs: Vec<ArrayView>,
+    inputs: Vec<ArrayView<E>>,
     shape: &[usize],
-    outputs: Vec<*mut f64>,
+    outputs: Vec<*mut E>,
     threads: usize,
     n: usize,
 ) -> PyResult<()> {
@@ -319,7 +389,8 @@ fn run(
     };
     this.count_points(py, n as u64, threads);
     let active = this.active(); // lives as long as `f`, like every installed kernel
-    let kernel = active.kernel.clone();
+    let kernel =
+        E::kernel(&active.kernel).expect("installed kernels have the function's element type").clone();
     let job = Job { inputs, shape: shape.to_vec(), outputs };
     let start = std::time::Instant::now();
     // A long call looks for Ctrl-C (Python's pending signals) every few milliseconds.

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use alkahest_core::meter::WorkMeter;
 use alkahest_core::runner;
-use alkahest_core::{BulkFn, Interpreter, Kernel, NativeKernel, ScalarFn, Tape, TierSlot};
+use alkahest_core::{AnyKernel, BulkFn, DType, Interpreter, NativeKernel, ScalarFn, Tape, TierSlot};
 use numpy::npyffi::flags::NPY_ARRAY_WRITEABLE;
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyAttributeError, PyValueError};
@@ -22,7 +22,7 @@ use crate::tape::PyTape;
 
 /// What a function runs now: one tier's kernel and what keeps its code alive.
 pub(crate) struct Active {
-    pub(crate) kernel: Arc<dyn Kernel>,
+    pub(crate) kernel: AnyKernel,
     tier: String,
     fallback_reason: Option<String>,
     /// The tier's own object for code made outside Rust (the LLVM tier's JIT module): it
@@ -42,7 +42,7 @@ struct BulkTiming {
 
 impl Active {
     fn new(
-        kernel: Arc<dyn Kernel>,
+        kernel: AnyKernel,
         tier: &str,
         fallback_reason: Option<String>,
         backend: Option<Py<PyAny>>,
@@ -70,6 +70,12 @@ pub struct PyCompiledFn {
     dispatch: OnceLock<Dispatch>,
     /// Set when the outputs were given as an array: calls return arrays of this shape.
     output_shape: OnceLock<Vec<usize>>,
+    /// The element type its kernels compute in (every installed kernel has it).
+    dtype: DType,
+    /// Bulk calls on float32 inputs run its float32 variant (`CompileConfig(dtype=None)`).
+    follows_inputs: std::sync::atomic::AtomicBool,
+    /// That variant, compiled on the first such call (`alkahest.dispatch.float32_variant`).
+    float32_variant: pyo3::sync::PyOnceLock<Py<PyCompiledFn>>,
 }
 
 const STACK_ARGS: usize = 16;
@@ -81,12 +87,36 @@ impl PyCompiledFn {
 
     fn from_active(active: Arc<Active>, tape: Arc<Tape>, var_names: Vec<String>) -> Self {
         PyCompiledFn {
+            dtype: active.kernel.dtype(),
             active: Arc::new(TierSlot::from_arc(active)),
             tape,
             var_names,
             dispatch: OnceLock::new(),
             output_shape: OnceLock::new(),
+            follows_inputs: std::sync::atomic::AtomicBool::new(false),
+            float32_variant: pyo3::sync::PyOnceLock::new(),
         }
+    }
+
+    /// The element type this function computes in.
+    pub(crate) fn element_type(&self) -> DType {
+        self.dtype
+    }
+
+    /// The function bulk calls on float32 inputs run, if it is not this one: the float32
+    /// variant of a float64 function that follows its inputs' type (made on first use).
+    pub(crate) fn float32_variant<'py>(&self, py: Python<'py>) -> PyResult<Option<&Py<PyCompiledFn>>> {
+        if self.dtype != DType::F64 || !self.follows_inputs.load(Relaxed) {
+            return Ok(None);
+        }
+        static MAKE: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        let variant = self.float32_variant.get_or_try_init(py, || -> PyResult<Py<PyCompiledFn>> {
+            let make = MAKE.import(py, "alkahest.dispatch", "float32_variant")?;
+            let controller = self.dispatch.get().map(|d| d.controller.clone_ref(py));
+            let made = make.call1((self.tape(), self.var_names.clone(), controller, self.output_shape()))?;
+            Ok(made.cast_into::<PyCompiledFn>()?.unbind())
+        })?;
+        Ok(Some(variant))
     }
 
     fn meter(&self) -> Option<(&Py<PyAny>, &WorkMeter)> {
@@ -514,8 +544,10 @@ impl PyCompiledFn {
     /// Makes this function run `other`'s code from the next call on (tier-up). Calls
     /// already running finish on the code they started with. Internal.
     fn _install(&self, other: PyRef<'_, PyCompiledFn>) -> PyResult<()> {
-        if *other.tape != *self.tape {
-            return Err(PyValueError::new_err("can only install code compiled from the same tape"));
+        if *other.tape != *self.tape || other.dtype != self.dtype {
+            return Err(PyValueError::new_err(
+                "can only install code compiled from the same tape for the same element type",
+            ));
         }
         self.active.install_if(other.active.get_arc(), |_| true);
         Ok(())
@@ -528,7 +560,36 @@ impl PyCompiledFn {
             return Err(self.arity_error(py, args.len()));
         }
         let kernel = self.active.get().kernel.clone();
-        Ok(py.detach(move || alkahest_core::time_eval(kernel.as_ref(), &args, reps)))
+        Ok(py.detach(move || kernel.time_eval(&args, reps)))
+    }
+
+    /// The element type it computes in, "float64" or "float32" (`CompileConfig(dtype=...)`).
+    /// Scalar calls take and return Python floats either way.
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.dtype.name()
+    }
+
+    /// Whether bulk calls on float32 inputs compute in float32 (through a float32
+    /// variant of this function), as `CompileConfig(dtype=None)` asks.
+    #[getter]
+    fn follows_input_dtype(&self) -> bool {
+        self.follows_inputs.load(Relaxed)
+    }
+
+    /// Makes bulk calls on float32 inputs run a float32 variant. Internal.
+    fn _follow_input_dtype(&self) -> PyResult<()> {
+        if self.dtype != DType::F64 {
+            return Err(PyValueError::new_err("only a float64 function follows its inputs' type"));
+        }
+        self.follows_inputs.store(true, Relaxed);
+        Ok(())
+    }
+
+    /// The float32 variant bulk calls on float32 inputs run, once made; else None.
+    #[getter]
+    fn _float32_variant(&self, py: Python<'_>) -> Option<Py<PyCompiledFn>> {
+        self.float32_variant.get(py).map(|f| f.clone_ref(py))
     }
 
     /// Names of the input symbols, in argument order.
@@ -607,29 +668,43 @@ impl PyCompiledFn {
     fn __repr__(&self) -> String {
         let n_out = self.tape.n_outputs();
         format!(
-            "CompiledFn({} -> {} output{}, tier='{}'{}, ops={})",
+            "CompiledFn({} -> {} output{}, tier='{}'{}, ops={}{})",
             self.signature(),
             n_out,
             if n_out == 1 { "" } else { "s" },
             self.active.get().tier,
             if self.meter().is_some() { " (adaptive)" } else { "" },
-            self.tape.n_ops()
+            self.tape.n_ops(),
+            if self.dtype == DType::F32 { ", dtype='float32'" } else { "" }
         )
     }
 }
 
-/// Prepares `tape` for the interpreter tier.
+/// The element type named `dtype` ("float64" or "float32").
+fn dtype_of(py: Python<'_>, dtype: &str) -> PyResult<DType> {
+    DType::from_name(dtype).ok_or_else(|| {
+        error(py, "ConfigError", format!("dtype must be 'float64' or 'float32', got {dtype:?}"))
+    })
+}
+
+/// Prepares `tape` for the interpreter tier, computing in `dtype`.
 #[pyfunction]
-#[pyo3(signature = (tape, var_names, vector_math=true, fallback_reason=None))]
+#[pyo3(signature = (tape, var_names, vector_math=true, fallback_reason=None, dtype="float64"))]
 pub fn compile_interpreter(
+    py: Python<'_>,
     tape: &PyTape,
     var_names: Vec<String>,
     vector_math: bool,
     fallback_reason: Option<String>,
-) -> PyCompiledFn {
-    let kernel = Interpreter::with_options(tape.inner.clone(), vector_math);
-    let active = Active::new(Arc::new(kernel), "interpreter", fallback_reason, None);
-    PyCompiledFn::with(active, tape.inner.clone(), var_names)
+    dtype: &str,
+) -> PyResult<PyCompiledFn> {
+    let shared = tape.inner.clone();
+    let kernel = match dtype_of(py, dtype)? {
+        DType::F64 => AnyKernel::F64(Arc::new(Interpreter::<f64>::with_options(shared, vector_math))),
+        DType::F32 => AnyKernel::F32(Arc::new(Interpreter::<f32>::with_options(shared, vector_math))),
+    };
+    let active = Active::new(kernel, "interpreter", fallback_reason, None);
+    Ok(PyCompiledFn::with(active, tape.inner.clone(), var_names))
 }
 
 /// Compiles `tape` with Cranelift (GIL released). Raises `CompileError` if Cranelift
@@ -637,7 +712,7 @@ pub fn compile_interpreter(
 /// same tape that runs the new code from the moment it exists, before this call needs the
 /// GIL again (a background tier-up then never waits for the GIL to take effect).
 #[pyfunction]
-#[pyo3(signature = (tape, var_names, vector_math=true, fallback_reason=None, into=None))]
+#[pyo3(signature = (tape, var_names, vector_math=true, fallback_reason=None, into=None, dtype="float64"))]
 pub fn compile_cranelift(
     py: Python<'_>,
     tape: &PyTape,
@@ -645,10 +720,14 @@ pub fn compile_cranelift(
     vector_math: bool,
     fallback_reason: Option<String>,
     into: Option<PyRef<'_, PyCompiledFn>>,
+    dtype: &str,
 ) -> PyResult<PyCompiledFn> {
+    let dtype = dtype_of(py, dtype)?;
     let target = match &into {
-        Some(f) if *f.tape != *tape.inner => {
-            return Err(PyValueError::new_err("can only install code compiled from the same tape"));
+        Some(f) if *f.tape != *tape.inner || f.dtype != dtype => {
+            return Err(PyValueError::new_err(
+                "can only install code compiled from the same tape for the same element type",
+            ));
         }
         Some(f) => Some(f.active.clone()),
         None => None,
@@ -656,8 +735,16 @@ pub fn compile_cranelift(
     let shared = tape.inner.clone();
     let active = py
         .detach(move || -> Result<Arc<Active>, String> {
-            let kernel = alkahest_cranelift::compile(shared, vector_math).map_err(|e| e.to_string())?;
-            let active = Arc::new(Active::new(Arc::new(kernel), "cranelift", fallback_reason, None));
+            let options = alkahest_cranelift::Options { vector_math, verify: false };
+            let kernel = match dtype {
+                DType::F64 => {
+                    AnyKernel::F64(Arc::new(alkahest_cranelift::compile_with::<f64>(shared, options)?))
+                }
+                DType::F32 => {
+                    AnyKernel::F32(Arc::new(alkahest_cranelift::compile_with::<f32>(shared, options)?))
+                }
+            };
+            let active = Arc::new(Active::new(kernel, "cranelift", fallback_reason, None));
             if let Some(slot) = target {
                 slot.install_if(active.clone(), |_| true);
             }
@@ -672,29 +759,41 @@ pub fn compile_cranelift(
 /// `bulk_addr` (both implementing the kernel ABI for `tape`); the function keeps it alive.
 /// Internal: wrong addresses crash the process.
 #[pyfunction]
-#[pyo3(signature = (tape, var_names, tier, scalar_addr, bulk_addr, backend))]
+#[pyo3(signature = (tape, var_names, tier, scalar_addr, bulk_addr, backend, dtype="float64"))]
+#[allow(clippy::too_many_arguments)] // the bindings mirror the Python call
 pub fn wrap_native(
+    py: Python<'_>,
     tape: &PyTape,
     var_names: Vec<String>,
     tier: String,
     scalar_addr: usize,
     bulk_addr: usize,
     backend: Py<PyAny>,
+    dtype: &str,
 ) -> PyResult<PyCompiledFn> {
     if scalar_addr == 0 || bulk_addr == 0 {
         return Err(PyValueError::new_err("native entry points must be non-null"));
     }
+    let (n_in, n_out) = (tape.inner.n_inputs, tape.inner.n_outputs());
     // SAFETY: the caller (alkahest.backends) passes the addresses of the JIT-compiled
-    // entry points of `tape`, owned by `backend`, which the function holds.
+    // entry points of `tape` for `dtype`, owned by `backend`, which the function holds.
     let kernel = unsafe {
-        NativeKernel::new(
-            tape.inner.n_inputs,
-            tape.inner.n_outputs(),
-            std::mem::transmute::<usize, ScalarFn>(scalar_addr),
-            std::mem::transmute::<usize, BulkFn>(bulk_addr),
-        )
+        match dtype_of(py, dtype)? {
+            DType::F64 => AnyKernel::F64(Arc::new(NativeKernel::<f64>::new(
+                n_in,
+                n_out,
+                std::mem::transmute::<usize, ScalarFn<f64>>(scalar_addr),
+                std::mem::transmute::<usize, BulkFn<f64>>(bulk_addr),
+            ))),
+            DType::F32 => AnyKernel::F32(Arc::new(NativeKernel::<f32>::new(
+                n_in,
+                n_out,
+                std::mem::transmute::<usize, ScalarFn<f32>>(scalar_addr),
+                std::mem::transmute::<usize, BulkFn<f32>>(bulk_addr),
+            ))),
+        }
     };
-    let active = Active::new(Arc::new(kernel), &tier, None, Some(backend));
+    let active = Active::new(kernel, &tier, None, Some(backend));
     Ok(PyCompiledFn::with(active, tape.inner.clone(), var_names))
 }
 
@@ -704,19 +803,26 @@ pub fn wrap_native(
 pub fn native_symbols() -> std::collections::HashMap<String, usize> {
     let mut out: std::collections::HashMap<String, usize> =
         alkahest_core::ffi::symbols().into_iter().collect();
-    for (_, name, addr, _) in alkahest_core::vecmath::functions() {
-        out.insert(name, addr);
+    for dtype in [DType::F64, DType::F32] {
+        for (_, name, addr, _) in alkahest_core::vecmath::functions_of(dtype) {
+            out.insert(name, addr);
+        }
     }
     out
 }
 
-/// The vector-math routines bulk evaluation uses: `{op name: (libmvec symbol, lanes)}`.
+/// The vector-math routines bulk evaluation uses on `dtype` elements ("float64" or
+/// "float32"): `{op name: (libmvec symbol, lanes)}`.
 #[pyfunction]
-pub fn vector_math_functions() -> std::collections::HashMap<&'static str, (String, usize)> {
-    alkahest_core::vecmath::functions()
+#[pyo3(signature = (dtype="float64"))]
+pub fn vector_math_functions(
+    py: Python<'_>,
+    dtype: &str,
+) -> PyResult<std::collections::HashMap<&'static str, (String, usize)>> {
+    Ok(alkahest_core::vecmath::functions_of(dtype_of(py, dtype)?)
         .into_iter()
         .map(|(op, name, _, lanes)| (op.name(), (name, lanes)))
-        .collect()
+        .collect())
 }
 
 /// Threads `numpy_eval_par` uses by default: `ALKAHEST_NUM_THREADS`, else all cores.
