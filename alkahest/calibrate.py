@@ -13,6 +13,9 @@ this machine's numbers. It takes well under a minute:
   and a few arithmetic frames, solved for a cost per operation by least squares.
 * **Scalar call time**: the same expressions timed call by call in Rust, plus the cost of
   the Python call itself and of each argument and result (wide frames of 64 of them).
+* **float32 ratios**: bulk time in float32 over float64 on every third expression, in
+  cache and at ``N_LARGE`` points (geometric means): how much a float32 function's
+  per-point costs shrink on each tier.
 
 Options: ``--output PATH``, ``--quick`` (fewer repeats, for tests), ``--print``.
 """
@@ -152,11 +155,12 @@ def _best(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def _compile(e: Expression, tier: str, vector_math: bool = True, opt_level: int = 2, cache_dir=False):
+def _compile(e: Expression, tier: str, vector_math: bool = True, opt_level: int = 2, cache_dir=False,
+             dtype: str = "float64"):
     """The function and the seconds from expression to callable (lowering included)."""
     from .api import compile_expr
 
-    config = CompileConfig(tier=tier, vector_math=vector_math, opt_level=opt_level, cache_dir=cache_dir)
+    config = CompileConfig(tier=tier, vector_math=vector_math, opt_level=opt_level, cache_dir=cache_dir, dtype=dtype)
     t0 = time.perf_counter()
     f = compile_expr(e.outputs, e.symbols, config, cache=False)
     return f, time.perf_counter() - t0
@@ -229,6 +233,26 @@ def measure_large(exprs: Sequence[Expression], tier: str, small: Dict[str, Any],
         op_sum = sum(c * ops.get(op, ops["default"]) for op, c in feats.counts.items())
         rows.append({"scale": op_sum, "point": 1.0, "input": float(feats.n_inputs), "output": float(feats.n_outputs)})
     return {"n": N_LARGE, **_fit(rows, times, ("scale", "point", "input", "output"))}
+
+
+def measure_float32(exprs: Sequence[Expression], tier: str, repeats: int, large: Sequence[Expression]) -> Dict[str, float]:
+    """float32 bulk time over float64 bulk time on ``tier``: the geometric mean over
+    ``exprs`` at ``N_POINTS`` (``point``) and over ``large`` at ``N_LARGE`` (``large``)."""
+    from .batch import numpy_eval
+
+    def ratios(chosen: Sequence[Expression], n: int) -> float:
+        logs = []
+        for e in chosen:
+            times = []
+            for dtype in ("float64", "float32"):
+                f, _ = _compile(e, tier, dtype=dtype)
+                arrays = [a.astype(dtype) for a in _arrays(e, n)]
+                numpy_eval(f, *arrays)
+                times.append(_best(functools.partial(numpy_eval, f, *arrays), repeats))
+            logs.append(np.log(max(times[1], 1e-12) / max(times[0], 1e-12)))
+        return float(np.exp(np.mean(logs))) if logs else 1.0
+
+    return {"point": ratios(exprs, N_POINTS), "large": ratios(large, N_LARGE)}
 
 
 def measure_scalar(exprs: Sequence[Expression], tier: str, repeats: int, python_call: float,
@@ -354,7 +378,7 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
     vector_ops = set(_native.vector_math_functions())
     libm_exprs = [e for e in exprs if e.name.startswith("frame") or e.name in vector_ops]
     result: dict = {"format": FORMAT, "compile": {}, "scalar": {}, "bulk_vector_math": {}, "bulk_libm": {},
-                    "samples": {"compile": {}}}
+                    "float32": {}, "samples": {"compile": {}}}
     for t in usable:
         log(f"{t}: compile")
         samples: List[float] = []
@@ -377,6 +401,8 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
         result["bulk_vector_math"][t] = vm
         libm = measure_bulk(libm_exprs, t, False, repeats)
         result["bulk_libm"][t] = {**libm, "ops": _with_default({**vm["ops"], **libm["ops"]}), "large": vm["large"]}
+        log(f"{t}: float32")
+        result["float32"][t] = measure_float32(exprs[::3], t, max(2, repeats // 2), exprs[:: 12 if quick else 6])
         log(f"{t}: scalar")
         result["scalar"][t] = measure_scalar(exprs, t, repeats, python_call, python_io)
     _fill_missing_tiers(result)
@@ -402,7 +428,7 @@ def _native_pool():
 
 def _fill_missing_tiers(result: dict) -> None:
     """A tier this installation lacks (LLVM without llvmlite) gets costs it never wins with."""
-    for section in ("compile", "scalar", "bulk_vector_math", "bulk_libm"):
+    for section in ("compile", "scalar", "bulk_vector_math", "bulk_libm", "float32"):
         for t in KNOWN_TIERS:
             if t in result[section]:
                 continue
@@ -468,6 +494,13 @@ def markdown(cal: dict) -> str:
         sc = cal["scalar"][t]
         out.append(f"| {t} | {sc['call'] * ns:.1f} | {sc.get('input', 0.0) * ns:.1f} | {sc.get('output', 0.0) * ns:.1f} | "
                    + " | ".join(f"{sc['ops'].get(op, sc['ops']['default']) * ns:.2f}" for op in picks) + " |")
+    if cal.get("float32"):
+        out += ["", "**float32**: bulk time in float32 over float64 (the factor on a float32 function's per-point "
+                "costs):", "", "| tier | in cache | large arrays |", "|---|---|---|"]
+        for t in present:
+            r = cal["float32"].get(t)
+            if r:
+                out.append(f"| {t} | {r['point']:.2f} | {r['large']:.2f} |")
     m = cal.get("machine", {})
     out += ["", f"Measured on {m.get('processor', '?')} ({m.get('cpus', '?')} CPUs, vector math "
             f"{m.get('vector_math_isa', '?')}, Python {m.get('python', '?')}) in {m.get('seconds', '?')} s."]

@@ -122,7 +122,7 @@ class CompileConfig:
 
     def __post_init__(self) -> None:
         if self.dtype is not None:
-            object.__setattr__(self, "dtype", _dtype_name(self.dtype))
+            object.__setattr__(self, "dtype", dtype_name(self.dtype))
         if isinstance(self.tier, str) and self.tier != "auto" and self.tier not in KNOWN_TIERS:
             if any(t.device and t.name == self.tier for t in tiers.REGISTRY):
                 raise ConfigError(
@@ -164,7 +164,7 @@ class CompileConfig:
 DTYPES = ("float64", "float32")
 
 
-def _dtype_name(value: object) -> str:
+def dtype_name(value: object) -> str:
     """``value`` ("float32", ``np.float32``, ``np.dtype("float32")``, ...) as a name in
     :data:`DTYPES`, or :class:`ConfigError`."""
     try:

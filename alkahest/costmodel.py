@@ -12,7 +12,11 @@ For a tape with ``c_op`` instructions of each kind, ``i`` inputs, ``o`` outputs 
                      (memory traffic and page faults), interpolated in log n between
 
 ``bulk[op]`` has one table for ``vector_math=True`` and one for libm. An op missing from a
-table costs its ``default``. The constants come from a calibration file written by
+table costs its ``default``. A function computing in float32 (``CompileConfig(dtype=
+"float32")``, or the float32 variant of one following its inputs) has its bulk per-point
+costs scaled by the tier's measured ``float32`` ratios (float32 time over float64 time,
+in cache and for large arrays: twice the lanes and half the bytes); scalar calls and
+compiles cost the same in either type. The constants come from a calibration file written by
 ``python -m alkahest.calibrate`` (see :mod:`alkahest.calibrate`); alkahest ships one
 measured on the machine it was developed on. Which file is read:
 
@@ -234,19 +238,21 @@ class CostModel:
             return model
 
     def predict(
-        self, features: Features, tier: str, vector_math: bool = True, opt_level: int = 2
+        self, features: Features, tier: str, vector_math: bool = True, opt_level: int = 2, dtype: str = "float64"
     ) -> TierCost:
-        """Predicted costs of compiling ``features``' tape for ``tier`` and running it."""
-        return self.predict_all(features, (tier,), vector_math, opt_level)[tier]
+        """Predicted costs of compiling ``features``' tape for ``tier`` and running it in
+        ``dtype``."""
+        return self.predict_all(features, (tier,), vector_math, opt_level, dtype)[tier]
 
-    def predict_all(self, features: Features, tiers: Iterable[str], vector_math: bool = True, opt_level: int = 2) -> Dict[str, TierCost]:
+    def predict_all(self, features: Features, tiers: Iterable[str], vector_math: bool = True, opt_level: int = 2,
+                    dtype: str = "float64") -> Dict[str, TierCost]:
         """:meth:`predict` for each of ``tiers``: one matrix-vector product (this runs
         once per adaptive function, on cold code, so it is kept short)."""
         tiers = tuple(tiers)
-        key = (tiers, vector_math, opt_level)
+        key = (tiers, vector_math, opt_level, dtype)
         table = self._tables.get(key)
         if table is None:
-            table = self._tables[key] = self._table(tiers, vector_math, opt_level)
+            table = self._tables[key] = self._table(tiers, vector_math, opt_level, dtype)
         matrix, bulk_calls, large_ns, startup = table
         values = (matrix @ features.vector).tolist()
         arrays = max(1, features.n_inputs + features.n_outputs)
@@ -260,7 +266,13 @@ class CostModel:
                                  max(large, 1e-15) if large_ns[i] else 0.0, large_ns[i] or 1 << 20, arrays)
         return out
 
-    def _table(self, tiers: Tuple[str, ...], vector_math: bool, opt_level: int):
+    def float32_ratios(self, tier: str) -> Tuple[float, float]:
+        """(in cache, large arrays): float32 bulk time over float64 time on ``tier``, as
+        calibrated (1.0 for a calibration without float32 measurements)."""
+        r = self.calibration.get("float32", {}).get(tier, {})
+        return float(r.get("point", 1.0)), float(r.get("large", r.get("point", 1.0)))
+
+    def _table(self, tiers: Tuple[str, ...], vector_math: bool, opt_level: int, dtype: str = "float64"):
         """Rows (compile, call, point, large point) per tier over the feature vector."""
         c = self.calibration
         vector_ops = _vector_ops()
@@ -280,10 +292,12 @@ class CostModel:
             # Per-input and per-output terms of the scalar call: older calibrations lack them.
             rows.append([scalar["call"], scalar.get("input", 0.0), scalar.get("output", 0.0)]
                         + [s_ops.get(op, s_ops["default"]) for op in OP_KINDS])
-            rows.append([bulk["point"], bulk["input"], bulk["output"]] + b)
+            small_ratio, large_ratio = self.float32_ratios(tier) if dtype == "float32" else (1.0, 1.0)
+            rows.append([small_ratio * x for x in [bulk["point"], bulk["input"], bulk["output"]] + b])
             large = bulk.get("large")
             if large:
-                rows.append([large["point"], large["input"], large["output"]] + [large["scale"] * x for x in b])
+                rows.append([large_ratio * x for x in
+                             [large["point"], large["input"], large["output"]] + [large["scale"] * x for x in b]])
             else:
                 rows.append([0.0] * (3 + len(OP_KINDS)))
             bulk_calls.append(bulk["call"])

@@ -130,9 +130,14 @@ class DispatchReport:
     next_progress: Tuple[float, float] = (0.0, 0.0)  # predicted saving so far, and needed (s)
     calibration: str = ""
     measured: Mapping[str, float] = field(default_factory=dict)  # one-thread bulk seconds per point, per tier
+    dtype: str = "float64"  # the element type the function computes in
+    #: The report of the float32 variant its float32 inputs run (once made).
+    float32_variant: Optional["DispatchReport"] = None
 
     def __str__(self) -> str:
-        lines = [f"{self.function}: tier {self.tier!r}{' (adaptive)' if self.adaptive else ''}", f"  why: {self.reason}"]
+        in_type = ", in float32" if self.dtype == "float32" else ""
+        lines = [f"{self.function}: tier {self.tier!r}{' (adaptive)' if self.adaptive else ''}{in_type}",
+                 f"  why: {self.reason}"]
         if self.predictions:
             lines.append(f"  predicted (calibration: {self.calibration}):")
             lines.append(f"    {'tier':<12} {'compile':>11} {'scalar call':>12} {'bulk/point':>11}" + (f" {'total':>11}" if self.totals else ""))
@@ -161,6 +166,9 @@ class DispatchReport:
                 )
             else:
                 lines.append("  next: none (no faster tier predicted)")
+        if self.float32_variant is not None:
+            lines.append("  float32 inputs run its float32 variant:")
+            lines += ["    " + line for line in str(self.float32_variant).split("\n")]
         return "\n".join(lines)
 
 
@@ -176,7 +184,7 @@ def _fmt(s: float) -> str:
 
 def _predictions(tape: Tape, config: CompileConfig, tiers: Tuple[str, ...]) -> Tuple[CostModel, Dict[str, TierCost]]:
     model = CostModel.load()
-    return model, model.predict_all(Features.of(tape), tiers, config.vector_math, config.opt_level)
+    return model, model.predict_all(Features.of(tape), tiers, config.vector_math, config.opt_level, config.element_type)
 
 
 def _decide_with_disk_cache(tape: Tape, config: CompileConfig, model: CostModel, costs: Dict[str, TierCost],
@@ -636,4 +644,5 @@ def explain(fn: CompiledFn) -> DispatchReport:
     report = fn.dispatch_report()
     if report is None:
         raise ArgumentError("this function was not made by compile_expr, so there is no dispatch to explain")
-    return report
+    variant = fn._float32_variant
+    return replace(report, dtype=fn.dtype, float32_variant=explain(variant) if variant is not None else None)

@@ -17,6 +17,7 @@
     ./dev.sh bench --only large          # compile time against tape size (10^3 to 10^5 ops), per tier, results and predictions checked
     ./dev.sh bench --only cse            # tape length against sympy.cse on SymPy multibody models (exact and fastmath)
     ./dev.sh bench --only dispatch_large # auto against each fixed tier on generated models of 10^3 to 2.4*10^4 ops
+    ./dev.sh bench --only float32        # the suite on float32 inputs: alkahest f32 vs f64, NumPy, numexpr, numba in f32
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -237,6 +238,7 @@ ROW_SECTIONS = {
     "large": "Compile time against tape size, per tier",
     "cse": "Tape length against sympy.cse on multibody models",
     "dispatch_large": "Tier dispatch on large models: auto against each fixed tier",
+    "float32": "float32: alkahest in float32 against float64 and against the peers on float32 inputs",
 }
 
 
@@ -248,7 +250,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
     ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask",
-                                       "powers", "outputs", "background", "large", "cse", "dispatch_large"],
+                                       "powers", "outputs", "background", "large", "cse", "dispatch_large", "float32"],
                     help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"

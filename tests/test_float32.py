@@ -208,3 +208,33 @@ def test_large_and_strided_float32_calls_match_contiguous_ones(tier):
     r1 = ak.numpy_eval(f, strided, F32(0.25) * dense)
     r2 = ak.numpy_eval_par(f, dense, F32(0.25) * dense, threads=2)
     assert all(u.tobytes() == v.tobytes() for u, v in zip(r1, r2))
+
+
+def test_the_cost_model_prices_float32_bulk_work_by_the_calibrated_ratios():
+    from alkahest.costmodel import CostModel, Features
+
+    x, y = ak.ExprPool().symbols("x y")
+    model = CostModel.load()
+    feats = Features.of(ak.lower(ak.sin(x) * y + 1, [x, y]))
+    for tier in TIERS:
+        wide, narrow = model.predict(feats, tier), model.predict(feats, tier, dtype="float32")
+        small, large = model.float32_ratios(tier)
+        assert 0 < small < 1 and 0 < large < 1, "the shipped calibration measured float32 cheaper"
+        assert narrow.point_s == pytest.approx(small * wide.point_s)
+        assert narrow.large_point_s == pytest.approx(large * wide.large_point_s)
+        assert (narrow.compile_s, narrow.call_s) == (wide.compile_s, wide.call_s)
+    # A calibration without float32 measurements prices both types alike.
+    old = CostModel({k: v for k, v in model.calibration.items() if k != "float32"})
+    assert old.predict(feats, "llvm", dtype="float32").point_s == old.predict(feats, "llvm").point_s
+
+
+def test_the_float32_variant_tiers_up_on_its_own_work_and_explain_shows_it():
+    x, y = ak.ExprPool().symbols("x y")
+    f = ak.compile_expr(ak.sin(x) * ak.cos(y) + ak.exp(-x * x), [x, y], cache=False)
+    a = np.linspace(-3, 3, 1 << 21, dtype=F32)
+    ak.numpy_eval(f, a, a)  # a bulk call predicted to pay for a compile does it
+    variant = f._float32_variant
+    assert variant.adaptive and variant.tier != "interpreter", variant
+    assert f.tier == "interpreter", "the float64 function has done no work"
+    text = str(ak.explain(f))
+    assert "float32 inputs run its float32 variant" in text and "in float32" in text, text

@@ -21,6 +21,7 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 
 from ... import _native
+from ...config import dtype_name
 from ...errors import AlkahestError, ArityError, CompileError, ConfigError, DTypeError, ShapeError, TierUnavailableError
 from ..llvm.emitter import UnsupportedTape
 from ..tapeview import TapeView
@@ -37,8 +38,8 @@ TIER = "cuda"
 class CudaConfig:
     """Options for :func:`compile_cuda`.
 
-    ``dtype``: ``"float64"`` or ``"float32"`` (float32 uses libdevice's ``__nv_*f``
-    functions). ``arch``: the GPU architecture the PTX is for (``"sm_80"``, ...); None
+    ``dtype``: ``"float64"`` or ``"float32"`` (or ``np.float32``, as ``CompileConfig(dtype=...)``
+    takes it; float32 uses libdevice's ``__nv_*f`` functions). ``arch``: the GPU architecture the PTX is for (``"sm_80"``, ...); None
     means the compute capability of device 0, else ``sm_80``. ``device``: the ordinal
     the function runs on. ``block_size``: threads per block.
     """
@@ -49,6 +50,11 @@ class CudaConfig:
     block_size: int = 256
 
     def __post_init__(self) -> None:
+        # The element types of CompileConfig(dtype=...), spelled the same ways.
+        try:
+            object.__setattr__(self, "dtype", dtype_name(self.dtype))
+        except ConfigError:
+            pass
         if self.dtype not in ptxgen.SCALAR:
             raise DTypeError(f"CudaConfig(dtype=...) must be one of {', '.join(ptxgen.SCALAR)}, got {self.dtype!r}")
         if self.arch is not None and self.arch not in ptxgen.PTX_VERSION:
