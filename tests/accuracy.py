@@ -1,7 +1,8 @@
 """Measured accuracy of alkahest's functions against mpmath (correctly rounded), scalar
-calls (libm) and bulk evaluation (libmvec), in ulps of the exact result.
+calls (libm) and bulk evaluation (libmvec), in ulps of the exact result, in float64 and
+in float32 (``CompileConfig(dtype="float32")``: libm's and libmvec's float routines).
 
-``python tests/accuracy.py [points]`` prints the table in ``docs/accuracy.md``;
+``python tests/accuracy.py [points] [float32]`` prints a table of ``docs/accuracy.md``;
 ``tests/test_accuracy.py`` checks that the documented bounds still hold on fewer points.
 """
 
@@ -58,38 +59,65 @@ FUNCTIONS = {
 }
 
 
-def ulps(got: np.ndarray, xs: np.ndarray, f) -> float:
-    """Largest error of ``got`` in ulps of the exact ``f(xs)`` (finite, non-zero results)."""
+#: The float32 domains: the float64 ones within float32's range (exp and the hyperbolic
+#: functions up to where float32 overflows).
+FUNCTIONS32 = {
+    **{name: FUNCTIONS[name] for name in ("sin", "cos", "tan", "asin", "acos", "atan", "log1p")},
+    "sqrt": (mpmath.sqrt, _positive(1e-37, 1e38)),
+    "cbrt": (mpmath.cbrt, _wide(1e-37, 1e38)),
+    "exp": (mpmath.exp, _span(-87, 88)),
+    "expm1": (mpmath.expm1, _wide(1e-10, 88)),
+    "log": (mpmath.log, _positive(1e-37, 1e38)),
+    "log2": (lambda a: mpmath.log(a, 2), _positive(1e-37, 1e38)),
+    "log10": (mpmath.log10, _positive(1e-37, 1e38)),
+    "sinh": (mpmath.sinh, _wide(1e-8, 88)),
+    "cosh": (mpmath.cosh, _wide(1e-8, 88)),
+    "tanh": (mpmath.tanh, _wide(1e-8, 9)),
+    "asinh": (mpmath.asinh, _wide(1e-8, 1e38)),
+    "acosh": (mpmath.acosh, lambda rng, n: 1 + np.exp(rng.uniform(np.log(1e-6), np.log(1e38), n))),
+    "atanh": (mpmath.atanh, _span(-0.9999, 0.9999)),
+    "erf": (mpmath.erf, _wide(1e-8, 4)),
+    "erfc": (mpmath.erfc, _span(-4, 10)),
+}
+
+
+def ulps(got: np.ndarray, xs: np.ndarray, f, dtype=np.float64) -> float:
+    """Largest error of ``got`` in ulps (of ``dtype``) of the exact ``f(xs)`` (finite,
+    non-zero, normal results)."""
     worst = 0.0
+    info = np.finfo(dtype)
     with mpmath.workprec(120):
         for x, g in zip(xs.tolist(), got.tolist()):
             exact = f(mpmath.mpf(x))
             if isinstance(exact, mpmath.mpc) or not mpmath.isfinite(exact) or exact == 0:
                 continue
             e = float(exact)
-            if not np.isfinite(e) or e == 0.0:
+            if not np.isfinite(e) or e == 0.0 or abs(e) > info.max:
                 continue
-            ulp = float(np.spacing(abs(e)))
-            if ulp == 0.0 or abs(e) < np.finfo(np.float64).tiny:
+            ulp = float(np.spacing(dtype(abs(e))))
+            if ulp == 0.0 or abs(e) < info.tiny:
                 continue  # subnormal results: absolute, not relative, accuracy
             worst = max(worst, float(abs(mpmath.mpf(g) - exact)) / ulp)
     return worst
 
 
-def measure(name: str, n: int, seed: int = 0) -> Tuple[float, float]:
-    """(scalar, bulk) worst ulps of ``name`` on ``n`` points of its domain."""
-    f, sample = FUNCTIONS[name]
-    xs = sample(np.random.default_rng(seed), n)
+def measure(name: str, n: int, seed: int = 0, dtype: str = "float64") -> Tuple[float, float]:
+    """(scalar, bulk) worst ulps of ``name`` on ``n`` points of its domain, computed in
+    ``dtype`` (the points are ``dtype`` values)."""
+    f, sample = (FUNCTIONS32 if dtype == "float32" else FUNCTIONS)[name]
+    xs = sample(np.random.default_rng(seed), n).astype(dtype)
     pool = ak.ExprPool()
     x = pool.symbol("x")
-    fn = ak.compile_expr(getattr(ak, name)(x), [x], ak.CompileConfig(tier="interpreter"), cache=False)
+    config = ak.CompileConfig(tier="interpreter", dtype=dtype)
+    fn = ak.compile_expr(getattr(ak, name)(x), [x], config, cache=False)
     scalar = np.array([fn(v) for v in xs.tolist()])
     bulk = ak.numpy_eval(fn, xs)
-    return ulps(scalar, xs, f), ulps(bulk, xs, f)
+    assert bulk.dtype == dtype
+    return ulps(scalar, xs, f, np.dtype(dtype).type), ulps(bulk, xs, f, np.dtype(dtype).type)
 
 
-def table(n: int) -> List[Tuple[str, float, float]]:
-    return [(name, *measure(name, n)) for name in FUNCTIONS]
+def table(n: int, dtype: str = "float64") -> List[Tuple[str, float, float]]:
+    return [(name, *measure(name, n, dtype=dtype)) for name in FUNCTIONS]
 
 
 def markdown(rows) -> str:
@@ -98,15 +126,26 @@ def markdown(rows) -> str:
     return "\n".join(lines)
 
 
-def documented(path) -> Dict[str, Tuple[float, float]]:
-    """The bounds the table in ``docs/accuracy.md`` states: {function: (scalar, bulk)}."""
+#: The heading of the float32 section of ``docs/accuracy.md``, whose table has the
+#: float32 bounds (the first table has the float64 ones).
+FLOAT32_HEADING = "## float32"
+
+
+def documented(path, dtype: str = "float64") -> Dict[str, Tuple[float, float]]:
+    """The bounds ``docs/accuracy.md`` states for ``dtype``: {function: (scalar, bulk)}."""
     bounds = {}
+    in_float32 = False
     for line in open(path, encoding="utf-8"):
+        if line.startswith("## "):
+            in_float32 = line.strip() == FLOAT32_HEADING
+        if in_float32 != (dtype == "float32"):
+            continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 3 and cells[0] in FUNCTIONS:
+        if len(cells) >= 3 and cells[0] in FUNCTIONS and cells[0] not in bounds:
             bounds[cells[0]] = (float(cells[1]), float(cells[2]))
     return bounds
 
 
 if __name__ == "__main__":
-    print(markdown(table(int(sys.argv[1]) if len(sys.argv) > 1 else 20000)))
+    dtype = sys.argv[2] if len(sys.argv) > 2 else "float64"
+    print(markdown(table(int(sys.argv[1]) if len(sys.argv) > 1 else 20000, dtype)))
