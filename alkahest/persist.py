@@ -79,7 +79,10 @@ def reduce_compiled(fn: CompiledFn) -> Tuple[Callable[[bytes], CompiledFn], Tupl
     (a damaged pickle cannot rebuild a different function). A function made without
     ``compile_expr`` (``_native.compile_*``) carries a config for its tier."""
     dispatch = fn._dispatch()
-    config = dispatch.config if dispatch is not None else CompileConfig(tier=fn.tier)
+    if dispatch is not None:
+        config = dispatch.config
+    else:  # a function that does not follow its inputs' type is fixed to its own
+        config = CompileConfig(tier=fn.tier, dtype=None if fn.follows_input_dtype else fn.dtype)
     tape_bytes = fn.tape.dumps()
     names = tuple(fn.var_names)
     shape = fn.output_shape

@@ -238,3 +238,17 @@ def test_the_float32_variant_tiers_up_on_its_own_work_and_explain_shows_it():
     assert f.tier == "interpreter", "the float64 function has done no work"
     text = str(ak.explain(f))
     assert "float32 inputs run its float32 variant" in text and "in float32" in text, text
+
+
+def test_float32_functions_pickle_as_float32():
+    import pickle
+
+    x, y = ak.ExprPool().symbols("x y")
+    f = ak.compile_expr(ak.sin(x) * y, [x, y], ak.CompileConfig(dtype="float32", tier="cranelift"), cache=False)
+    g = pickle.loads(pickle.dumps(f))
+    assert g.dtype == "float32" and g.tier == "cranelift"
+    low = ak._native.compile_interpreter(ak.lower(x * y, [x, y]), ["x", "y"], dtype="float32")
+    h = pickle.loads(pickle.dumps(low))
+    assert h.dtype == "float32" and not h.follows_input_dtype
+    a = np.linspace(0, 1, 7)
+    np.testing.assert_array_equal(ak.numpy_eval(h, a, a), ak.numpy_eval(low, a, a))
