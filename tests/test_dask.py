@@ -33,6 +33,21 @@ def test_results_are_lazy_dask_arrays_with_the_right_meta(functions):
         assert got.compute(scheduler="threads").tobytes() == w.tobytes()
 
 
+def test_float32_dask_inputs_give_float32_blocks_as_numpy_eval_does(functions):
+    one, two = functions
+    xs = np.linspace(0.0, 3.0, 1000, dtype=np.float32)
+    dx = da.from_array(xs, chunks=300)
+    r = ak.numpy_eval(one, dx, 2.0, np.float32(0.5) * dx)
+    assert r.dtype == np.float32 and r._meta.dtype == np.float32
+    assert r.compute(scheduler="sync").tobytes() == ak.numpy_eval(one, xs, 2.0, np.float32(0.5) * xs).tobytes()
+    outs = two(dx, dx[::-1], 1.5)
+    want = two(xs, xs[::-1], 1.5)
+    for got, w in zip(outs, want):
+        assert got.dtype == np.float32 and got.compute(scheduler="threads").tobytes() == w.tobytes()
+    mixed = ak.numpy_eval(one, dx, da.from_array(xs.astype(np.float64), chunks=300), 1.0)
+    assert mixed.dtype == np.float64 and mixed.compute(scheduler="sync").dtype == np.float64
+
+
 def test_broadcasting_between_differently_chunked_inputs(functions):
     one, _ = functions
     x = np.arange(60.0).reshape(12, 5) * 0.1

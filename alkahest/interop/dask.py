@@ -36,6 +36,7 @@ from typing import Any, List, Sequence, Tuple, Union
 import numpy as np
 
 from .. import _native
+from ..batch import result_dtype
 from ..errors import ArityError, DTypeError
 
 _F64 = np.dtype(np.float64)
@@ -64,10 +65,11 @@ def alkahest_eval(*blocks: Any, fn: Any, threads: int) -> np.ndarray:
     return _run(fn, blocks, threads)
 
 
-def alkahest_eval_outputs(*blocks: Any, fn: Any, threads: int) -> np.ndarray:
-    """One block of every output, stacked on a leading axis (one pass, one array)."""
+def alkahest_eval_outputs(*blocks: Any, fn: Any, threads: int, element: Any = _F64) -> np.ndarray:
+    """One block of every output, stacked on a leading axis (one pass, one array of the
+    type the call computes in)."""
     shape = np.broadcast_shapes(*(np.shape(b) for b in blocks))
-    out = np.empty((fn.n_outputs,) + shape, dtype=_F64)
+    out = np.empty((fn.n_outputs,) + shape, dtype=element)
     _run(fn, blocks, threads, out)
     return out
 
@@ -86,22 +88,27 @@ def evaluate_lazily(fn: Any, arrays: Sequence[Any], out: Any = None, threads: in
         raise ArityError(f"{fn!r} takes {fn.n_inputs} input arrays, got {len(arrays)}")
     args: List[Any] = []
     ndim = 0
+    typed: List[np.ndarray] = []  # an empty array of each input's type, for the result's
     for a in arrays:
         if isinstance(a, (float, int)) and not isinstance(a, bool):
             args += [float(a), None]
+            typed.append(np.asarray(float(a)))
             continue
         a = da.asarray(a)
         if a.dtype.kind not in "biuf":
             raise DTypeError(f"a Dask input has dtype {a.dtype}, which cannot be cast to float64; pass real numbers")
         ndim = max(ndim, a.ndim)
         args += [a, tuple(range(a.ndim))[::-1]]  # trailing axes line up, as NumPy broadcasts
+        typed.append(np.empty(0, a.dtype))
+    # Each block computes in the type numpy_eval would give the whole arrays.
+    dtype = result_dtype(fn, typed, arrays)
     index = tuple(range(ndim))[::-1]
     n_out = fn.n_outputs
     if n_out == 1 and fn.output_shape is None:
-        return da.blockwise(alkahest_eval, index, *args, fn=fn, threads=threads, dtype=_F64,
-                            meta=np.empty((0,) * ndim, _F64), concatenate=True)
-    stacked = da.blockwise(alkahest_eval_outputs, (ndim,) + index, *args, fn=fn, threads=threads,
-                           new_axes={ndim: n_out}, dtype=_F64, meta=np.empty((0,) * (ndim + 1), _F64),
+        return da.blockwise(alkahest_eval, index, *args, fn=fn, threads=threads, dtype=dtype,
+                            meta=np.empty((0,) * ndim, dtype), concatenate=True)
+    stacked = da.blockwise(alkahest_eval_outputs, (ndim,) + index, *args, fn=fn, threads=threads, element=dtype, dtype=dtype,
+                           new_axes={ndim: n_out}, meta=np.empty((0,) * (ndim + 1), dtype),
                            concatenate=True)
     if fn.output_shape is not None:  # outputs given as an array: one array, as numpy_eval gives
         return stacked.rechunk({0: n_out}).reshape(tuple(fn.output_shape) + stacked.shape[1:])
