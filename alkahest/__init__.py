@@ -31,6 +31,7 @@ from .interop.evaluate import evaluate
 from .interop.lambdify import lambdify
 from .interop.sympy import from_sympy, to_sympy
 from .ode import ODE, compile_ode
+from .optimizer import OptimizeReport, optimize
 from .text import parse
 
 # No pool lock may be held across a fork: the child would wait for it forever.
@@ -47,5 +48,5 @@ __all__ = [
     "compile_cuda", "CudaConfig", "CudaFn", "explain", "DispatchReport", "TierUp",
     "parse", "from_sympy", "to_sympy", "lambdify", "evaluate",
     "diff", "gradient", "jacobian", "hessian", "jacobian_sparsity", "compile_jacobian", "JacobianFn",
-    "compile_ode", "ODE",
+    "compile_ode", "ODE", "optimize", "OptimizeReport",
 ] + errors.__all__ + _functions

@@ -7,6 +7,7 @@ mod bulk;
 mod callback;
 mod compiled;
 mod derivatives;
+mod egraph;
 mod errors;
 mod expr;
 mod persist;
@@ -19,6 +20,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<expr::PyExpr>()?;
     m.add_class::<tape::PyTape>()?;
     m.add_class::<compiled::PyCompiledFn>()?;
+    m.add_class::<egraph::PyEGraph>()?;
+    m.add_function(wrap_pyfunction!(egraph::saturate, m)?)?;
     m.add_function(wrap_pyfunction!(expr::apply, m)?)?;
     m.add_function(wrap_pyfunction!(expr::horner, m)?)?;
     m.add_function(wrap_pyfunction!(expr::dag, m)?)?;
