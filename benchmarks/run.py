@@ -18,6 +18,7 @@
     ./dev.sh bench --only cse            # tape length against sympy.cse on SymPy multibody models (exact and fastmath)
     ./dev.sh bench --only dispatch_large # auto against each fixed tier on generated models of 10^3 to 2.4*10^4 ops
     ./dev.sh bench --only float32        # the suite on float32 inputs: alkahest f32 vs f64, NumPy, numexpr, numba in f32
+    ./dev.sh bench --only optimize       # alkahest.optimize: FPBench bits of error before/after; speed on the DAG and a model
 
 Times are the best of several repeats (each repeat long enough to time reliably);
 ratios are peer time / alkahest time, so > 1 means alkahest is faster. Every engine's
@@ -239,6 +240,7 @@ ROW_SECTIONS = {
     "cse": "Tape length against sympy.cse on multibody models",
     "dispatch_large": "Tier dispatch on large models: auto against each fixed tier",
     "float32": "float32: alkahest in float32 against float64 and against the peers on float32 inputs",
+    "optimize": "The e-graph optimiser: FPBench accuracy and speed on the suite's DAG and a SymPy model",
 }
 
 
@@ -250,7 +252,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON results (default benchmarks/results/latest.json, "
                     "or dispatch.json with --only dispatch)")
     ap.add_argument("--only", choices=["dispatch", "threads", "sympy", "strings", "latency", "steady", "derivatives", "dask",
-                                       "powers", "outputs", "background", "large", "cse", "dispatch_large", "float32"],
+                                       "powers", "outputs", "background", "large", "cse", "dispatch_large", "float32", "optimize"],
                     help="run one section only")
     args = ap.parse_args(argv)
     results = Path(__file__).parent / "results"
