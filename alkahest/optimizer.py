@@ -98,8 +98,11 @@ class OptimizeReport:
 # --- exact and double evaluation of one operation ------------------------------------
 
 def _mp():
-    import mpmath
-
+    try:
+        import mpmath
+    except ImportError:  # pragma: no cover - mpmath comes with the test and optimize extras
+        raise ImportError("alkahest.optimize measures errors with mpmath: pip install mpmath "
+                          "(or alkahest[optimize]); goal='speed' with measure=False does without") from None
     return mpmath
 
 
@@ -168,7 +171,7 @@ def _mp_op(mp, name: str, args: Sequence[Any]):
             return mp.atan2(a, args[1])
         if name == "atanh" and abs(a) == 1:
             return mp.inf * mp.sign(a)
-        fn = {"abs": abs, "floor": mp.floor, "ceil": mp.ceil, "log": mp.ln}.get(name) or getattr(mp, name)
+        fn: Any = {"abs": abs, "floor": mp.floor, "ceil": mp.ceil, "log": mp.ln}.get(name) or getattr(mp, name)
         return _real(mp, fn(a))
     except (ValueError, ZeroDivisionError, OverflowError):
         return mp.nan
@@ -202,12 +205,12 @@ def _double_op(name: str, args: Sequence[np.ndarray]) -> np.ndarray:
     raise ArgumentError(f"no double evaluation of {name!r}")
 
 
-_NP_UNARY = {"neg": np.negative, "sqrt": np.sqrt, "cbrt": np.cbrt, "exp": np.exp, "expm1": np.expm1, "log": np.log,
+_NP_UNARY: Dict[str, Callable[..., Any]] = {"neg": np.negative, "sqrt": np.sqrt, "cbrt": np.cbrt, "exp": np.exp, "expm1": np.expm1, "log": np.log,
              "log1p": np.log1p, "log2": np.log2, "log10": np.log10, "sin": np.sin, "cos": np.cos, "tan": np.tan,
              "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
              "tanh": np.tanh, "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "abs": np.abs,
              "floor": np.floor, "ceil": np.ceil}
-_NP_BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+_NP_BINARY: Dict[str, Callable[..., Any]] = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
               "atan2": np.arctan2, "min": np.minimum, "max": np.maximum, "copysign": np.copysign,
               "lt": lambda a, b: (a < b).astype(float), "le": lambda a, b: (a <= b).astype(float),
               "gt": lambda a, b: (a > b).astype(float), "ge": lambda a, b: (a >= b).astype(float),
@@ -484,7 +487,10 @@ def optimize(expr_or_list: Union[Expr, Sequence[Expr]], vars: Sequence[Expr], go
     default = costs_by_op.get("default", 1e-9)
     op_cost = [0.0 if op in ("var", "const") else costs_by_op.get(op, default) for _, _, nodes in classes for op, _, _ in nodes]
     if accuracy:
-        scale = 1e-3 / max(max(op_cost), 1e-30)  # operations break ties between equal errors
+        # Operations break ties between (nearly) equal errors: a typical operation weighs
+        # 0.02 bits, so a longer program must be measurably more accurate to win.
+        positive = [c for c in op_cost if c > 0]
+        scale = 0.02 / float(np.median(positive)) if positive else 0.0
         candidate = graph.extract([e + scale * c for e, c in zip(local, op_cost)])
     else:
         candidate = graph.extract(op_cost)

@@ -9,8 +9,9 @@
 //!   loss of accuracy, or under `fastmath`.
 //! * [`accuracy`]: the rearrangements numerical analysts use against cancellation:
 //!   `expm1`, `log1p`, differences of squares, of square roots, of reciprocals, of
-//!   sines, cosines, tangents, arctangents and logarithms, `1 - cos`, and the
-//!   cancellations they expose (`(a + b) - a = b`). Inexact by design: chosen by measured
+//!   sines, cosines, tangents, arctangents and logarithms, `1 - cos`, conjugates
+//!   (`a - sqrt(b) = (a² - b)/(a + sqrt(b))`), and the cancellations they expose
+//!   (`(a + b) - a = b`). Inexact by design: chosen by measured
 //!   error.
 
 use egg::{rewrite as rw, Applier, EGraph, Id, PatternAst, Rewrite, Subst, Symbol, Var};
@@ -79,6 +80,10 @@ pub fn accuracy() -> Vec<Rule> {
         rw!("exp-sum"; "(mul (exp ?a) (exp ?b))" => "(exp (add ?a ?b))"),
         rw!("exp-diff"; "(div (exp ?a) (exp ?b))" => "(exp (sub ?a ?b))"),
         rw!("cancel-add"; "(sub (add ?a ?b) ?a)" => "?b"),
+        rw!("cancel-add-2"; "(sub ?a (add ?a ?b))" => "(neg ?b)"),
+        rw!("cancel-sub-3"; "(sub (sub ?a ?b) ?a)" => "(neg ?b)"),
+        rw!("conjugate"; "(sub (sqrt ?b) ?a)" => "(div (sub ?b (mul ?a ?a)) (add (sqrt ?b) ?a))"),
+        rw!("conjugate-2"; "(sub ?a (sqrt ?b))" => "(div (sub (mul ?a ?a) ?b) (add ?a (sqrt ?b)))"),
         rw!("cancel-sub"; "(add (sub ?a ?b) ?b)" => "?a"),
         rw!("cancel-sub-2"; "(sub ?a (sub ?a ?b))" => "?b"),
         rw!("sub-sub"; "(sub (sub ?a ?b) ?c)" => "(sub ?a (add ?b ?c))"),
