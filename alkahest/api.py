@@ -7,9 +7,9 @@ from typing import Mapping, Optional, Tuple, Union
 from ._native import CompiledFn, Expr
 from .cache import CompileCache, default_cache
 from . import _native
-from .compile import Exprs, Vars, normalise_shaped, shaped, var_names
+from .compile import Exprs, Vars, normalise_shaped, rewritten, shaped, var_names
 from .config import DEFAULT_CONFIG, CompileConfig, checked
-from .dispatch import build, resolve
+from .dispatch import build, remember_optimization, resolve
 from .errors import ArgumentTypeError
 
 
@@ -41,8 +41,10 @@ def compile_expr(
     config = checked(config)
     if cache is False:
         outputs, inputs, shape = normalise_shaped(expr_or_list, vars)
+        outputs, optimized = rewritten(outputs, inputs, config)
         tape = _native.lower(outputs, inputs, fastmath=config.fastmath)
-        return shaped(build(tape, var_names(inputs), config, resolve(lambda: tape, config)), shape)
+        fn = shaped(build(tape, var_names(inputs), config, resolve(lambda: tape, config)), shape)
+        return remember_optimization(fn, optimized)
     if cache is None or cache is True:
         cache = default_cache
     return cache.compile(expr_or_list, vars, config)

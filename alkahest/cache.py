@@ -10,9 +10,9 @@ from typing import Hashable, Optional
 from . import _native
 from ._native import CompiledFn
 from . import tiers
-from .compile import Exprs, Vars, normalise_shaped, shaped, var_names
+from .compile import Exprs, Vars, normalise_shaped, rewritten, shaped, var_names
 from .config import CompileConfig, checked
-from .dispatch import build, resolve
+from .dispatch import build, remember_optimization, resolve
 from .errors import ArgumentError
 
 
@@ -84,10 +84,13 @@ class CompileCache:
         pool = outputs[0].pool
         tape = None
 
+        optimized = None
+
         def lowered() -> "_native.Tape":
-            nonlocal tape
+            nonlocal tape, optimized
             if tape is None:
-                tape = _native.lower(outputs, inputs, fastmath=config.fastmath)
+                rewritten_outputs, optimized = rewritten(outputs, inputs, config)
+                tape = _native.lower(rewritten_outputs, inputs, fastmath=config.fastmath)
             return tape
 
         resolution = resolve(lowered, config)
@@ -99,6 +102,7 @@ class CompileCache:
             config.vector_math,
             config.fastmath,  # lowering reads it (integer powers), so every tier does
             config.dtype,
+            config.optimize,
             shape,
         ) + tuple(getattr(config, option) for option in tiers.options(resolution.tier))
         with self._lock:
@@ -108,7 +112,7 @@ class CompileCache:
                 self._hits += 1
                 return fn
             self._misses += 1
-        fn = shaped(build(lowered(), var_names(inputs), config, resolution), shape)
+        fn = remember_optimization(shaped(build(lowered(), var_names(inputs), config, resolution), shape), optimized)
         with self._lock:
             self._compiles += 1
             existing = self._entries.get(key)

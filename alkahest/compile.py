@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -136,3 +136,14 @@ def compile_with_fallback(tape: Tape, names: List[str], config: CompileConfig, t
                 raise
             reasons.append(f"{t.name}: {e}")
     raise AssertionError("the floor tier is always reached")
+
+
+def rewritten(outputs: List[Expr], inputs: List[Expr], config: CompileConfig) -> Tuple[List[Expr], Any]:
+    """The outputs after ``alkahest.optimize`` when ``config.optimize`` asks for it, and
+    its report (None when not asked)."""
+    if config.optimize is None:
+        return outputs, None
+    from .optimizer import optimize
+
+    better, report = optimize(list(outputs), list(inputs), config.optimize, measure=False)
+    return list(better), report

@@ -99,6 +99,11 @@ class CompileConfig:
     and return Python floats; with ``dtype="float32"`` they compute in float32 too.
     Accuracy in float32: see ``docs/accuracy.md``.
 
+    ``optimize``: rewrite the expressions with ``alkahest.optimize`` before compiling:
+    ``"speed"`` (rewrites that keep every bit, chosen by calibrated operation costs) or
+    ``"accuracy"`` (rearrangements against cancellation, kept where measured more
+    accurate; takes up to seconds). Off (None) by default: see ``docs/optimize.md``.
+
     LLVM tier only: ``opt_level`` (0–3) for LLVM's optimiser and code generator;
     ``cache_dir``: where compiled object code is kept
     between processes (``None``: ``$ALKAHEST_CACHE_DIR``, else ``~/.cache/alkahest/llvm``;
@@ -106,7 +111,7 @@ class CompileConfig:
 
     >>> CompileConfig(tier="interpreter", expected_evals=10**6)  # doctest: +NORMALIZE_WHITESPACE
     CompileConfig(tier='interpreter', expected_evals=1000000, vector_math=True, opt_level=2, fastmath=False,
-                  cache_dir=None, expected_calls=None, dtype=None)
+                  cache_dir=None, expected_calls=None, dtype=None, optimize=None)
     >>> CompileConfig(dtype=np.float32).dtype
     'float32'
     """
@@ -119,10 +124,13 @@ class CompileConfig:
     cache_dir: Union[str, "os.PathLike[str]", bool, None] = None
     expected_calls: Optional[int] = None
     dtype: Optional[str] = None
+    optimize: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.dtype is not None:
             object.__setattr__(self, "dtype", dtype_name(self.dtype))
+        if self.optimize not in (None, "speed", "accuracy"):
+            raise ConfigError(f"optimize must be None, 'speed' or 'accuracy', got {self.optimize!r}")
         if isinstance(self.tier, str) and self.tier != "auto" and self.tier not in KNOWN_TIERS:
             if any(t.device and t.name == self.tier for t in tiers.REGISTRY):
                 raise ConfigError(

@@ -133,6 +133,8 @@ class DispatchReport:
     dtype: str = "float64"  # the element type the function computes in
     #: The report of the float32 variant its float32 inputs run (once made).
     float32_variant: Optional["DispatchReport"] = None
+    #: What ``CompileConfig(optimize=...)`` did to the expressions (an ``OptimizeReport``).
+    optimization: Optional[Any] = None
 
     def __str__(self) -> str:
         in_type = ", in float32" if self.dtype == "float32" else ""
@@ -166,6 +168,9 @@ class DispatchReport:
                 )
             else:
                 lines.append("  next: none (no faster tier predicted)")
+        if self.optimization is not None:
+            lines.append("  rewritten before compiling:")
+            lines += ["    " + line for line in str(self.optimization).split("\n")]
         if self.float32_variant is not None:
             lines.append("  float32 inputs run its float32 variant:")
             lines += ["    " + line for line in str(self.float32_variant).split("\n")]
@@ -645,4 +650,17 @@ def explain(fn: CompiledFn) -> DispatchReport:
     if report is None:
         raise ArgumentError("this function was not made by compile_expr, so there is no dispatch to explain")
     variant = fn._float32_variant
-    return replace(report, dtype=fn.dtype, float32_variant=explain(variant) if variant is not None else None)
+    return replace(report, dtype=fn.dtype, float32_variant=explain(variant) if variant is not None else None,
+                   optimization=_OPTIMIZATIONS.get(fn))
+
+
+#: What ``CompileConfig(optimize=...)`` did, per function it made (for ``explain``).
+_OPTIMIZATIONS: "weakref.WeakKeyDictionary[CompiledFn, Any]" = weakref.WeakKeyDictionary()
+
+
+def remember_optimization(fn: CompiledFn, report: Any) -> CompiledFn:
+    """Records ``report`` (an ``OptimizeReport``, or None) as how ``fn``'s expressions were
+    rewritten; returns ``fn``."""
+    if report is not None:
+        _OPTIMIZATIONS[fn] = report
+    return fn

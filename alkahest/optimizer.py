@@ -487,11 +487,14 @@ def optimize(expr_or_list: Union[Expr, Sequence[Expr]], vars: Sequence[Expr], go
     default = costs_by_op.get("default", 1e-9)
     op_cost = [0.0 if op in ("var", "const") else costs_by_op.get(op, default) for _, _, nodes in classes for op, _, _ in nodes]
     if accuracy:
-        # Operations break ties between (nearly) equal errors: a typical operation weighs
-        # 0.02 bits, so a longer program must be measurably more accurate to win.
+        # Operations break ties between (nearly) equal errors: each weighs 0.02 bits and
+        # as much again per typical operation's cost (some calibrated costs are 0), so a
+        # longer program must be measurably more accurate to win.
         positive = [c for c in op_cost if c > 0]
-        scale = 0.02 / float(np.median(positive)) if positive else 0.0
-        candidate = graph.extract([e + scale * c for e, c in zip(local, op_cost)])
+        typical = float(np.median(positive)) if positive else 1.0
+        ops = [op for _, _, nodes in classes for op, _, _ in nodes]
+        weight = [0.0 if op in ("var", "const") else 0.02 * (1.0 + c / typical) for op, c in zip(ops, op_cost)]
+        candidate = graph.extract([e + w for e, w in zip(local, weight)])
     else:
         candidate = graph.extract(op_cost)
     fields: Dict[str, Any] = {"rules": dict(info["applied"]), "samples": len(points[0]) if points else 0,

@@ -117,3 +117,17 @@ def test_large_tapes_are_returned_unchanged(monkeypatch):
     monkeypatch.setattr(optimizer, "MAX_OPS", 2)
     better, report = ak.optimize(e, [x, y], "speed")
     assert better is e and report.skipped and "MAX_OPS" in report.skipped
+
+
+def test_compile_config_optimize_rewrites_before_compiling_and_explain_shows_it():
+    x, = ak.ExprPool().symbols("x")
+    f = ak.compile_expr(ak.exp(x) - 1, [x], ak.CompileConfig(optimize="accuracy"), cache=False)
+    assert f.tape.op_count("expm1") == 1 if hasattr(f.tape, "op_count") else "expm1" in str(f.tape)
+    assert f(1e-12) == pytest.approx(1e-12, rel=1e-15)  # exp(x) - 1 gives 1.000088900582341e-12
+    text = str(ak.explain(f))
+    assert "rewritten before compiling" in text and "expm1" in text, text
+    g = ak.compile_expr(ak.exp(x) - 1, [x], ak.CompileConfig(optimize="accuracy"))
+    assert ak.compile_expr(ak.exp(x) - 1, [x], ak.CompileConfig(optimize="accuracy")) is g  # cached
+    assert ak.compile_expr(ak.exp(x) - 1, [x]) is not g
+    with pytest.raises(ak.ConfigError, match="optimize"):
+        ak.CompileConfig(optimize="size")
