@@ -62,6 +62,8 @@ pub trait Element:
 
     /// The nearest value of this type (round to nearest even; overflow gives ±inf).
     fn from_f64(x: f64) -> Self;
+    fn is_nan(self) -> bool;
+    fn is_sign_negative(self) -> bool;
     fn to_f64(self) -> f64;
 
     /// The operation at one point, as every tier computes it in this type.
@@ -90,6 +92,16 @@ impl Element for f64 {
     #[inline(always)]
     fn from_f64(x: f64) -> f64 {
         x
+    }
+
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+
+    #[inline(always)]
+    fn is_sign_negative(self) -> bool {
+        f64::is_sign_negative(self)
     }
 
     #[inline(always)]
@@ -150,15 +162,15 @@ fn truth32(b: bool) -> f32 {
     }
 }
 
-/// IEEE 754-2019 `minimum` in float32 (see [`op::minimum`]).
+/// IEEE 754-2019 `minimum` in either type: NaN if either argument is NaN, and -0 below +0.
 #[inline(always)]
-fn minimum32(a: f32, b: f32) -> f32 {
+pub fn minimum<E: Element>(a: E, b: E) -> E {
     if a < b {
         a
     } else if b < a {
         b
     } else if a.is_nan() || b.is_nan() {
-        f32::NAN
+        E::NAN
     } else if a.is_sign_negative() {
         a
     } else {
@@ -166,16 +178,16 @@ fn minimum32(a: f32, b: f32) -> f32 {
     }
 }
 
-/// IEEE 754-2019 `maximum` in float32 (see [`op::maximum`]).
+/// IEEE 754-2019 `maximum` in either type: NaN if either argument is NaN, and +0 above -0.
 #[inline(always)]
-fn maximum32(a: f32, b: f32) -> f32 {
+pub fn maximum<E: Element>(a: E, b: E) -> E {
     if a > b {
         a
     } else if b > a {
         b
     } else if a.is_nan() || b.is_nan() {
-        f32::NAN
-    } else if a.is_sign_positive() {
+        E::NAN
+    } else if !a.is_sign_negative() {
         a
     } else {
         b
@@ -191,6 +203,16 @@ impl Element for f32 {
     #[inline(always)]
     fn from_f64(x: f64) -> f32 {
         x as f32
+    }
+
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+
+    #[inline(always)]
+    fn is_sign_negative(self) -> bool {
+        f32::is_sign_negative(self)
     }
 
     #[inline(always)]
@@ -247,8 +269,8 @@ impl Element for f32 {
             // SAFETY: pure libm functions, defined for every pair of floats.
             Pow => unsafe { libmf::powf(a, b) },
             Atan2 => unsafe { libmf::atan2f(a, b) },
-            Min => minimum32(a, b),
-            Max => maximum32(a, b),
+            Min => minimum(a, b),
+            Max => maximum(a, b),
             Copysign => a.copysign(b),
             Lt => truth32(a < b),
             Le => truth32(a <= b),

@@ -193,33 +193,13 @@ fn truth(b: bool) -> f64 {
 /// IEEE 754-2019 `minimum`: NaN if either argument is NaN, and -0 below +0.
 #[inline(always)]
 pub fn minimum(a: f64, b: f64) -> f64 {
-    if a < b {
-        a
-    } else if b < a {
-        b
-    } else if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a.is_sign_negative() {
-        a
-    } else {
-        b
-    }
+    crate::element::minimum(a, b)
 }
 
 /// IEEE 754-2019 `maximum`: NaN if either argument is NaN, and +0 above -0.
 #[inline(always)]
 pub fn maximum(a: f64, b: f64) -> f64 {
-    if a > b {
-        a
-    } else if b > a {
-        b
-    } else if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a.is_sign_positive() {
-        a
-    } else {
-        b
-    }
+    crate::element::maximum(a, b)
 }
 
 impl UnaryOp {
