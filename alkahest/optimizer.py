@@ -380,10 +380,12 @@ def _local_errors(classes, values: Dict[int, list]) -> List[float]:
 
 
 def _op_costs() -> Dict[str, float]:
-    """Seconds per point of each operation in bulk (LLVM tier, vector math), calibrated."""
+    """Seconds per point of each operation in bulk (the fastest host tier, vector math),
+    calibrated."""
+    from . import tiers
     from .costmodel import CostModel
 
-    ops = CostModel.load().calibration["bulk_vector_math"]["llvm"]["ops"]
+    ops = CostModel.load().calibration["bulk_vector_math"][tiers.HOST[-1].name]["ops"]
     return {k: float(v) for k, v in ops.items()}
 
 
@@ -396,7 +398,10 @@ def _errors(exprs: Sequence[Expr], vars: Sequence[Expr], points: List[np.ndarray
     from .batch import numpy_eval
     from .config import CompileConfig
 
-    f = compile_expr(list(exprs), list(vars), CompileConfig(tier="interpreter", vector_math=False), cache=False)
+    from . import tiers
+
+    config = CompileConfig(tier=tiers.FLOOR.name, vector_math=False)
+    f = compile_expr(list(exprs), list(vars), config, cache=False)
     got = numpy_eval(f, *points)
     got = got if isinstance(got, tuple) else (got,)
     return [bits_of_error(g, e) for g, e in zip(got, exact)]
