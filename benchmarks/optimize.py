@@ -62,7 +62,7 @@ def speed_rows() -> List[Dict[str, Any]]:
     rng = np.random.default_rng(3)
     for name, exprs, vars in cases:
         start = time.perf_counter()
-        better, report = ak.optimize(exprs, vars, "speed", measure=False)
+        better, report = ak.optimize(exprs, vars, "speed")
         opt_s = time.perf_counter() - start
         arrays = [rng.uniform(0.1, 0.9, 10**5) for _ in vars]
         times, compile_s = [], 0.0
@@ -72,6 +72,8 @@ def speed_rows() -> List[Dict[str, Any]]:
             compile_s = time.perf_counter() - t0
             times.append(best_time(lambda: ak.numpy_eval(f, *arrays), 0.5) / 10**5)
         rows.append({"case": name, "ops_before": report.ops_before, "ops_after": report.ops_after,
+                     "kept": f"{sum(report.kept)}/{len(report.kept)}", "bits_before": report.bits_before,
+                     "bits_after": report.bits_after,
                      "ns_per_point_before": times[0] * 1e9, "ns_per_point_after": times[1] * 1e9,
                      "optimize_s": opt_s, "llvm_compile_s": compile_s, "rules": dict(report.rules)})
         print(f"  {name}: {report.ops_before} -> {report.ops_after} ops, {times[0] * 1e9:.1f} -> {times[1] * 1e9:.1f} ns/pt, "
@@ -95,9 +97,12 @@ def markdown(result: Dict[str, Any]) -> str:
     total_b, total_a = sum(r["before_bits"] for r in acc), sum(r["after_bits"] for r in acc)
     lines += ["", f"{len(acc)} benchmarks: {len(improved)} improved, {len(worse)} worse (by more than 0.05 bits), "
               f"average {total_b / max(len(acc), 1):.2f} -> {total_a / max(len(acc), 1):.2f} bits.", "",
-              "| case | ops before → after | ns/point before → after (LLVM, 1e5) | optimise (ms) | LLVM compile (ms) |",
-              "|---|---|---|---:|---:|"]
+              "| case | ops before → after | outputs rewritten | bits (avg) before → after | ns/point before → after (LLVM, 1e5) "
+              "| optimise (ms) | LLVM compile (ms) |",
+              "|---|---|---|---|---|---:|---:|"]
     for r in result["speed"]:
-        lines.append(f"| {r['case']} | {r['ops_before']} → {r['ops_after']} | {r['ns_per_point_before']:.1f} → "
-                     f"{r['ns_per_point_after']:.1f} | {r['optimize_s'] * 1e3:.0f} | {r['llvm_compile_s'] * 1e3:.0f} |")
+        bits = (f"{r['bits_before'][0]:.2f} → {r['bits_after'][0]:.2f}" if r.get("bits_before") else "—")
+        lines.append(f"| {r['case']} | {r['ops_before']} → {r['ops_after']} | {r.get('kept', '—')} | {bits} | "
+                     f"{r['ns_per_point_before']:.1f} → {r['ns_per_point_after']:.1f} | {r['optimize_s'] * 1e3:.0f} | "
+                     f"{r['llvm_compile_s'] * 1e3:.0f} |")
     return "\n".join(lines)

@@ -48,9 +48,9 @@ def test_speed_rewrites_over_every_operation_keep_every_bit():
 
 def test_division_by_a_power_of_two_becomes_a_multiplication():
     x, y = ak.ExprPool().symbols("x y")
-    better, report = ak.optimize(x / 4 + y / 3, [x, y], "speed")
+    better, report = ak.optimize(x / 4 + y / 3, [x, y], "speed", measure=False)
     assert "0.25" in str(better) and "/3" in str(better).replace(" ", "")
-    assert report.rules.get("div-pow2", 0) >= 1 and report.bits_after == report.bits_before
+    assert report.rules.get("div-pow2", 0) >= 1 and report.bits_after is None
 
 
 @pytest.mark.parametrize(
@@ -107,6 +107,22 @@ def test_mistakes_are_refused():
         ak.optimize(x + y, [x, y], "accuracy", {"z": (0, 1)})
     with pytest.raises(ak.ArgumentError, match="lo <= hi"):
         ak.optimize(x + y, [x, y], "accuracy", {x: (1, 0)})
+
+
+def test_speed_regrouping_is_kept_only_where_measured_harmless():
+    """Factoring a*x + a*y into a*(x + y) saves an operation and changes roundings: kept
+    where no sampled point loses more than a bit, and reported with its error."""
+    a, x, y = ak.ExprPool().symbols("a x y")
+    e = a * x + a * y
+    better, report = ak.optimize(e, [a, x, y], "speed", {"x": (1, 2), "y": (1, 2), "a": (1, 2)})
+    assert report.ops_after < report.ops_before and report.kept == (True,), str(report)
+    assert report.bits_after[1] <= report.bits_before[1] + 1
+    # Where x + y cancels, a*(x + y) would lose: the rewrite is refused.
+    worse, report = ak.optimize(a * x - a * y, [a, x, y], "speed", {"x": (1, 1.001), "y": (1, 1.001), "a": (0.3, 0.7)})
+    if report.kept == (True,):
+        assert report.bits_after[0] <= report.bits_before[0]
+    else:
+        assert str(worse) == str(a * x - a * y)
 
 
 def test_large_tapes_are_returned_unchanged(monkeypatch):
