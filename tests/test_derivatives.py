@@ -7,7 +7,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import alkahest as ak
@@ -127,11 +127,15 @@ def central_difference(f, x, y, var, order):
 
 @settings(SETTINGS, max_examples=300)
 @given(trees, st.floats(0.05, 0.95), st.floats(0.05, 0.95), st.sampled_from(["x", "y"]), st.sampled_from([1, 2]))
+@example(("where", ("eq", "x", "y"), "x", "y"), 0.5, 0.5, "x", 1)
 def test_derivative_formulas_match_mpmath_central_differences(tree, x0, y0, var, order):
     """The derivative expression, evaluated at 60 digits, equals the central difference of
     the function to 1e-15 (relative): this checks the rules themselves, free of rounding.
     Evaluated in double precision (the interpreter), it is within 1e-9 of the same value
     where the derivative is well conditioned (scale: the sum of its terms' magnitudes)."""
+    # On the diagonal an equality condition flips on a set of measure zero: the rules
+    # differentiate each branch, a difference quotient sees the other one.
+    assume(x0 != y0)
     pool = ak.ExprPool()
     expr = build(tree, pool)
     assume(isinstance(expr, ak.Expr))
