@@ -183,8 +183,10 @@ def test_from_sympy_matches_sympy_at_high_precision(tree, pts):
         expr, is_cond = to_sympy_tree(tree)
         if is_cond:
             expr = sp.Piecewise((1, expr), (0, True), evaluate=False)
-    except (TypeError, ValueError, KeyError):
-        assume(False)  # SymPy refuses to build it (a relation of a complex constant, ...)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        # SymPy refuses to build it (a relation of a complex constant, ...), or fails
+        # inside (Piecewise's rewrite of some conditions calls unrad, which can fail).
+        assume(False)
     assume(not expr.has(sp.I))  # SymPy made a constant part complex (sqrt(-2.5))
     inputs = [np.array([p[i] for p in pts]) for i in range(N_VARS)]
     pool = ak.ExprPool()
