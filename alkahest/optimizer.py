@@ -499,9 +499,12 @@ def optimize(expr_or_list: Union[Expr, Sequence[Expr]], vars: Sequence[Expr], go
     classes = graph.classes()
     points: List[np.ndarray] = []
     exact: List[np.ndarray] = []
+    unchecked = "no sampled point has finite exact results (give a domain where the expressions are defined)"
     if accuracy:
         # Herbie keeps the points where every output's exact value is finite.
         points, exact, values = _exact_outputs(graph, inputs, domain, samples, seed, precondition)
+        if not len(points[0]):
+            return finish(list(outputs), kept=(False,) * len(outputs), skipped=unchecked, rules=dict(info["applied"]))
         local = _local_errors(classes, values)
     costs_by_op = _op_costs()
     default = costs_by_op.get("default", 1e-9)
@@ -527,8 +530,13 @@ def optimize(expr_or_list: Union[Expr, Sequence[Expr]], vars: Sequence[Expr], go
         plain = _native.saturate(list(outputs), list(inputs), iter_limit=0)
         points, exact, _ = _exact_outputs(plain, inputs, domain, samples, seed, precondition)
         fields["samples"] = len(points[0])
+    if not accuracy and not measure and not fastmath:
+        return finish(candidate, kept=(True,) * len(outputs), **fields)  # exact rules: the same bits
+    if fastmath and not accuracy:
+        return finish(candidate, kept=(True,) * len(outputs), **fields)  # any regrouping allowed
     if not points or not len(points[0]):
-        return finish(candidate, kept=(True,) * len(outputs), **fields)
+        # Nothing to check an inexact rewrite against: the expressions stay as they were.
+        return finish(list(outputs), kept=(False,) * len(outputs), skipped=unchecked, **fields)
     before = _errors(outputs, inputs, points, exact)
     after = _errors(candidate, inputs, points, exact)
     result, kept = [], []

@@ -147,3 +147,12 @@ def test_compile_config_optimize_rewrites_before_compiling_and_explain_shows_it(
     assert ak.compile_expr(ak.exp(x) - 1, [x]) is not g
     with pytest.raises(ak.ConfigError, match="optimize"):
         ak.CompileConfig(optimize="size")
+
+
+def test_inexact_rewrites_are_not_returned_unchecked():
+    """Where no sampled point has a finite exact result, nothing can vouch for an
+    inexact rewrite: the expression comes back as it was, and the report says why."""
+    x, = ak.ExprPool().symbols("x")
+    e = ak.exp(x) - 1
+    same, report = ak.optimize(e, [x], "accuracy", {x: (1e6, 1e7)})  # exp overflows everywhere
+    assert same is e and report.kept == (False,) and "no sampled point" in report.skipped
