@@ -530,10 +530,9 @@ def optimize(expr_or_list: Union[Expr, Sequence[Expr]], vars: Sequence[Expr], go
         plain = _native.saturate(list(outputs), list(inputs), iter_limit=0)
         points, exact, _ = _exact_outputs(plain, inputs, domain, samples, seed, precondition)
         fields["samples"] = len(points[0])
-    if not accuracy and not measure and not fastmath:
-        return finish(candidate, kept=(True,) * len(outputs), **fields)  # exact rules: the same bits
-    if fastmath and not accuracy:
-        return finish(candidate, kept=(True,) * len(outputs), **fields)  # any regrouping allowed
+    if not accuracy and (fastmath or not measure):
+        # Exact rules only (the same bits), or any regrouping allowed: nothing to check.
+        return finish(candidate, kept=(True,) * len(outputs), **fields)
     if not points or not len(points[0]):
         # Nothing to check an inexact rewrite against: the expressions stay as they were.
         return finish(list(outputs), kept=(False,) * len(outputs), skipped=unchecked, **fields)

@@ -138,7 +138,7 @@ def test_large_tapes_are_returned_unchanged(monkeypatch):
 def test_compile_config_optimize_rewrites_before_compiling_and_explain_shows_it():
     x, = ak.ExprPool().symbols("x")
     f = ak.compile_expr(ak.exp(x) - 1, [x], ak.CompileConfig(optimize="accuracy"), cache=False)
-    assert f.tape.op_count("expm1") == 1 if hasattr(f.tape, "op_count") else "expm1" in str(f.tape)
+    assert [op for op, *_ in f.tape.instructions()].count("expm1") == 1
     assert f(1e-12) == pytest.approx(1e-12, rel=1e-15)  # exp(x) - 1 gives 1.000088900582341e-12
     text = str(ak.explain(f))
     assert "rewritten before compiling" in text and "expm1" in text, text

@@ -28,15 +28,13 @@ pub struct VectorFn {
     isa: Isa,
 }
 
-impl VectorFn {
-    /// Lanes of one call for elements of `dtype`: a 512-bit or 256-bit register's worth.
-    fn lanes(self, dtype: DType) -> usize {
-        let bits = match self.isa {
-            Isa::Avx512 => 512,
-            Isa::Avx2 => 256,
-        };
-        bits / (8 * dtype.size())
-    }
+/// Lanes of one `isa` call for elements of `dtype`: a 512-bit or 256-bit register's worth.
+fn lanes(isa: Isa, dtype: DType) -> usize {
+    let bits = match isa {
+        Isa::Avx512 => 512,
+        Isa::Avx2 => 256,
+    };
+    bits / (8 * dtype.size())
 }
 
 struct Table {
@@ -87,13 +85,12 @@ fn load() -> Table {
 /// libmvec's name of the `isa` variant of `op` on `dtype` elements: `_ZGVeN8v_sin`,
 /// `_ZGVdN8v_sinf`, ...
 fn symbol(isa: Isa, dtype: DType, op: UnaryOp) -> String {
-    let f = VectorFn { addr: 0, isa };
     let letter = match isa {
         Isa::Avx512 => 'e',
         Isa::Avx2 => 'd',
     };
     let suffix = if dtype == DType::F32 { "f" } else { "" };
-    format!("_ZGV{letter}N{}v_{}{suffix}", f.lanes(dtype), op.name())
+    format!("_ZGV{letter}N{}v_{}{suffix}", lanes(isa, dtype), op.name())
 }
 
 /// Looks up every operation that has a vector variant in libmvec.
@@ -136,7 +133,7 @@ pub fn functions_of(dtype: DType) -> Vec<(UnaryOp, String, usize, usize)> {
         .iter()
         .filter_map(|&op| {
             let f = table.fns[index(dtype)][op as usize]?;
-            Some((op, symbol(f.isa, dtype, op), f.addr, f.lanes(dtype)))
+            Some((op, symbol(f.isa, dtype, op), f.addr, lanes(f.isa, dtype)))
         })
         .collect()
 }
