@@ -107,7 +107,8 @@ def test_fastmath_keeps_the_plain_chain_on_every_tier():
 # every result is exact, so however fastmath regroups them, the numbers must not change.
 _LEAVES = st.one_of(st.sampled_from(["w", "x", "y", "z"]), st.integers(-3, 3))
 _SUMS_AND_PRODUCTS = st.recursive(
-    _LEAVES, lambda inner: st.tuples(st.sampled_from(["+", "-", "*"]), inner, inner), max_leaves=12)
+    _LEAVES, lambda inner: st.one_of(st.tuples(st.sampled_from(["+", "-", "*"]), inner, inner),
+                                     st.tuples(st.just("neg"), inner)), max_leaves=12)
 
 
 def _build(tree, syms):
@@ -115,6 +116,8 @@ def _build(tree, syms):
         return syms[tree]
     if isinstance(tree, int):
         return tree  # alkahest makes it a constant where it meets an expression
+    if tree[0] == "neg":
+        return -_build(tree[1], syms)
     op, a, b = tree
     a, b = _build(a, syms), _build(b, syms)
     if isinstance(a, int) and isinstance(b, int):

@@ -3,15 +3,18 @@
 //! Hash-consing shares identical binary nodes, but `a*b*c*d` and `(c*b)*(a*e)` share
 //! nothing. [`share_sums_and_products`] flattens a tape's chains of additions and of
 //! multiplications into n-ary sums and products (`a - b` is the sum of `a` and `-b`,
-//! `a / b` the product of `a` and `1/b`), finds the terms several of them have in common
-//! (greedily, as `sympy.cse` does), makes each common part a sum or product of its own,
-//! and writes the result back as binary operations in one canonical order. Regrouping
-//! changes the rounding of the result, which the project's semantics allow only under
-//! `fastmath`.
+//! `-a` in a sum is `a` subtracted, `a / b` is the product of `a` and `1/b`). A small sum
+//! or product read in several places is flattened into each reader too, and values are
+//! numbered by what they compute (a product is the multiset of its factors), so the same
+//! product built in two orders is one value. It then finds the terms several sums or
+//! products have in common (greedily, as `sympy.cse` does), makes each common part a sum
+//! or product of its own, and writes back what the outputs need as binary operations in
+//! one canonical order. Regrouping changes the rounding of the result, which the
+//! project's semantics allow only under `fastmath`.
 //!
 //! On SymPy's equations of motion of a pendulum on a cart (`benchmarks/cse.py`), the
-//! tape is 0.98-1.06 times as long as after `sympy.cse` (1.07-1.24 without this pass),
-//! and the pass costs ~4 µs per operation.
+//! tape is 0.91-1.05 times as long as after `sympy.cse` (1.07-1.24 without this pass),
+//! and the pass costs ~4-5 µs per operation, linear in the tape.
 //!
 //! ```
 //! use alkahest_core::{lower, nary, BinaryOp, ExprPool};
@@ -25,10 +28,11 @@
 //! assert_eq!(nary::share_sums_and_products(&tape).n_ops(), 4); // a*b*c once, then *d, *e
 //! ```
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::tape::{Instr, Tape, ValueId};
-use crate::BinaryOp;
+use crate::{BinaryOp, UnaryOp};
 
 /// What a term is: a value of the tape, or a common part found here.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -64,6 +68,13 @@ fn kind(op: BinaryOp) -> Option<(BinaryOp, bool)> {
     }
 }
 
+/// A value read by several sums (products) is flattened into each of them while it has
+/// at most this many terms, none repeated: its sharing is then found again, and sums
+/// that hold it split differently (`(a*b)*c` and `(a*c)*b`) still share. Beyond this,
+/// copying its terms into every reader would cost more than it finds; a repeated term
+/// (`x*x`, shared) stays one value, as a power does, and chains of squares stay chains.
+const SHARED_TERMS: usize = 16;
+
 /// `tape` with its sums and products flattened, their common terms computed once.
 pub fn share_sums_and_products(tape: &Tape) -> Tape {
     let n = tape.instrs.len();
@@ -91,30 +102,69 @@ pub fn share_sums_and_products(tape: &Tape) -> Tape {
             op_of(v).is_some() && uses[v] == 1 && user[v] != u32::MAX && op_of(user[v] as usize) == op_of(v)
         })
         .collect();
+    // Each root's terms, bottom-up: an absorbed operand's terms move in, a small root's
+    // are copied in (SHARED_TERMS), anything else is one term. Values are numbered by what
+    // they compute (`rep`): a sum equal to an earlier one as a multiset of terms, or an
+    // operation on equal operands, *is* that earlier value, so sums of equal products
+    // built in different orders share their terms.
+    let mut rep: Vec<ValueId> = (0..n as ValueId).collect();
+    let mut by_terms: HashMap<(BinaryOp, Vec<Term>), ValueId> = HashMap::new();
+    let mut by_instr: HashMap<Instr, ValueId> = HashMap::new();
+    let mut flat: Vec<Vec<Term>> = vec![Vec::new(); n];
     let mut nodes: Vec<Nary> = Vec::new();
     let mut node_of: HashMap<ValueId, usize> = HashMap::new();
-    for root in 0..n {
-        let Some(op) = op_of(root) else { continue };
-        if absorbed[root] {
+    for v in 0..n {
+        let (Some(op), Instr::Binary(o, a, b)) = (op_of(v), tape.instrs[v]) else {
+            let key = match tape.instrs[v] {
+                Instr::Unary(op, a) => Instr::Unary(op, rep[a as usize]),
+                Instr::Binary(op, a, b) => Instr::Binary(op, rep[a as usize], rep[b as usize]),
+                Instr::Select(c, a, b) => Instr::Select(rep[c as usize], rep[a as usize], rep[b as usize]),
+                Instr::Fma(a, b, c) => Instr::Fma(rep[a as usize], rep[b as usize], rep[c as usize]),
+                leaf => leaf,
+            };
+            rep[v] = *by_instr.entry(key).or_insert(v as ValueId);
             continue;
-        }
+        };
+        let flips = kind(o).is_some_and(|(_, flips)| flips);
         let mut terms = Vec::new();
-        let mut stack = vec![(root as ValueId, false)];
-        while let Some((v, inverted)) = stack.pop() {
-            match tape.instrs[v as usize] {
-                Instr::Binary(o, a, b)
-                    if op_of(v as usize) == Some(op) && (v as usize == root || absorbed[v as usize]) =>
-                {
-                    let flips = kind(o).is_some_and(|(_, flips)| flips);
-                    stack.extend([(b, inverted ^ flips), (a, inverted)]);
+        for (x, inverted) in [(a, false), (b, flips)] {
+            let (mut x, mut inverted) = (rep[x as usize] as usize, inverted);
+            // `-y` in a sum is `y` subtracted.
+            while let (BinaryOp::Add, Instr::Unary(UnaryOp::Neg, y)) = (op, tape.instrs[x]) {
+                (x, inverted) = (rep[y as usize] as usize, !inverted);
+            }
+            let inner = if op_of(x) != Some(op) {
+                None
+            } else if absorbed[x] {
+                Some(std::mem::take(&mut flat[x]))
+            } else if flat[x].len() <= SHARED_TERMS && flat[x].windows(2).all(|w| w[0] != w[1]) {
+                Some(flat[x].clone())
+            } else {
+                None
+            };
+            match inner {
+                Some(inner) => {
+                    terms.extend(inner.into_iter().map(|t| Term { inverted: t.inverted ^ inverted, ..t }))
                 }
-                _ => terms.push(Term { inverted, operand: Operand::Value(v) }),
+                None => terms.push(Term { inverted, operand: Operand::Value(x as ValueId) }),
             }
         }
+        if absorbed[v] {
+            flat[v] = terms;
+            continue;
+        }
         terms.sort_unstable();
-        node_of.insert(root as ValueId, nodes.len());
-        nodes.push(Nary { op, terms });
+        match by_terms.entry((op, terms)) {
+            Entry::Occupied(seen) => rep[v] = *seen.get(),
+            Entry::Vacant(slot) => {
+                flat[v] = slot.key().1.clone();
+                node_of.insert(v as ValueId, nodes.len());
+                nodes.push(Nary { op, terms: slot.key().1.clone() });
+                slot.insert(v as ValueId);
+            }
+        }
     }
+    drop(flat);
     // Smaller sums and products first (as sympy.cse orders them): one contained in a
     // larger one then becomes a part of it whole.
     let mut order: Vec<usize> = (0..nodes.len()).collect();
@@ -129,7 +179,7 @@ pub fn share_sums_and_products(tape: &Tape) -> Tape {
     }
     let roots = nodes.len();
     extract_common_terms(&mut nodes, roots);
-    emit(tape, &nodes, &node_of, &absorbed)
+    emit(tape, &nodes, &node_of, &rep)
 }
 
 /// Multiset intersection of two sorted term lists.
@@ -263,11 +313,48 @@ impl Writer {
     }
 }
 
-/// Writes the tape again: roots as their n-ary nodes (parts first), absorbed values
-/// dropped, everything else copied. A sum is written as (its terms) - (its inverted
-/// terms), a product as (its factors) / (its inverted factors), each folded left over
-/// its operands in the order of their new values.
-fn emit(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, absorbed: &[bool]) -> Tape {
+/// The values the outputs need once sums and products read their terms: a root reads
+/// its node's terms (through parts), anything else its operands.
+fn needed(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, rep: &[ValueId]) -> Vec<bool> {
+    let mut needed = vec![false; tape.instrs.len()];
+    let mut part_seen = vec![false; nodes.len()];
+    let mut values: Vec<ValueId> = tape.outputs.clone();
+    let mut parts: Vec<usize> = Vec::new();
+    loop {
+        if let Some(p) = parts.pop() {
+            for t in &nodes[p].terms {
+                match t.operand {
+                    Operand::Value(x) => values.push(x),
+                    Operand::Part(q) if !part_seen[q as usize] => {
+                        part_seen[q as usize] = true;
+                        parts.push(q as usize);
+                    }
+                    Operand::Part(_) => {}
+                }
+            }
+        } else if let Some(v) = values.pop() {
+            let v = rep[v as usize];
+            if std::mem::replace(&mut needed[v as usize], true) {
+                continue;
+            }
+            match node_of.get(&v) {
+                Some(&k) => {
+                    part_seen[k] = true;
+                    parts.push(k);
+                }
+                None => values.extend(tape.instrs[v as usize].operands()),
+            }
+        } else {
+            return needed;
+        }
+    }
+}
+
+/// Writes the tape again, in its order, with what the outputs need: roots as their n-ary
+/// nodes (parts first), everything else copied. A sum is written as (its terms) - (its
+/// inverted terms), a product as (its factors) / (its inverted factors), each folded left
+/// over its operands in the order of their new values.
+fn emit(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, rep: &[ValueId]) -> Tape {
     let mut w = Writer {
         out: Tape {
             n_inputs: tape.n_inputs,
@@ -278,13 +365,15 @@ fn emit(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, absorbed
         },
         seen: HashMap::new(),
     };
+    let needed = needed(tape, nodes, node_of, rep);
     let mut new_of = vec![ValueId::MAX; tape.instrs.len()];
     let mut part_value: Vec<Option<ValueId>> = vec![None; nodes.len()];
     for (v, ins) in tape.instrs.iter().enumerate() {
-        if absorbed[v] {
+        // Inputs stay first and in order, needed or not.
+        if !needed[v] && !matches!(ins, Instr::Input(_)) {
             continue;
         }
-        let map = |x: ValueId| new_of[x as usize];
+        let map = |x: ValueId| new_of[rep[x as usize] as usize];
         new_of[v] = match node_of.get(&(v as ValueId)) {
             Some(&k) => {
                 // Parts this node needs, innermost first (an explicit stack: parts nest).
@@ -312,13 +401,14 @@ fn emit(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, absorbed
                     let op = nodes[p].op;
                     // Every node keeps a term that is not inverted: a root's first operand,
                     // and a part of inverted terms only is made positive (extract_common_terms).
-                    let a = w.fold(op, plus).expect("a term that is not inverted");
-                    part_value[p] = Some(match w.fold(op, minus) {
-                        None => a,
-                        Some(b) => {
-                            let inverse = if op == BinaryOp::Add { BinaryOp::Sub } else { BinaryOp::Div };
-                            w.push(Instr::Binary(inverse, a, b))
-                        }
+                    let inverse = if op == BinaryOp::Add { BinaryOp::Sub } else { BinaryOp::Div };
+                    part_value[p] = Some(match (w.fold(op, plus), w.fold(op, minus)) {
+                        (Some(a), None) => a,
+                        (Some(a), Some(b)) => w.push(Instr::Binary(inverse, a, b)),
+                        // Only a sum can lose its last positive term (`-a - b`, read as
+                        // `-(a + b)`); products keep the first factor they were written with.
+                        (None, Some(b)) if op == BinaryOp::Add => w.push(Instr::Unary(UnaryOp::Neg, b)),
+                        _ => unreachable!("every product keeps a factor that is not inverted"),
                     });
                 }
                 part_value[k].expect("just made")
@@ -333,7 +423,7 @@ fn emit(tape: &Tape, nodes: &[Nary], node_of: &HashMap<ValueId, usize>, absorbed
         };
     }
     let mut out = w.out;
-    out.outputs = tape.outputs.iter().map(|&o| new_of[o as usize]).collect();
+    out.outputs = tape.outputs.iter().map(|&o| new_of[rep[o as usize] as usize]).collect();
     out.compute_last_use();
     out
 }
@@ -391,6 +481,70 @@ mod tests {
         let tape = lower(&p, &outs, &[w, x, y, z]).unwrap();
         let shared = share_sums_and_products(&tape);
         assert_eq!((tape.n_ops(), shared.n_ops()), (4, 3), "{shared}");
+    }
+
+    #[test]
+    fn products_split_differently_still_share() {
+        let p = ExprPool::new();
+        let [w, x, y, z] = symbols(&p);
+        let mul = |a, b| p.binary(BinaryOp::Mul, a, b).unwrap();
+        let sin = |a| p.unary(UnaryOp::Sin, a).unwrap();
+        // x*y is read by sin and by a product, x*z by another: (x*y)*z and (x*z)*y are
+        // one product, and (x*y)*w shares x*y.
+        let (xy, xz) = (mul(x, y), mul(x, z));
+        let outs = [sin(xy), mul(xy, z), mul(xz, y), mul(sin(xz), mul(xy, w))];
+        let tape = lower(&p, &outs, &[w, x, y, z]).unwrap();
+        let shared = share_sums_and_products(&tape);
+        // x*y, x*z, (x*y)*z, sin twice, (x*y)*w, and the last product.
+        assert_eq!((tape.n_ops(), shared.n_ops()), (8, 7), "{shared}");
+        assert_eq!(shared.outputs[1], shared.outputs[2], "one product: {shared}");
+        same_on_integers(&tape, &shared);
+    }
+
+    #[test]
+    fn chains_of_squares_stay_chains() {
+        let p = ExprPool::new();
+        let [w, x, ..] = symbols(&p);
+        let mul = |a, b| p.binary(BinaryOp::Mul, a, b).unwrap();
+        let mut power = x;
+        for _ in 0..10 {
+            power = mul(power, power); // x**1024 in ten squarings
+        }
+        let outs = [mul(power, w), power];
+        let tape = lower(&p, &outs, &[w, x]).unwrap();
+        let shared = share_sums_and_products(&tape);
+        assert_eq!((tape.n_ops(), shared.n_ops()), (11, 11), "{shared}");
+    }
+
+    #[test]
+    fn sums_of_equal_products_are_equal() {
+        let p = ExprPool::new();
+        let [w, x, y, z] = symbols(&p);
+        let (add, mul) =
+            (|a, b| p.binary(BinaryOp::Add, a, b).unwrap(), |a, b| p.binary(BinaryOp::Mul, a, b).unwrap());
+        let sin = |a| p.unary(UnaryOp::Sin, a).unwrap();
+        // sin(x*y*z + w) twice, the product written in two orders: one sine.
+        let first = sin(add(mul(mul(x, y), z), w));
+        let second = sin(add(w, mul(mul(z, y), x)));
+        let tape = lower(&p, &[first, second], &[w, x, y, z]).unwrap();
+        let shared = share_sums_and_products(&tape);
+        assert_eq!((tape.n_ops(), shared.n_ops()), (8, 4), "{shared}");
+        assert_eq!(shared.outputs[0], shared.outputs[1]);
+    }
+
+    #[test]
+    fn negations_in_sums_are_subtractions() {
+        let p = ExprPool::new();
+        let [w, x, y, z] = symbols(&p);
+        let (sub, neg) =
+            (|a, b| p.binary(BinaryOp::Sub, a, b).unwrap(), |a| p.unary(UnaryOp::Neg, a).unwrap());
+        let mul = |a, b| p.binary(BinaryOp::Mul, a, b).unwrap();
+        // -(w*x) - y and z - y - w*x: the first is -(w*x + y), sharing w*x + y.
+        let outs = [sub(neg(mul(w, x)), y), sub(sub(z, y), mul(w, x))];
+        let tape = lower(&p, &outs, &[w, x, y, z]).unwrap();
+        let shared = share_sums_and_products(&tape);
+        assert_eq!((tape.n_ops(), shared.n_ops()), (5, 4), "{shared}");
+        same_on_integers(&tape, &shared);
     }
 
     #[test]
