@@ -70,6 +70,20 @@ def run_times(f, n_inputs: int) -> Dict[str, float]:
     return {"call": best_time(lambda: f(*point), 0.05), "bulk": best_time(lambda: ak.numpy_eval(f, *args), 0.1)}
 
 
+def compile_timed(outs, xs, config):
+    """The compiled function and its compile time: the best of three where a compile
+    takes under half a second (the first compile in a process pays page faults the
+    calibration does not, which on an interpreter's milliseconds doubles them)."""
+    best, f = float("inf"), None
+    for _ in range(3):
+        start = time.perf_counter()
+        f = ak.compile_expr(outs, xs, config, cache=False)
+        best = min(best, time.perf_counter() - start)
+        if best > 0.5:
+            break
+    return f, best
+
+
 def rows(terms: Sequence[int] = (200, 1000, 4000, 17000), llvm_max_ops: int = 150_000, n_inputs: int = 50,
          n_outputs: int = 100) -> List[Dict[str, Any]]:
     """Per tier and size: compile time (and per operation), results against the
@@ -87,9 +101,7 @@ def rows(terms: Sequence[int] = (200, 1000, 4000, 17000), llvm_max_ops: int = 15
                 continue
             config = ak.CompileConfig(tier=tier.name, cache_dir=False)
             predicted = model_.predict(Features.of(tape), tier.name)  # before: it knows whether LLVM started
-            start = time.perf_counter()
-            f = ak.compile_expr(outs, xs, config, cache=False)
-            seconds = time.perf_counter() - start
+            f, seconds = compile_timed(outs, xs, config)
             same = identical(f, reference, len(xs))
             measured = run_times(f, len(xs))
             row = {"tier": tier.name, "ops": ops, "compiled_on": f.tier, "seconds": seconds,
