@@ -55,8 +55,10 @@ MAX_OPS = 20_000
 #: Working precisions of the exact values (bits): every sample is computed at the first
 #: two, and one whose values, rounded to doubles, differ between them at the next, until
 #: two agree (cancellation between terms of very different magnitudes, ``sqrt(x + 1) -
-#: sqrt(x)`` at ``x = 1e300``, needs more than 1,000 bits).
-PRECISIONS = (256, 1024, 4096)
+#: sqrt(x)`` at ``x = 1e300``, needs more than 1,000 bits). The second is above the 1,075
+#: bits between the largest double and the smallest: with 1,024, ``exp(y) - 1`` at
+#: ``y = 1e-310`` was 0 at both of the first two precisions, and so taken as exact.
+PRECISIONS = (256, 2048, 8192)
 GOALS = ("speed", "accuracy")
 #: A speed rewrite that regroups (changes roundings) is kept where no sample's error
 #: grows by more than this (2 bits: 3 ulps where the original was exact; one regrouped

@@ -31,6 +31,13 @@ fn one_pool<'a>(py: Python<'_>, mut exprs: impl Iterator<Item = &'a PyExpr>) -> 
     Ok(pool)
 }
 
+/// The optimiser's rewrite rules as (set, name, left, right), the sides as s-expression
+/// patterns over `?a`-style variables: what the tests check each rule against.
+#[pyfunction]
+pub fn rewrite_rules() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+    alkahest_egraph::rules::table()
+}
+
 /// Saturates the e-graph of `outputs` over the input symbols `vars` with the exact rules,
 /// and the `algebra` and `accuracy` rule sets if asked, within the limits (nodes,
 /// iterations, seconds).

@@ -22,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<compiled::PyCompiledFn>()?;
     m.add_class::<egraph::PyEGraph>()?;
     m.add_function(wrap_pyfunction!(egraph::saturate, m)?)?;
+    m.add_function(wrap_pyfunction!(egraph::rewrite_rules, m)?)?;
     m.add_function(wrap_pyfunction!(expr::apply, m)?)?;
     m.add_function(wrap_pyfunction!(expr::horner, m)?)?;
     m.add_function(wrap_pyfunction!(expr::dag, m)?)?;
