@@ -9,7 +9,10 @@ output is extracted by a cost per operation:
   commutativity, sign moves, ``x/4`` as ``x*0.25``, ...) and, unless ``measure=False``,
   associativity and distributivity, kept per output only where no sampled point loses
   more than two bits (three ulps where the original was exact) and the average error
-  grows by at most 0.2 bits (any regrouping under ``fastmath=True``). A result predicted slower than the original is not returned.
+  grows by at most 0.2 bits (any regrouping under ``fastmath=True``). The extraction is
+  also offered with its shared sums and products regrouped (:mod:`alkahest.regroup`),
+  under the same check against an extended-precision reference. A result predicted
+  slower than the original is not returned.
 * ``goal="accuracy"``: the *measured local error* of each operation, Herbie's way. Inputs
   are sampled (from ``domain``, else uniformly over the bit patterns of the finite
   doubles, as Herbie does); every e-class's exact value at each sample is computed with
@@ -64,6 +67,8 @@ GOALS = ("speed", "accuracy")
 #: grows by more than this (2 bits: 3 ulps where the original was exact; one regrouped
 #: sum or product can cost that) and the average error grows by at most a tenth of this.
 SPEED_TOLERANCE_BITS = 2.0
+#: Sampled points with finite results a speed rewrite that regroups needs to be kept.
+MIN_CHECKED = 32
 #: E-nodes of an accuracy e-graph: each class's exact value is computed at every sample,
 #: so this bounds the optimiser's time (about a second per 1,000 classes at 256 samples).
 ACCURACY_NODES = 2_500
@@ -524,33 +529,76 @@ def optimize(expr_or_list: Union[Expr, Sequence[Expr]], vars: Sequence[Expr], go
         candidate = graph.extract(op_cost)
     fields: Dict[str, Any] = {"rules": dict(info["applied"]), "samples": len(points[0]) if points else 0,
                               "egraph": {k: info[k] for k in ("nodes", "classes", "iterations", "stop_reason", "seconds")}}
-    if not accuracy and _predicted_cost(candidate, inputs, costs_by_op) >= _predicted_cost(outputs, inputs, costs_by_op):
+    if accuracy:
+        return _keep_more_accurate(outputs, candidate, inputs, points, exact, finish, fields)
+    return _speed(outputs, candidate, inputs, domain, samples, seed, precondition, fastmath, measure, costs_by_op,
+                  finish, fields)
+
+
+def _speed(outputs, candidate, inputs, domain, samples, seed, precondition, fastmath, measure, costs_by_op, finish,
+           fields):
+    """The speed goal after extraction: the cheaper of the extraction and the original,
+    then (unless ``measure=False`` without fastmath) the same with its shared sums and
+    products regrouped (:mod:`alkahest.regroup`), each kept only as its check allows."""
+    from .regroup import extended_values, regrouped
+
+    def cost(exprs):
+        return _predicted_cost(exprs, inputs, costs_by_op)
+
+    extracted = cost(candidate) < cost(outputs)
+    if not extracted:
         # Extraction prices trees, so a DAG's shared work can come out duplicated.
-        return finish(list(outputs), kept=(False,) * len(outputs), **fields)
-    if not accuracy and measure:
-        # Exact values of the outputs only: the original expressions, not the e-graph.
-        plain = _native.saturate(list(outputs), list(inputs), iter_limit=0)
-        points, exact, _ = _exact_outputs(plain, inputs, domain, samples, seed, precondition)
-        fields["samples"] = len(points[0])
-    if not accuracy and (fastmath or not measure):
-        # Exact rules only (the same bits), or any regrouping allowed: nothing to check.
-        return finish(candidate, kept=(True,) * len(outputs), **fields)
-    if not points or not len(points[0]):
-        # Nothing to check an inexact rewrite against: the expressions stay as they were.
+        candidate = list(outputs)
+    shared = regrouped(candidate, inputs) if (fastmath or measure) else None
+    if shared is not None and cost(shared) >= cost(candidate):
+        shared = None
+    if fastmath:
+        # Any regrouping allowed: nothing to check.
+        return finish(shared or candidate, kept=(extracted or shared is not None,) * len(outputs), **fields)
+    if not measure:
+        # Exact rules only: the same bits.
+        return finish(candidate, kept=(extracted,) * len(outputs), **fields)
+    # The reference: the original outputs in extended precision, at points where each is finite.
+    raw = sample_points(inputs, domain, samples, seed, precondition)
+    reference = extended_values(outputs, inputs, raw)
+    finite = np.all([np.isfinite(r) for r in reference], axis=0)
+    points, exact = [p[finite] for p in raw], [r[finite] for r in reference]
+    fields["samples"] = len(points[0])
+    if len(points[0]) < min(samples, MIN_CHECKED):
+        # Too little to vouch for an inexact rewrite: the expressions stay as they were.
+        unchecked = (f"{len(points[0])} of {samples} sampled points have finite results, fewer than "
+                     f"{min(samples, MIN_CHECKED)} (give a domain where the expressions are defined)")
         return finish(list(outputs), kept=(False,) * len(outputs), skipped=unchecked, **fields)
     before = _errors(outputs, inputs, points, exact)
+
+    def harmless(after):
+        return [bool(np.all(a <= b + SPEED_TOLERANCE_BITS))
+                and float(np.mean(a)) <= float(np.mean(b)) + 0.1 * SPEED_TOLERANCE_BITS for a, b in zip(after, before)]
+
+    def summary(errors):
+        joined = np.concatenate(errors)
+        return float(np.mean(joined)), float(np.max(joined))
+
+    if shared is not None:
+        after = _errors(shared, inputs, points, exact)
+        if all(harmless(after)):
+            # All or nothing: the regrouped outputs share their parts with each other.
+            return finish(shared, kept=(True,) * len(outputs), bits_before=summary(before), bits_after=summary(after),
+                          **fields)
     after = _errors(candidate, inputs, points, exact)
-    result, kept = [], []
-    for orig, cand, b, a in zip(outputs, candidate, before, after):
-        # Accuracy: keep a rewrite that lowers the average error. Speed: one that loses
-        # no accuracy where sampled (under fastmath: any); see SPEED_TOLERANCE_BITS.
-        if accuracy:
-            better = float(np.mean(a)) < float(np.mean(b))
-        else:
-            better = fastmath or (bool(np.all(a <= b + SPEED_TOLERANCE_BITS))
-                                  and float(np.mean(a)) <= float(np.mean(b)) + 0.1 * SPEED_TOLERANCE_BITS)
-        result.append(cand if better else orig)
-        kept.append(better)
+    kept = harmless(after)
+    result = [c if k else o for o, c, k in zip(outputs, candidate, kept)]
+    final = [a if k else b for a, b, k in zip(after, before, kept)]
+    return finish(result, kept=tuple(kept), bits_before=summary(before), bits_after=summary(final), **fields)
+
+
+def _keep_more_accurate(outputs, candidate, inputs, points, exact, finish, fields):
+    """The accuracy goal's choice: per output, the extraction where its measured average
+    error is lower than the original's."""
+    before = _errors(outputs, inputs, points, exact)
+    after = _errors(candidate, inputs, points, exact)
+    kept = [float(np.mean(a)) < float(np.mean(b)) for a, b in zip(after, before)]
+    result = [c if k else o for o, c, k in zip(outputs, candidate, kept)]
     final = [a if k else b for a, b, k in zip(after, before, kept)]
     fields.update(kept=tuple(kept),
                   bits_before=(float(np.mean(np.concatenate(before))), float(np.max(np.concatenate(before)))),

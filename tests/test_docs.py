@@ -23,7 +23,8 @@ def namespace():
 
 @pytest.mark.parametrize("module", ["alkahest.text", "alkahest.derivatives", "alkahest.ode", "alkahest.interop.sympy", "alkahest.interop.lambdify",
                                     "alkahest.interop.evaluate", "alkahest.persist", "alkahest.interop.dask",
-                                    "alkahest.tiers", "alkahest.ops", "alkahest.backends.tapeview", "alkahest.compile"])
+                                    "alkahest.tiers", "alkahest.ops", "alkahest.backends.tapeview", "alkahest.compile",
+                                    "alkahest.optimizer", "alkahest.regroup"])
 def test_docstring_examples(module):
     import importlib
 

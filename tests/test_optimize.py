@@ -130,6 +130,46 @@ def test_speed_regrouping_is_kept_only_where_measured_harmless():
         assert str(worse) == str(a * x - a * y)
 
 
+def test_speed_regroups_the_shared_products_of_a_sympy_model():
+    """SymPy's equations of motion repeat partial products across terms and outputs in
+    different orders; the speed goal computes them once where the check allows (on the
+    domain given, everywhere)."""
+    pytest.importorskip("sympy")
+    from models import pendulum_on_cart
+
+    _, args, outputs = pendulum_on_cart(3)
+    pool = ak.ExprPool()
+    exprs, syms = list(ak.from_sympy(outputs, pool)), [ak.from_sympy(a, pool) for a in args]
+    domain = {s: (0.1, 0.9) for s in syms}
+    better, report = ak.optimize(exprs, syms, "speed", domain)
+    assert report.ops_after < 0.85 * report.ops_before and all(report.kept), str(report)
+    assert report.bits_after[1] <= report.bits_before[1] + 2
+    pts = [np.random.default_rng(k).uniform(0.1, 0.9, 200) for k in range(len(syms))]
+    for got, want in zip(values(better, syms, pts), values(exprs, syms, pts)):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
+def test_speed_keeps_nothing_inexact_on_too_few_finite_points():
+    a, x, y = ak.ExprPool().symbols("a x y")
+    e = a * x + a * y
+    same, report = ak.optimize(e, [a, x, y], "speed", {a: (1e300, 1e308), x: (1e300, 1e308), y: (1e300, 1e308)})
+    assert same is e and report.kept == (False,) and "fewer than" in report.skipped, str(report)
+
+
+def test_expressions_read_back_from_a_tape_compute_its_bits():
+    from alkahest.regroup import from_tape
+
+    pool = ak.ExprPool()
+    x, y = pool.symbols("x y")
+    exprs = [e for name, e in table_expressions(x, y).items() if name != "fma"]
+    back = from_tape(ak.lower(exprs, [x, y]), [x, y])
+    edge = np.array([0.0, -0.0, 1.0, -1.5, 0.5, 3.0, 1e300, -1e-310, np.inf, -np.inf, np.nan, 2.5])
+    a, b = (g.ravel() for g in np.meshgrid(edge, edge))
+    for got, want in zip(values(back, [x, y], [a, b]), values(exprs, [x, y], [a, b])):
+        assert canonical_bits(got) == canonical_bits(want)
+    assert from_tape(ak.lower([x**-21], [x]), [x]) is None  # an fma: no expression spells it
+
+
 def test_large_tapes_are_returned_unchanged(monkeypatch):
     from alkahest import optimizer
 
