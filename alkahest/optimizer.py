@@ -503,20 +503,21 @@ def optimize(expr_or_list: Union[Expr, Sequence[Expr]], vars: Sequence[Expr], go
     graph = _native.saturate(list(outputs), list(inputs), algebra=accuracy or fastmath or measure,
                              accuracy=accuracy, node_limit=limit, time_limit=time_limit)
     info = graph.report()
-    classes = graph.classes()
     points: List[np.ndarray] = []
     exact: List[np.ndarray] = []
     unchecked = "no sampled point has finite exact results (give a domain where the expressions are defined)"
     if accuracy:
         # Herbie keeps the points where every output's exact value is finite.
+        classes = graph.classes()
         points, exact, values = _exact_outputs(graph, inputs, domain, samples, seed, precondition)
         if not len(points[0]):
             return finish(list(outputs), kept=(False,) * len(outputs), skipped=unchecked, rules=dict(info["applied"]))
         local = _local_errors(classes, values)
     costs_by_op = _op_costs()
     default = costs_by_op.get("default", 1e-9)
-    op_cost = [0.0 if op in ("var", "const") else costs_by_op.get(op, default) for _, _, nodes in classes for op, _, _ in nodes]
     if accuracy:
+        op_cost = [0.0 if op in ("var", "const") else costs_by_op.get(op, default)
+                   for _, _, nodes in classes for op, _, _ in nodes]
         # Operations break ties between (nearly) equal errors: each weighs 0.02 bits and
         # as much again per typical operation's cost (some calibrated costs are 0), so a
         # longer program must be measurably more accurate to win.
@@ -526,7 +527,7 @@ def optimize(expr_or_list: Union[Expr, Sequence[Expr]], vars: Sequence[Expr], go
         weight = [0.0 if op in ("var", "const") else 0.02 * (1.0 + c / typical) for op, c in zip(ops, op_cost)]
         candidate = graph.extract([e + w for e, w in zip(local, weight)])
     else:
-        candidate = graph.extract(op_cost)
+        candidate = graph.extract_by_op(costs_by_op, default)
     fields: Dict[str, Any] = {"rules": dict(info["applied"]), "samples": len(points[0]) if points else 0,
                               "egraph": {k: info[k] for k in ("nodes", "classes", "iterations", "stop_reason", "seconds")}}
     if accuracy:
@@ -586,7 +587,7 @@ def _speed(outputs, candidate, inputs, domain, samples, seed, precondition, fast
             return finish(shared, kept=(True,) * len(outputs), bits_before=summary(before), bits_after=summary(after),
                           **fields)
     after = _errors(candidate, inputs, points, exact)
-    kept = harmless(after)
+    kept = [extracted and h for h in harmless(after)]
     result = [c if k else o for o, c, k in zip(outputs, candidate, kept)]
     final = [a if k else b for a, b, k in zip(after, before, kept)]
     return finish(result, kept=tuple(kept), bits_before=summary(before), bits_after=summary(final), **fields)

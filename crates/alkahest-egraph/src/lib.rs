@@ -24,11 +24,12 @@
 mod lang;
 pub mod rules;
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use alkahest_core::pool::{topological_order, ExprId, ExprPool, Node};
-use egg::{CostFunction, EGraph, Extractor, Id, Language, RecExpr, Runner};
+use egg::{EGraph, Id, Language, RecExpr, Runner};
 
 pub use lang::{ConstantFolding, Math};
 
@@ -182,30 +183,99 @@ impl Saturated {
         if vars.len() != self.n_vars {
             return Err(format!("expected {} input symbols, got {}", self.n_vars, vars.len()));
         }
-        let extractor = Extractor::new(&self.egraph, NodeCost(cost));
+        let best = cheapest(&self.egraph, cost);
         self.roots
             .iter()
             .map(|&r| {
-                let (_, expr) = extractor.find_best(r);
+                let root = &best.get(&self.egraph.find(r)).ok_or("an output has no finite program")?.1;
+                let expr = root.build_recexpr(|id| best[&self.egraph.find(id)].1.clone());
                 build(pool, &expr, vars)
             })
             .collect()
     }
 }
 
-struct NodeCost<F>(F);
-
-impl<F: Fn(&Math) -> f64> CostFunction<Math> for NodeCost<F> {
-    type Cost = f64;
-
-    fn cost<C>(&mut self, enode: &Math, mut costs: C) -> f64
-    where
-        C: FnMut(Id) -> f64,
-    {
-        let own = (self.0)(enode);
-        let own = if own.is_finite() && own >= 0.0 { own } else { 1e30 };
-        enode.fold(own, |sum, id| sum + costs(id))
+impl Saturated {
+    /// [`Saturated::extract`] with a cost per operation (`op_cost("add")`; inputs and
+    /// constants cost nothing), read from a table: extraction prices every e-node many
+    /// times over (once per pass to its fixed point).
+    pub fn extract_by_op(
+        &self,
+        pool: &ExprPool,
+        vars: &[ExprId],
+        op_cost: impl Fn(&str) -> f64,
+    ) -> Result<Vec<ExprId>, String> {
+        use alkahest_core::{BinaryOp, UnaryOp};
+        let unary: Vec<f64> = UnaryOp::ALL.iter().map(|op| op_cost(op.name())).collect();
+        let binary: Vec<f64> = BinaryOp::ALL.iter().map(|op| op_cost(op.name())).collect();
+        let select = op_cost(Math::Select([Id::from(0usize); 3]).op_name());
+        self.extract(pool, vars, |node| match node {
+            Math::Var(_) | Math::Const(_) => 0.0,
+            Math::Unary(op, _) => unary[*op as usize],
+            Math::Binary(op, _) => binary[*op as usize],
+            Math::Select(_) => select,
+        })
     }
+}
+
+/// The cheapest e-node of each class and its total cost: the node's own `cost` (finite
+/// and non-negative; anything else counts as prohibitive) plus its children's. Knuth's
+/// generalisation of Dijkstra's algorithm: classes are settled cheapest first, and a
+/// class is re-priced only when one of its children settles. egg's `Extractor` instead
+/// re-prices every class until a whole pass changes nothing: on the 500-op DAG's
+/// e-graph (10,000 nodes) that took 37 ms of the speed goal's 68.
+fn cheapest(egraph: &EGraph<Math, ConstantFolding>, cost: impl Fn(&Math) -> f64) -> HashMap<Id, (f64, Math)> {
+    let own = |node: &Math| {
+        let c = cost(node);
+        if c.is_finite() && c >= 0.0 {
+            c
+        } else {
+            1e30
+        }
+    };
+    let mut settled: HashMap<Id, (f64, Math)> = HashMap::new();
+    // A class's cheapest node over settled children only.
+    let price = |id: Id, settled: &HashMap<Id, (f64, Math)>| -> Option<(f64, Math)> {
+        egraph[id]
+            .nodes
+            .iter()
+            .filter_map(|node| {
+                let children = node.children().iter();
+                let total =
+                    children.map(|&c| settled.get(&egraph.find(c)).map(|b| b.0)).sum::<Option<f64>>()?;
+                Some((own(node) + total, node))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(c, node)| (c, node.clone()))
+    };
+    // Non-negative doubles order as their bits do.
+    let mut heap: BinaryHeap<Reverse<(u64, Id)>> = BinaryHeap::new();
+    let mut tentative: HashMap<Id, (f64, Math)> = HashMap::new();
+    for class in egraph.classes() {
+        if let Some(p) = price(class.id, &settled) {
+            heap.push(Reverse((p.0.to_bits(), class.id)));
+            tentative.insert(class.id, p);
+        }
+    }
+    while let Some(Reverse((bits, id))) = heap.pop() {
+        if settled.contains_key(&id) || tentative[&id].0.to_bits() != bits {
+            continue; // settled already, or a stale entry
+        }
+        settled.insert(id, tentative[&id].clone());
+        for parent in egraph[id].parents() {
+            let parent = egraph.find(parent);
+            if settled.contains_key(&parent) {
+                continue;
+            }
+            if let Some(p) = price(parent, &settled) {
+                if tentative.get(&parent).is_none_or(|t| p.0 < t.0) {
+                    heap.push(Reverse((p.0.to_bits(), parent)));
+                    tentative.insert(parent, p);
+                }
+            }
+        }
+    }
+    settled
 }
 
 /// The pool expression of an extracted program (input `k` is `vars[k]`).

@@ -129,6 +129,21 @@ impl PyEGraph {
 
     /// One expression per output: in each class the node of least total cost, `costs`
     /// giving each node's own cost in the order of `classes()`.
+    /// One expression per output, by a cost per operation name (`costs`; `default` for
+    /// the rest; inputs and constants cost nothing).
+    fn extract_by_op(
+        &self,
+        py: Python<'_>,
+        costs: HashMap<String, f64>,
+        default: f64,
+    ) -> PyResult<Vec<PyExpr>> {
+        let ids = self
+            .inner
+            .extract_by_op(&self.pool, &self.vars, |op| costs.get(op).copied().unwrap_or(default))
+            .map_err(|e| error(py, "ArgumentError", e))?;
+        Ok(ids.into_iter().map(|id| PyExpr { pool: self.pool.clone(), id }).collect())
+    }
+
     fn extract(&self, py: Python<'_>, costs: Vec<f64>) -> PyResult<Vec<PyExpr>> {
         let classes = self.inner.classes();
         let n: usize = classes.iter().map(|c| c.nodes.len()).sum();
