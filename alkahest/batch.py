@@ -5,6 +5,12 @@ inputs are read in place, and the work runs in one fused pass in Rust with the G
 released. Anything NumPy accepts works as input; objects exposing DLPack (PyTorch CPU
 tensors, JAX arrays) are read without a copy.
 
+Several outputs come back as a tuple of arrays. Where they take 4 MiB or more together
+they are the rows of one array (each C-contiguous; ``r[0].base`` is the whole): NumPy
+gives one such array huge pages, where separate arrays of a few hundred KiB are faulted
+in page by page on every call (twice the time of a 100-output function at 10^4 points).
+A row keeps the whole alive; ``r[k].copy()`` one that is kept alone.
+
 >>> import numpy as np
 >>> from alkahest import ExprPool, compile_expr, numpy_eval
 >>> pool = ExprPool(); x, y = pool.symbols("x y")

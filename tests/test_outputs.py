@@ -80,3 +80,24 @@ def test_the_shape_travels_with_pickles_and_dask(model):
     lazy = ak.numpy_eval(f, da.from_array(xs, chunks=300), 2.0)
     assert lazy.shape == (2, 3, 1000)
     assert lazy.compute(scheduler="sync").tobytes() == ak.numpy_eval(f, xs, 2.0).tobytes()
+
+
+@pytest.mark.parametrize("tier", USABLE)
+def test_many_large_outputs_are_rows_of_one_array(tier):
+    """Fresh outputs of 4 MiB or more together come as rows of one block (huge pages, no
+    page-by-page faults per call); smaller ones as separate arrays. Either way each is its
+    own output, contiguous, with the right values."""
+    pool = ak.ExprPool()
+    x, y = pool.symbols("x y")
+    exprs = [x * (k + 1) + y for k in range(8)]
+    f = ak.compile_expr(exprs, [x, y], ak.CompileConfig(tier=tier))
+    for n, one_block in ((1000, False), (70_000, True)):  # 8 x 8 x 70,000 bytes = 4.3 MiB
+        xs, ys = np.linspace(0, 1, n), np.linspace(2, 3, n)
+        got = ak.numpy_eval(f, xs, ys)
+        assert isinstance(got, tuple) and len(got) == 8
+        assert (got[0].base is not None and got[0].base is got[7].base) == one_block
+        for k, g in enumerate(got):
+            assert g.shape == (n,) and g.flags.c_contiguous
+            np.testing.assert_array_equal(g, xs * (k + 1) + ys)
+        got[0][:] = -1.0  # rows do not overlap
+        np.testing.assert_array_equal(got[1], xs * 2 + ys)
