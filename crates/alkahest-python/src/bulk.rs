@@ -315,7 +315,9 @@ fn eval_typed<'py, E: Elem>(
             let whole = unsafe { PyArrayDyn::<E>::new(py, IxDyn(&full), false) }.into_any();
             (rows(&whole, n_out, &shape)?, OutForm::Array(whole))
         }
-        (None, None) if n_out > 1 && n_out * shape.iter().product::<usize>() * size_of::<E>() >= ONE_BLOCK_BYTES => {
+        (None, None)
+            if n_out > 1 && n_out * shape.iter().product::<usize>() * size_of::<E>() >= ONE_BLOCK_BYTES =>
+        {
             // Many outputs: rows of one block (see ONE_BLOCK_BYTES).
             let full: Vec<usize> = std::iter::once(n_out).chain(shape.iter().copied()).collect();
             // SAFETY: every element is written by the run below before anyone reads it.
