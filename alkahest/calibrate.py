@@ -134,16 +134,23 @@ def dags(pool, sizes: Sequence[int], with_calls: bool, seed: int = 7) -> List[Ex
     return out
 
 
-def wide_model(pool, n_inputs: int = 48, n_outputs: int = 96, seed: int = 3) -> Expression:
-    """A model of many inputs and outputs for the compile-time fit: each output a product
-    of a sine and two inputs plus a scaled input (~600 operations)."""
+def wide_model(pool, n_inputs: int = 48, n_outputs: int = 96, terms: int = 1, seed: int = 3) -> Expression:
+    """A model of many inputs and outputs: each output a sum of ``terms`` products of a
+    sine or cosine and two inputs, plus a scaled input (~6 operations a term), as
+    equations of motion and networks look. One term each (~600 operations) for the
+    compile-time fit; more for ``scalar.large``."""
     rng = np.random.default_rng(seed)
     xs = list(pool.symbols(" ".join(f"m{k}" for k in range(n_inputs))))
     outs = []
     for k in range(n_outputs):
-        a, b, c = (xs[int(i)] for i in rng.integers(0, n_inputs, 3))
-        outs.append(_native.apply("sin", a + 0.25) * b * c * 1.5 + a * (0.5 + k / n_outputs))
-    return Expression("wide model", outs, xs)
+        acc = None
+        for j in range(terms):
+            a, b, c = (xs[int(i)] for i in rng.integers(0, n_inputs, 3))
+            fn = "sin" if j % 2 == 0 else "cos"
+            term = _native.apply(fn, a + (0.25 + j / 64)) * b * c * (1.5 - j / 128)
+            acc = term if acc is None else acc + term
+        outs.append(acc + xs[k % n_inputs] * (0.5 + k / n_outputs))
+    return Expression(f"wide model{'' if terms == 1 else f' {terms} terms'}", outs, xs)
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -270,7 +277,25 @@ def measure_scalar(exprs: Sequence[Expression], tier: str, repeats: int, python_
     # Arguments and results pass through Python objects: ~10 ns each, a third of a call
     # of a 300-output function. (Timed in Rust above, so the Python side is added here.)
     io = {k: costs.pop(k) + python_io[k] for k in ("input", "output")}
-    return {"call": python_call + kernel_base, **io, "ops": _with_default(costs)}
+    return {"call": python_call + kernel_base, "kernel_base": kernel_base, **io, "ops": _with_default(costs)}
+
+
+#: Terms per output of the model whose scalar call calibrates large functions
+#: (``scalar.large``): 96 outputs of 80 terms, ~46,000 operations.
+LARGE_SCALAR_TERMS = 80
+
+
+def measure_scalar_large(e: Expression, tier: str, scalar: Dict[str, Any], repeats: int) -> Dict[str, float]:
+    """How much a scalar call of a tape of tens of thousands of operations costs over what
+    the small expressions' costs in ``scalar`` predict: its code and values no longer stay
+    in the caches between calls (``{"ops": n, "scale": measured / predicted}``)."""
+    f, _ = _compile(e, tier)
+    point = [float(a[N_POINTS // 3]) for a in _arrays(e, N_POINTS)]
+    measured = min(f._time_eval(point, 20) for _ in range(repeats)) + scalar["call"] - scalar.get("kernel_base", 0.0)
+    feats, ops = e.features, scalar["ops"]
+    predicted = (scalar["call"] + feats.n_inputs * scalar["input"] + feats.n_outputs * scalar["output"]
+                 + sum(c * ops.get(op, ops["default"]) for op, c in feats.counts.items()))
+    return {"ops": float(feats.n_ops), "scale": max(1.0, measured / predicted)}
 
 
 def python_call_overhead(pool, repeats: int) -> float:
@@ -370,6 +395,7 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
     # stores, gathers, pointers), which a model of 50 inputs and 100 outputs pays.
     wide = [e for e in exprs if e.name in ("frame: 64 inputs", "frame: 64 outputs")] + [wide_model(pool)]
     compile_set = dags(pool, sizes, False) + dags(pool, sizes, True) + wide
+    large_scalar = wide_model(pool, terms=LARGE_SCALAR_TERMS)
     usable = [t for t in KNOWN_TIERS if t in AVAILABLE_TIERS]
     for t in usable:  # first compiles pay one-off start-up costs (LLVM initialisation)
         _compile(exprs[0], t)
@@ -405,6 +431,9 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
         result["float32"][t] = measure_float32(exprs[::3], t, max(2, repeats // 2), exprs[:: 12 if quick else 6])
         log(f"{t}: scalar")
         result["scalar"][t] = measure_scalar(exprs, t, repeats, python_call, python_io)
+        if not tier.per_opt_level and not quick:
+            # (LLVM would take seconds to compile it; its calls are predicted without.)
+            result["scalar"][t]["large"] = measure_scalar_large(large_scalar, t, result["scalar"][t], 2)
     _fill_missing_tiers(result)
     result["machine"] = {
         "platform": platform.platform(),

@@ -6,6 +6,7 @@ For a tape with ``c_op`` instructions of each kind, ``i`` inputs, ``o`` outputs 
     compile(T)     = base + per_op · n_ops + per_call · k + per_input · i + per_output · o
                                                                    (LLVM: per opt level, + startup once per process)
     scalar call(T) = call + i · input + o · output + Σ c_op · scalar[op]   (one f(...) from Python)
+                     × up to scalar.large.scale for tapes past 8 Ki operations
     bulk(T, n)     = bulk_call + n / threads · (point + i · input + o · output + Σ c_op · bulk[op])
                      for arrays that stay in cache (n ≤ 16 Ki); at 1 Mi points and beyond,
                      large.point + i · large.input + o · large.output + large.scale · Σ c_op · bulk[op]
@@ -57,6 +58,9 @@ PARALLEL_CHUNK = 1 << 14
 SMALL_N = 1 << 14
 #: Arrays (inputs and outputs) of a typical calibration expression: one in, one out.
 CALIBRATION_ARRAYS = 2
+#: Operations up to which a scalar call costs what the calibration's small expressions
+#: say; beyond, code and values leave the caches between calls (``scalar.large``).
+SMALL_TAPE_OPS = 8_192
 
 
 def user_path() -> Path:
@@ -259,6 +263,7 @@ class CostModel:
         out = {}
         for i, tier in enumerate(tiers):
             compile_s, call, point, large = values[4 * i: 4 * i + 4]
+            call *= _large_tape_scale(self.calibration["scalar"][tier].get("large"), features.n_ops)
             started = _tiers.get(tier).started
             if startup[i] and started is not None and not started():
                 compile_s += startup[i]
@@ -312,6 +317,16 @@ class CostModel:
         if not c:
             return None
         return max(0.0, c["base"] + c["per_op"] * features.n_ops + c["per_call"] * features.n_vector_calls)
+
+
+def _large_tape_scale(large: Optional[Mapping[str, float]], n_ops: int) -> float:
+    """How much more a scalar call of ``n_ops`` operations costs than the small
+    expressions' costs say: 1 up to SMALL_TAPE_OPS, the calibrated ``scale`` at the
+    calibration tape's ``ops`` and beyond, log-linear between (1 where not calibrated)."""
+    if not large or n_ops <= SMALL_TAPE_OPS:
+        return 1.0
+    span = math.log2(max(float(large["ops"]), 2.0 * SMALL_TAPE_OPS) / SMALL_TAPE_OPS)
+    return 1.0 + min(1.0, math.log2(n_ops / SMALL_TAPE_OPS) / span) * (float(large["scale"]) - 1.0)
 
 
 _LOCK = threading.Lock()

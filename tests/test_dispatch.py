@@ -126,6 +126,37 @@ def test_scalar_calls_are_priced_per_argument_and_result():
     assert wide - one == pytest.approx(99 * (scalar["input"] + scalar["output"]) + 99 * scalar["ops"]["mul"])
 
 
+def test_scalar_calls_of_large_tapes_cost_more_per_operation():
+    """Past SMALL_TAPE_OPS a call's code and values leave the caches: the calibrated
+    large-tape scale applies, log-linearly up to the calibration tape's size."""
+    large = {"ops": 4.0 * costmodel.SMALL_TAPE_OPS, "scale": 1.5}
+    scale = costmodel._large_tape_scale
+    assert scale(large, costmodel.SMALL_TAPE_OPS) == 1.0 and scale(None, 10**6) == 1.0
+    assert scale(large, 2 * costmodel.SMALL_TAPE_OPS) == pytest.approx(1.25)
+    assert scale(large, 4 * costmodel.SMALL_TAPE_OPS) == scale(large, 10**7) == pytest.approx(1.5)
+    model = costmodel.CostModel.load()
+    plain = copy.deepcopy(dict(model.calibration))
+    for tier in ("interpreter", "cranelift"):
+        entry = model.calibration["scalar"][tier].get("large")
+        assert entry and entry["ops"] > costmodel.SMALL_TAPE_OPS and entry["scale"] >= 1.0  # calibrated
+        del plain["scalar"][tier]["large"]
+    unscaled = costmodel.CostModel(plain)
+    x, = ak.ExprPool().symbols("x")
+    small, big = (costmodel.Features.of(ak.lower([_chain(x, n)], [x])) for n in (1000, 40_000))
+    for tier in ("interpreter", "cranelift"):
+        entry = model.calibration["scalar"][tier]["large"]
+        assert model.predict(small, tier).call_s == unscaled.predict(small, tier).call_s
+        assert model.predict(big, tier).call_s == pytest.approx(
+            unscaled.predict(big, tier).call_s * scale(entry, big.n_ops))
+
+
+def _chain(x, n):
+    e = x
+    for k in range(n):
+        e = e * 1.0001 + 0.5 if k % 2 else ak.sin(e)
+    return e
+
+
 @pytest.mark.parametrize("damage", ["garbage", "format", "missing"])
 def test_unusable_calibration_file_is_a_clear_error(calibration, damage, trig, tmp_path):
     cal = shipped()
