@@ -285,17 +285,12 @@ def measure_scalar(exprs: Sequence[Expression], tier: str, repeats: int, python_
 LARGE_SCALAR_TERMS = 80
 
 
-def measure_scalar_large(e: Expression, tier: str, scalar: Dict[str, Any], repeats: int) -> Dict[str, float]:
-    """How much a scalar call of a tape of tens of thousands of operations costs over what
-    the small expressions' costs in ``scalar`` predict: its code and values no longer stay
-    in the caches between calls (``{"ops": n, "scale": measured / predicted}``)."""
+def measure_large_call(e: Expression, tier: str, scalar: Dict[str, Any], repeats: int) -> float:
+    """Seconds of one scalar call of ``e``, a tape of tens of thousands of operations, as
+    ``scalar`` counts a call (the kernel timed in Rust plus the Python call)."""
     f, _ = _compile(e, tier)
     point = [float(a[N_POINTS // 3]) for a in _arrays(e, N_POINTS)]
-    measured = min(f._time_eval(point, 20) for _ in range(repeats)) + scalar["call"] - scalar.get("kernel_base", 0.0)
-    feats, ops = e.features, scalar["ops"]
-    predicted = (scalar["call"] + feats.n_inputs * scalar["input"] + feats.n_outputs * scalar["output"]
-                 + sum(c * ops.get(op, ops["default"]) for op, c in feats.counts.items()))
-    return {"ops": float(feats.n_ops), "scale": max(1.0, measured / predicted)}
+    return min(f._time_eval(point, 20) for _ in range(repeats)) + scalar["call"] - scalar["kernel_base"]
 
 
 def python_call_overhead(pool, repeats: int) -> float:
@@ -396,6 +391,7 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
     wide = [e for e in exprs if e.name in ("frame: 64 inputs", "frame: 64 outputs")] + [wide_model(pool)]
     compile_set = dags(pool, sizes, False) + dags(pool, sizes, True) + wide
     large_scalar = wide_model(pool, terms=LARGE_SCALAR_TERMS)
+    large_calls: Dict[str, float] = {}
     usable = [t for t in KNOWN_TIERS if t in AVAILABLE_TIERS]
     for t in usable:  # first compiles pay one-off start-up costs (LLVM initialisation)
         _compile(exprs[0], t)
@@ -433,8 +429,14 @@ def calibrate(quick: bool = False, log: Callable[[str], None] = lambda s: None) 
         result["scalar"][t] = measure_scalar(exprs, t, repeats, python_call, python_io)
         if not tier.per_opt_level and not quick:
             # (LLVM would take seconds to compile it; its calls are predicted without.)
-            result["scalar"][t]["large"] = measure_scalar_large(large_scalar, t, result["scalar"][t], 2)
+            large_calls[t] = measure_large_call(large_scalar, t, result["scalar"][t], 2)
     _fill_missing_tiers(result)
+    # How much more those calls took than the small expressions' costs predict: their
+    # code and values no longer stay in the caches between calls.
+    small_costs = CostModel(result, "<new calibration>")
+    for t, seconds in large_calls.items():
+        predicted = small_costs.predict(large_scalar.features, t).call_s
+        result["scalar"][t]["large"] = {"ops": float(large_scalar.features.n_ops), "scale": max(1.0, seconds / predicted)}
     result["machine"] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
