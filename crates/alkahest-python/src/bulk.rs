@@ -209,6 +209,14 @@ fn is_whole<E: Elem>(out: &Bound<'_, PyAny>, output_shape: &[usize], shape: &[us
 }
 
 /// The `n` per-output views of a C-contiguous array holding (*output_shape, *shape).
+/// A fresh array of shape (*lead, *shape) for the run to fill.
+fn block<'py, E: Elem>(py: Python<'py>, lead: &[usize], shape: &[usize]) -> Bound<'py, PyAny> {
+    let full: Vec<usize> = lead.iter().chain(shape).copied().collect();
+    // SAFETY: every caller hands it to the run, which writes every element before anyone
+    // reads it.
+    unsafe { PyArrayDyn::<E>::new(py, IxDyn(&full), false) }.into_any()
+}
+
 fn rows<'py, E: Elem>(
     whole: &Bound<'py, PyAny>,
     n: usize,
@@ -310,18 +318,14 @@ fn eval_typed<'py, E: Elem>(
     let (outs, form) = match (out, output_shape) {
         (None, Some(oshape)) => {
             // Outputs given as an array: one array of shape (*output_shape, *shape).
-            let full: Vec<usize> = oshape.iter().chain(&shape).copied().collect();
-            // SAFETY: every element is written by the run below before anyone reads it.
-            let whole = unsafe { PyArrayDyn::<E>::new(py, IxDyn(&full), false) }.into_any();
+            let whole = block::<E>(py, oshape, &shape);
             (rows(&whole, n_out, &shape)?, OutForm::Array(whole))
         }
         (None, None)
             if n_out > 1 && n_out * shape.iter().product::<usize>() * size_of::<E>() >= ONE_BLOCK_BYTES =>
         {
             // Many outputs: rows of one block (see ONE_BLOCK_BYTES).
-            let full: Vec<usize> = std::iter::once(n_out).chain(shape.iter().copied()).collect();
-            // SAFETY: every element is written by the run below before anyone reads it.
-            let whole = unsafe { PyArrayDyn::<E>::new(py, IxDyn(&full), false) }.into_any();
+            let whole = block::<E>(py, &[n_out], &shape);
             (rows(&whole, n_out, &shape)?, OutForm::Fresh)
         }
         (None, None) => {
